@@ -1,0 +1,1 @@
+"""Gradient-check cases, one module per op family, each exposing ``CASES``."""

@@ -1,0 +1,43 @@
+from functools import partial
+
+import nbconv.functional as F
+
+from ..registry import Case
+
+
+def _conv2d_inputs(N, C, H, W, F_, Cg, K, bias=True):
+    def make(rng):
+        arrays = (rng.standard_normal((N, C, H, W)), rng.standard_normal((F_, Cg, K, K)))
+        return arrays + ((rng.standard_normal(F_),) if bias else ())
+    return make
+
+
+def _conv1d_inputs(N, C, L, F_, Cg, K):
+    return lambda rng: (rng.standard_normal((N, C, L)), rng.standard_normal((F_, Cg, K)),
+                        rng.standard_normal(F_))
+
+
+CASES = []
+for method in ("direct", "im2col"):
+    CASES += [
+        Case("conv2d", f"{method}, 3x3, stride 1, padding 1",
+             partial(F.conv2d_forward, padding=1, method=method), F.conv2d_backward,
+             _conv2d_inputs(2, 3, 5, 5, 4, 3, 3), names=("x", "w", "b")),
+        Case("conv2d", f"{method}, stride 2, padding (1, 0), dilation 2, groups 2",
+             partial(F.conv2d_forward, stride=2, padding=(1, 0), dilation=2, groups=2, method=method),
+             F.conv2d_backward, _conv2d_inputs(2, 4, 7, 6, 4, 2, 2), names=("x", "w", "b")),
+        Case("conv2d", f"{method}, no bias",
+             partial(F.conv2d_forward, stride=(1, 2), method=method), F.conv2d_backward,
+             _conv2d_inputs(1, 2, 4, 5, 3, 2, 2, bias=False), names=("x", "w")),
+        Case("conv1d", f"{method}, K 3, stride 2, padding 1, dilation 2, groups 2",
+             partial(F.conv1d_forward, stride=2, padding=1, dilation=2, groups=2, method=method),
+             F.conv1d_backward, _conv1d_inputs(2, 4, 9, 6, 2, 3), names=("x", "w", "b")),
+    ]
+
+CASES += [
+    Case("residual", "conv 3x3 + x", partial(F.residual_forward, method="im2col"), F.residual_backward,
+         _conv2d_inputs(2, 3, 4, 4, 3, 3, 3), names=("x", "w", "b")),
+    Case("residual", "direct, 3x3 dilation 2, groups 3",
+         partial(F.residual_forward, dilation=2, groups=3, method="direct"), F.residual_backward,
+         _conv2d_inputs(1, 3, 5, 5, 3, 1, 3), names=("x", "w", "b")),
+]

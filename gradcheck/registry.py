@@ -1,0 +1,65 @@
+"""The registry: every backward of ``nbconv.functional`` with the inputs it is checked on.
+
+Each op family lists its cases in ``nbconv.gradcheck.cases.<family>`` as
+``CASES``; ``all_cases()`` gathers them.  ``tests/test_gradcheck_registry.py``
+fails when ``nbconv.functional`` has a ``*_backward`` that no case checks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .harness import GradientReport, check_gradients
+
+SMOOTH_THRESHOLD = 1e-7   # ops that are differentiable everywhere
+KINK_THRESHOLD = 1e-6     # ops with kinks (ReLU at 0, max ties, |x| at 0), inputs drawn away from them
+
+
+@dataclass(frozen=True)
+class Case:
+    """One gradient check: ``forward(*make_inputs(rng))`` against ``backward``."""
+
+    op: str                                   # the op's name as in DESIGN.md, e.g. "conv2d"
+    label: str                                # what this case exercises, e.g. "im2col, stride 2"
+    forward: Callable                         # (*inputs) -> (out, cache)
+    backward: Callable                        # (dout, cache) -> grads; the nbconv.functional function
+    make_inputs: Callable[[np.random.Generator], tuple]
+    names: tuple[str, ...]                    # the differentiable inputs, in backward's order
+    threshold: float = SMOOTH_THRESHOLD
+    kinks: str | None = None                  # how the inputs avoid the op's kinks, if it has any
+
+    def run(self, seed: int = 0) -> list[GradientReport]:
+        rng = np.random.default_rng(seed)
+        return check_gradients(self.forward, self.backward, self.make_inputs(rng),
+                               names=self.names, threshold=self.threshold, seed=seed)
+
+
+def all_cases() -> list[Case]:
+    from . import cases as package
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found.extend(getattr(module, "CASES", []))
+    return found
+
+
+def ops() -> list[str]:
+    """The op names in the registry, in registry order, each once."""
+    return list(dict.fromkeys(c.op for c in all_cases()))
+
+
+def away_from_zero(rng: np.random.Generator, shape, margin: float = 0.1) -> np.ndarray:
+    """Standard normal values pushed at least ``margin`` away from 0 (the kink of ReLU, |x|, ...)."""
+    x = rng.standard_normal(shape)
+    return np.where(x >= 0, x + margin, x - margin)
+
+
+def distinct(rng: np.random.Generator, shape, gap: float = 0.05) -> np.ndarray:
+    """Values that differ pairwise by at least ``gap``, so max pooling and maxout have no ties."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) * gap - size * gap / 2).reshape(shape)
