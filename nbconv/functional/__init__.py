@@ -15,5 +15,6 @@ from .conv import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .residual import *  # noqa: F401,F403

@@ -32,6 +32,8 @@ def as_float_array(name: str, x, ndim=None) -> np.ndarray:
         if x.ndim not in ranks:
             want = " or ".join(f"{r}-D" for r in ranks)
             raise ValueError(f"{name} must be {want}, got a {x.ndim}-D array of shape {x.shape}")
+    if x.ndim == 0:
+        return x            # np.ascontiguousarray would turn a 0-d array into shape (1,)
     return np.ascontiguousarray(x)
 
 

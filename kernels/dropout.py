@@ -1,0 +1,27 @@
+"""Inverted dropout: apply a keep mask drawn by the caller and rescale by 1 / (1 - p).
+
+Shapes: x, keep, out (M,), flat (the functional layer flattens any shape); keep is a bool
+array, True where the unit is kept; scale = 1 / (1 - p), p the probability of dropping
+(0 when p = 1: every unit is dropped, and there is nothing to rescale).
+
+The mask is drawn outside the kernel (NumPy's random generator in nbconv.functional), so a
+seed reproduces it and the backward pass reuses exactly the forward's mask.
+"""
+
+from numba import njit
+
+
+@njit(cache=True)
+def dropout_forward(x, keep, scale, out):
+    """out[i] = x[i] * keep[i] * scale"""
+    M = x.shape[0]
+    for i in range(M):
+        out[i] = x[i] * keep[i] * scale
+
+
+@njit(cache=True)
+def dropout_backward(dout, keep, scale, dx):
+    """dx[i] = dout[i] * keep[i] * scale   (out is linear in x, with the same mask)"""
+    M = dout.shape[0]
+    for i in range(M):
+        dx[i] = dout[i] * keep[i] * scale

@@ -1,0 +1,1 @@
+"""The normalization family (to be written)."""
