@@ -41,10 +41,11 @@ class Case:
 
 def all_cases() -> list[Case]:
     from . import cases as package
+    names = [info.name for info in pkgutil.iter_modules(package.__path__)]
+    names.sort(key=lambda name: (package.ORDER.index(name) if name in package.ORDER else len(package.ORDER), name))
     found = []
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        found.extend(getattr(module, "CASES", []))
+    for name in names:
+        found.extend(importlib.import_module(f"{package.__name__}.{name}").CASES)
     return found
 
 

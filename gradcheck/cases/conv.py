@@ -17,9 +17,12 @@ def _conv1d_inputs(N, C, L, F_, Cg, K):
                         rng.standard_normal(F_))
 
 
-CASES = []
-for method in ("direct", "im2col"):
-    CASES += [
+METHODS = ("direct", "im2col")
+
+CASES = [
+    case
+    for method in METHODS
+    for case in (
         Case("conv2d", f"{method}, 3x3, stride 1, padding 1",
              partial(F.conv2d_forward, padding=1, method=method), F.conv2d_backward,
              _conv2d_inputs(2, 3, 5, 5, 4, 3, 3), names=("x", "w", "b")),
@@ -29,11 +32,14 @@ for method in ("direct", "im2col"):
         Case("conv2d", f"{method}, no bias",
              partial(F.conv2d_forward, stride=(1, 2), method=method), F.conv2d_backward,
              _conv2d_inputs(1, 2, 4, 5, 3, 2, 2, bias=False), names=("x", "w")),
-        Case("conv1d", f"{method}, K 3, stride 2, padding 1, dilation 2, groups 2",
-             partial(F.conv1d_forward, stride=2, padding=1, dilation=2, groups=2, method=method),
-             F.conv1d_backward, _conv1d_inputs(2, 4, 9, 6, 2, 3), names=("x", "w", "b")),
-    ]
-
+    )
+]
+CASES += [
+    Case("conv1d", f"{method}, K 3, stride 2, padding 1, dilation 2, groups 2",
+         partial(F.conv1d_forward, stride=2, padding=1, dilation=2, groups=2, method=method),
+         F.conv1d_backward, _conv1d_inputs(2, 4, 9, 6, 2, 3), names=("x", "w", "b"))
+    for method in METHODS
+]
 CASES += [
     Case("residual", "conv 3x3 + x", partial(F.residual_forward, method="im2col"), F.residual_backward,
          _conv2d_inputs(2, 3, 4, 4, 3, 3, 3), names=("x", "w", "b")),
