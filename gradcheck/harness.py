@@ -90,8 +90,8 @@ def check_gradients(forward: Callable, backward: Callable, inputs: Sequence, *,
     copied to float64 first: the check always runs in float64.
 
     ``names`` labels the gradients (default ``x0, x1, ...``); ``dout`` defaults to
-    a standard normal array of the output's shape drawn from ``seed`` (1.0 for a
-    scalar output, such as a loss).
+    a standard normal array of the output's shape drawn from the stream ``[seed, 1]``
+    (independent of inputs drawn from ``seed``; 1.0 for a scalar output, such as a loss).
     """
     inputs = [np.array(v, dtype=np.float64) if _is_float_array(v) else v for v in inputs]
     out, cache = forward(*inputs)
@@ -99,7 +99,9 @@ def check_gradients(forward: Callable, backward: Callable, inputs: Sequence, *,
         if np.ndim(out) == 0:
             dout = 1.0
         else:
-            dout = np.random.default_rng(seed).standard_normal(np.shape(out))
+            # a stream of its own: ``seed`` may also have drawn the inputs, and a dout equal to x
+            # is a direction that normalizations ignore (dx ~ 0 would measure rounding noise)
+            dout = np.random.default_rng([seed, 1]).standard_normal(np.shape(out))
     grads = backward(dout, cache)
     if not isinstance(grads, tuple):
         raise TypeError(f"backward must return a tuple of gradients, got {type(grads).__name__}")

@@ -8,26 +8,33 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+# Modules that add a sub-command: each has ``register(subparsers)``, which adds its parser and
+# sets ``func=run`` with ``run(args) -> exit status``.
+COMMANDS = ("nbconv.cli",)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="nbconv", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        importlib.import_module(module).register(commands)
+    args = parser.parse_args(argv)
+    return args.func(args)
 
+
+def register(commands) -> None:
     gc = commands.add_parser("gradcheck", help="finite-difference check of every backward pass")
     gc.add_argument("--op", action="append", help="check only this op (repeatable), e.g. conv2d")
     gc.add_argument("--example", help="replay a worked example instead: backprop")
     gc.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     gc.add_argument("--list", action="store_true", help="list the ops in the registry and exit")
-
-    args = parser.parse_args(argv)
-    if args.command == "gradcheck":
-        return _gradcheck(args)
-    return 2  # pragma: no cover  (argparse rejects unknown commands)
+    gc.set_defaults(func=gradcheck)
 
 
-def _gradcheck(args) -> int:
+def gradcheck(args) -> int:
     from nbconv.gradcheck import all_cases, ops
     from nbconv.gradcheck.examples import EXAMPLES
 

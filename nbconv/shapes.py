@@ -60,3 +60,16 @@ def linear_param_count(in_features: int, out_features: int, *, bias: bool = True
 
 def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def batch_norm_param_count(num_layers: int, maps_per_layer: int) -> int:
+    """Numbers batch norm keeps: N_BN = 4 * L * M for L layers of M feature maps each.
+
+    Every feature map (channel) has 4: 2 statistics (the running mean and variance,
+    used at inference) and 2 trainable parameters (the scale gamma and shift beta),
+    as the lecture (seeds/002) counts them.  Only half of them, 2 * L * M, are trained.
+    """
+    counts = (num_layers, maps_per_layer)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
+        raise ValueError(f"num_layers and maps_per_layer must be ints >= 0, got {counts}")
+    return 4 * num_layers * maps_per_layer

@@ -1,1 +1,368 @@
-"""The normalization family (to be written)."""
+"""Normalization: batch, layer, instance and group norm, weight standardization, LRN.
+
+Each normalization splits the values into groups and maps every group to zero mean
+and unit (biased) variance, xhat = (x - mean) / sqrt(var + eps), then scales and
+shifts with learned gamma and beta.  The ops differ in the axes their statistics
+run over (the second lecture, seeds/002):
+
+- batch_norm: per channel, over the batch and the spatial axes.  Training uses the
+  batch statistics and updates the running ones in place; inference uses the
+  running statistics and changes nothing.
+- layer_norm: per sample, over the last ``normalized_ndim`` axes.
+- instance_norm: per (sample, channel), over the spatial axes.
+- group_norm: per (sample, group of C / num_groups channels), over those channels
+  and the spatial axes.
+- weight_standardize: per output filter of a weight, over the rest (no affine).
+
+All five run on the same kernels (``nbconv.kernels.norm``), each through a 3-D view
+of its data chosen so that the statistics are taken per middle index.
+``local_response_norm`` (AlexNet's LRN) divides by a power of the squares of the
+neighbouring channels instead.
+
+A constant group (variance 0) is safe: eps sits inside the square root and the
+mean of a constant group is its value exactly, so xhat = 0 and the output is beta.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nbconv.kernels import norm as K
+from ._checks import as_dout, as_float, as_float_array, as_int, check_shape, same_dtype
+
+__all__ = [
+    "BatchNormCache", "batch_norm_forward", "batch_norm_backward",
+    "NormCache", "layer_norm_forward", "layer_norm_backward",
+    "instance_norm_forward", "instance_norm_backward",
+    "group_norm_forward", "group_norm_backward",
+    "WeightStandardizeCache", "weight_standardize_forward", "weight_standardize_backward",
+    "LocalResponseNormCache", "local_response_norm_forward", "local_response_norm_backward",
+]
+
+
+# --- shared checks and steps ---------------------------------------------------------------------
+
+def _as_eps(eps) -> float:
+    eps = as_float("eps", eps)
+    if not eps > 0.0:                       # also refuses NaN
+        raise ValueError(f"eps must be > 0 (it keeps sqrt(var + eps) away from 0), got {eps}")
+    return eps
+
+
+def _as_ncs(x: np.ndarray) -> np.ndarray:
+    """x (N, C, ...) viewed as (N, C, S), S = the product of the spatial axes (1 for none);
+    S is computed, not reshape's -1, which cannot be solved when N * C = 0."""
+    return x.reshape(x.shape[:2] + (math.prod(x.shape[2:]),))
+
+
+def _affine_params(x: np.ndarray, gamma, beta, shape: tuple, what: str):
+    """gamma and beta as arrays of x's dtype and the given shape (``what`` says why)."""
+    gamma = as_float_array("gamma", gamma)
+    beta = as_float_array("beta", beta)
+    same_dtype("x", x, gamma=gamma, beta=beta)
+    for name, arr in (("gamma", gamma), ("beta", beta)):
+        if arr.shape != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)} ({what}) for x of shape "
+                             f"{x.shape}, got {arr.shape}")
+    return gamma, beta
+
+
+def _normalize(x3: np.ndarray, eps: float):
+    """(xhat, inv_std, mean, var) of x3 (A, C, B), statistics per middle index c over (a, b)."""
+    C = x3.shape[1]
+    mean, var, inv_std = np.empty(C), np.empty(C), np.empty(C)
+    xhat = np.empty_like(x3)
+    K.moments(x3, mean, var)
+    K.normalize_forward(x3, mean, var, eps, xhat, inv_std)
+    return xhat, inv_std, mean, var
+
+
+def _check_group_size(op: str, x: np.ndarray, groups: int, size: int, axes: str, name: str = "x") -> None:
+    """Refuse groups of 0 values (a mean over nothing), unless there are no groups at all."""
+    if groups > 0 and size == 0:
+        raise ValueError(f"{op}: the {axes} of {name} (shape {x.shape}) hold no values, "
+                         f"so there is nothing to normalize over")
+
+
+# --- layer, instance and group norm: normalize rows of (R, M), then a per-channel affine -------
+
+@dataclass(frozen=True)
+class NormCache:
+    """What layer/instance/group norm's backward needs.
+
+    Statistics were taken per row of the (1, R, M) view of x (``stats_view``); gamma
+    multiplied xhat[a, c, b] in the (A, C, B) view ``affine_view``.
+    """
+    xhat: np.ndarray          # x's shape and dtype
+    inv_std: np.ndarray       # (R,), float64: 1 / sqrt(var + eps) of every row
+    gamma: np.ndarray
+    stats_view: tuple         # (1, R, M)
+    affine_view: tuple        # (A, C, B)
+
+
+def _normalize_affine(x, gamma, beta, eps, stats_view, affine_view):
+    """out = gamma * xhat + beta, xhat normalized per row of ``stats_view``."""
+    xhat, inv_std, _, _ = _normalize(x.reshape(stats_view), eps)
+    out = np.empty_like(x)
+    K.channel_affine_forward(xhat.reshape(affine_view), gamma.reshape(-1), beta.reshape(-1),
+                             out.reshape(affine_view))
+    return out, NormCache(xhat.reshape(x.shape), inv_std, gamma, stats_view, affine_view)
+
+
+def _normalize_affine_backward(dout, cache: NormCache):
+    """-> (dx, dgamma, dbeta): the affine step's backward, then the normalization's."""
+    xhat, gamma = cache.xhat, cache.gamma
+    dy = as_dout(dout, xhat.shape, xhat.dtype)
+    dxhat, dx = np.empty_like(xhat), np.empty_like(xhat)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    K.channel_affine_backward(dy.reshape(cache.affine_view), xhat.reshape(cache.affine_view),
+                              gamma.reshape(-1), dxhat.reshape(cache.affine_view),
+                              dgamma.reshape(-1), dbeta.reshape(-1))
+    K.normalize_backward(dxhat.reshape(cache.stats_view), xhat.reshape(cache.stats_view),
+                         cache.inv_std, dx.reshape(cache.stats_view))
+    return dx, dgamma, dbeta
+
+
+def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5):
+    """Normalize over the last ``normalized_ndim`` axes of x, then out = gamma * xhat + beta.
+
+    gamma and beta have the shape of those axes, x.shape[-normalized_ndim:] (an
+    elementwise affine).  For a conv activation (N, C, H, W), normalized_ndim = 3
+    gives the lecture's per-sample statistics over (C, H, W).
+    """
+    x = as_float_array("x", x)
+    normalized_ndim = as_int("normalized_ndim", normalized_ndim, 1)
+    if normalized_ndim > x.ndim:
+        raise ValueError(f"normalized_ndim must be between 1 and x.ndim = {x.ndim} (x has shape "
+                         f"{x.shape}), got {normalized_ndim}")
+    eps = _as_eps(eps)
+    normalized = x.shape[x.ndim - normalized_ndim:]
+    gamma, beta = _affine_params(x, gamma, beta, normalized,
+                                 f"the last {normalized_ndim} axes of x, normalized_ndim={normalized_ndim}")
+    R, M = math.prod(x.shape[:x.ndim - normalized_ndim]), math.prod(normalized)
+    _check_group_size("layer_norm", x, R, M, f"last {normalized_ndim} axes")
+    return _normalize_affine(x, gamma, beta, eps, (1, R, M), (R, M, 1))
+
+
+def layer_norm_backward(dout, cache: NormCache):
+    """-> (dx, dgamma, dbeta), dgamma and dbeta of gamma's shape."""
+    return _normalize_affine_backward(dout, cache)
+
+
+def _spatial_input(x, gamma, beta, ndim):
+    x = as_float_array("x", x, ndim=ndim)
+    gamma, beta = _affine_params(x, gamma, beta, (x.shape[1],),
+                                 "one value per channel of x, axis 1")
+    return x, gamma, beta
+
+
+def instance_norm_forward(x, gamma, beta, *, eps=1e-5):
+    """x (N, C, L) or (N, C, H, W): normalize each (sample, channel) over its spatial axes,
+    then out[n, c] = gamma[c] * xhat[n, c] + beta[c]."""
+    x, gamma, beta = _spatial_input(x, gamma, beta, (3, 4))
+    eps = _as_eps(eps)
+    N, C, S = _as_ncs(x).shape
+    _check_group_size("instance_norm", x, N * C, S, "spatial axes")
+    return _normalize_affine(x, gamma, beta, eps, (1, N * C, S), (N, C, S))
+
+
+def instance_norm_backward(dout, cache: NormCache):
+    """-> (dx, dgamma, dbeta)."""
+    return _normalize_affine_backward(dout, cache)
+
+
+def group_norm_forward(x, gamma, beta, *, num_groups, eps=1e-5):
+    """x (N, C), (N, C, L) or (N, C, H, W), channels split into ``num_groups`` groups of
+    C / num_groups consecutive channels: normalize each (sample, group) over its channels
+    and spatial axes, then out[n, c] = gamma[c] * xhat[n, c] + beta[c].
+
+    num_groups = 1 is layer norm over (C, H, W) with a per-channel affine;
+    num_groups = C is instance norm.
+    """
+    x, gamma, beta = _spatial_input(x, gamma, beta, (2, 3, 4))
+    num_groups = as_int("num_groups", num_groups, 1)
+    eps = _as_eps(eps)
+    N, C, S = _as_ncs(x).shape
+    if C % num_groups != 0:
+        raise ValueError(f"num_groups must divide the number of channels C = {C} of x (shape "
+                         f"{x.shape}), got num_groups={num_groups}")
+    M = C // num_groups * S
+    _check_group_size("group_norm", x, N * num_groups, M, "channels and spatial axes")
+    return _normalize_affine(x, gamma, beta, eps, (1, N * num_groups, M), (N, C, S))
+
+
+def group_norm_backward(dout, cache: NormCache):
+    """-> (dx, dgamma, dbeta)."""
+    return _normalize_affine_backward(dout, cache)
+
+
+# --- weight standardization ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WeightStandardizeCache:
+    w_hat: np.ndarray        # (1, F, M): row f is the standardized filter w[f]
+    inv_std: np.ndarray      # (F,), float64
+    w_shape: tuple
+
+
+def weight_standardize_forward(w, *, eps=1e-5):
+    """w_hat[f] = (w[f] - mean(w[f])) / sqrt(var(w[f]) + eps), per output filter f.
+
+    w of rank >= 2: a conv weight (F, C, KH, KW) is standardized over (C, KH, KW), a
+    linear weight (out, in) over its row.  Biased variance; no affine.  Applied to the
+    weight before the convolution, so its gradient flows back to the raw weight.
+    """
+    w = as_float_array("w", w)
+    if w.ndim < 2:
+        raise ValueError(f"w must have rank >= 2 (an output-filter axis first), got a {w.ndim}-D "
+                         f"array of shape {w.shape}")
+    eps = _as_eps(eps)
+    F, M = w.shape[0], math.prod(w.shape[1:])
+    _check_group_size("weight_standardize", w, F, M, "axes after the first", name="w")
+    w_hat, inv_std, _, _ = _normalize(w.reshape(1, F, M), eps)
+    return w_hat.reshape(w.shape).copy(), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape))
+
+
+def weight_standardize_backward(dout, cache: WeightStandardizeCache):
+    """-> (dw,), the gradient through each filter's mean and variance."""
+    w_hat = cache.w_hat
+    dy = as_dout(dout, cache.w_shape, w_hat.dtype)
+    dw = np.empty_like(w_hat)
+    K.normalize_backward(dy.reshape(w_hat.shape), w_hat, cache.inv_std, dw)
+    return (dw.reshape(cache.w_shape),)
+
+
+# --- batch norm ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchNormCache:
+    xhat: np.ndarray          # x's shape and dtype
+    inv_std: np.ndarray       # (C,), float64: from the batch (training) or running (inference) var
+    gamma: np.ndarray         # (C,)
+    training: bool
+
+
+def _running_stat(name: str, arr, x: np.ndarray, training: bool) -> np.ndarray:
+    """A running statistic: shape (C,), x's dtype; in training also writable and C-contiguous,
+    because it is updated in place (a copy would silently drop the update)."""
+    C = x.shape[1]
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of shape ({C},), got {type(arr).__name__}")
+    if arr.dtype != x.dtype:
+        raise TypeError(f"{name} has dtype {arr.dtype} but x has dtype {x.dtype}; the running "
+                        f"statistics must have x's dtype")
+    check_shape(name, arr, (C,))
+    if training and not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous: it is updated in place in training, and a "
+                         f"strided view (strides {arr.strides}) cannot be; pass a contiguous array")
+    if training and not arr.flags.writeable:
+        raise ValueError(f"{name} must be writable: it is updated in place in training")
+    return arr if training else np.ascontiguousarray(arr)
+
+
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=True,
+                       momentum=0.1, eps=1e-5):
+    """x (N, C), (N, C, L) or (N, C, H, W): per channel c, over the batch and spatial axes,
+
+        out[n, c] = gamma[c] * (x[n, c] - mean[c]) / sqrt(var[c] + eps) + beta[c]
+
+    Training (``training=True``): mean and var are the batch's (var biased); the running
+    statistics, arrays of shape (C,) and x's dtype, are updated in place,
+
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * m / (m - 1) * var
+
+    with the unbiased variance as in the paper's inference procedure (m = N * L or
+    N * H * W values per channel; at least 2 are needed).  The lecture's smoothing
+    alpha is 1 - momentum; running statistics start at 0 and 1.
+
+    Inference (``training=False``): mean and var are the running statistics; nothing
+    changes, and each sample's output depends on that sample only.
+    """
+    x = as_float_array("x", x, ndim=(2, 3, 4))
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be a bool, got {training!r}")
+    training = bool(training)
+    gamma, beta = _affine_params(x, gamma, beta, (x.shape[1],), "one value per channel of x, axis 1")
+    running_mean = _running_stat("running_mean", running_mean, x, training)
+    running_var = _running_stat("running_var", running_var, x, training)
+    momentum = as_float("momentum", momentum)
+    if not 0.0 <= momentum <= 1.0:         # also refuses NaN
+        raise ValueError(f"momentum must be in [0, 1] (the weight of the new batch), got {momentum}")
+    eps = _as_eps(eps)
+    x3 = _as_ncs(x)
+    N, C, S = x3.shape
+    if training:
+        m = N * S
+        if m < 2:
+            raise ValueError(f"batch_norm in training needs more than one value per channel to "
+                             f"compute batch statistics, got x of shape {x.shape} (N * spatial = {m}); "
+                             f"use a larger batch or training=False")
+        xhat, inv_std, mean, var = _normalize(x3, eps)
+        K.running_average_update(running_mean, running_var, mean, var, momentum, m / (m - 1))
+    else:
+        xhat, inv_std = np.empty_like(x3), np.empty(C)
+        K.normalize_forward(x3, running_mean, running_var, eps, xhat, inv_std)
+    out = np.empty_like(x3)
+    K.channel_affine_forward(xhat, gamma, beta, out)
+    return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training)
+
+
+def batch_norm_backward(dout, cache: BatchNormCache):
+    """-> (dx, dgamma, dbeta).  Training: the full gradient through the batch mean and
+    variance, dx = gamma * inv_std / m * (m * dout - sum dout - xhat * sum dout * xhat),
+    in one kernel; inference: dx = gamma * inv_std * dout."""
+    xhat, gamma = cache.xhat, cache.gamma
+    dy = as_dout(dout, xhat.shape, xhat.dtype)
+    dx, dgamma, dbeta = np.empty_like(xhat), np.empty_like(gamma), np.empty_like(gamma)
+    K.batch_norm_backward(_as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training,
+                          _as_ncs(dx), dgamma, dbeta)
+    return dx, dgamma, dbeta
+
+
+# --- local response normalization ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LocalResponseNormCache:
+    x: np.ndarray
+    d: np.ndarray             # x's shape: k + alpha / size * (sum of squares over the window)
+    size: int
+    alpha: float
+    beta: float
+
+
+def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
+    """AlexNet's LRN across channels, as Caffe and PyTorch define it: x (N, C, L) or (N, C, H, W),
+
+        out[n, c] = x[n, c] / (k + alpha / size * sum_{c'} x[n, c']^2) ** beta
+
+    the sum over c' = c - size // 2 ... c + (size - 1) // 2, channels outside [0, C)
+    counting as zero.  size >= 1, alpha >= 0 and k > 0 keep the base >= k > 0.
+    """
+    x = as_float_array("x", x, ndim=(3, 4))
+    size = as_int("size", size, 1)
+    alpha = as_float("alpha", alpha)
+    beta = as_float("beta", beta)
+    k = as_float("k", k)
+    if not alpha >= 0.0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    if not math.isfinite(beta):
+        raise ValueError(f"beta must be a finite number, got {beta}")
+    if not k > 0.0:
+        raise ValueError(f"k must be > 0 (it keeps the base k + alpha / size * sum x^2 positive), got {k}")
+    d, out = np.empty_like(x), np.empty_like(x)
+    K.local_response_norm_forward(_as_ncs(x), size, alpha, beta, k, _as_ncs(d), _as_ncs(out))
+    return out, LocalResponseNormCache(x, d, size, alpha, beta)
+
+
+def local_response_norm_backward(dout, cache: LocalResponseNormCache):
+    """-> (dx,), the direct term plus the cross-channel term through every window holding x."""
+    x = cache.x
+    dy = as_dout(dout, x.shape, x.dtype)
+    dx = np.empty_like(x)
+    K.local_response_norm_backward(_as_ncs(dy), _as_ncs(x), _as_ncs(cache.d), cache.size,
+                                   cache.alpha, cache.beta, _as_ncs(dx))
+    return (dx,)

@@ -1,0 +1,240 @@
+"""Normalization: batch, layer, instance and group norm, weight standardization, LRN.
+
+One idea covers the first five: split the values into groups, and in every group
+
+    mean    = (1 / m) sum x                       (m values in the group)
+    var     = (1 / m) sum (x - mean)^2            (biased)
+    inv_std = 1 / sqrt(var + eps)                 (eps inside the root: var = 0 is safe)
+    xhat    = (x - mean) * inv_std
+
+then (except for weight standardization) scale and shift every value with a learned
+gamma and beta.  The ops differ only in which values form a group, so every kernel
+here works on one 3-D view ``(A, C, B)`` of the data and normalizes, for each middle
+index c, the A * B values x[a, c, b]:
+
+    op                  view (A, C, B) of the statistics      affine view (A, C, B)
+    batch_norm          (N, C, S)        per channel           (N, C, S), gamma (C,)
+    layer_norm          (1, R, M)        per row               (R, M, 1), gamma (M,)
+    instance_norm       (1, N * C, S)    per (sample, channel) (N, C, S), gamma (C,)
+    group_norm          (1, N * G, C / G * S)                  (N, C, S), gamma (C,)
+    weight_standardize  (1, F, C * KH * KW)  per filter        (no affine)
+
+with S the product of the spatial axes (H * W, or L), R the product of the leading
+axes and M of the normalized ones (nbconv.functional builds these reshapes, which
+cost nothing on C-contiguous arrays).  Gradients, per group of m values with
+upstream gradient dxhat (the chain rule through mean and var; see batch_norm_backward):
+
+    dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+
+Local response normalization (AlexNet's, as Caffe and PyTorch define it) divides
+each value by a power of the sum of squares over neighbouring channels; its kernels
+work on the (N, C, S) view.
+"""
+
+import math
+
+from numba import njit
+
+
+# --- statistics and normalization --------------------------------------------------------------
+
+@njit(cache=True)
+def moments(x, mean, var):
+    """Per middle index c of x (A, C, B), over its m = A * B values x[a, c, b]:
+
+        mean[c] = (1 / m) sum_{a, b} x[a, c, b]
+        var[c]  = (1 / m) sum_{a, b} (x[a, c, b] - mean[c])^2        (biased)
+
+    The mean is summed over x - x[0, c, 0] (shifted data) and the variance in a
+    second pass over x - mean: a constant group gets its value back exactly as the
+    mean (so x - mean is exactly 0), and a large common offset costs no precision.
+    """
+    A, C, B = x.shape
+    m = A * B
+    for c in range(C):
+        shift = x[0, c, 0]
+        acc = 0.0
+        for a in range(A):
+            for b in range(B):
+                acc += x[a, c, b] - shift
+        mean[c] = shift + acc / m
+        acc = 0.0
+        for a in range(A):
+            for b in range(B):
+                d = x[a, c, b] - mean[c]
+                acc += d * d
+        var[c] = acc / m
+
+
+@njit(cache=True)
+def normalize_forward(x, mean, var, eps, xhat, inv_std):
+    """inv_std[c] = 1 / sqrt(var[c] + eps);  xhat[a, c, b] = (x[a, c, b] - mean[c]) * inv_std[c]
+
+    mean and var are the batch statistics (from ``moments``) or, for batch norm at
+    inference, the running ones.
+    """
+    A, C, B = x.shape
+    for c in range(C):
+        inv_std[c] = 1.0 / math.sqrt(var[c] + eps)
+        for a in range(A):
+            for b in range(B):
+                xhat[a, c, b] = (x[a, c, b] - mean[c]) * inv_std[c]
+
+
+@njit(cache=True)
+def running_average_update(running_mean, running_var, mean, var, momentum, unbiased):
+    """The exponential averages kept for inference, updated in place:
+
+        running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c]
+        running_var[c]  = (1 - momentum) * running_var[c]  + momentum * unbiased * var[c]
+
+    unbiased = m / (m - 1) turns the biased batch variance into the unbiased one.
+    (The lecture's smoothing alpha is 1 - momentum.)
+    """
+    C = running_mean.shape[0]
+    for c in range(C):
+        running_mean[c] = (1.0 - momentum) * running_mean[c] + momentum * mean[c]
+        running_var[c] = (1.0 - momentum) * running_var[c] + momentum * unbiased * var[c]
+
+
+@njit(cache=True)
+def _channel_sums(dy, xhat, c):
+    """(sum_{a, b} dy[a, c, b], sum_{a, b} dy[a, c, b] * xhat[a, c, b]) for one middle index c."""
+    A, C, B = dy.shape
+    sum_dy = 0.0
+    sum_dy_xhat = 0.0
+    for a in range(A):
+        for b in range(B):
+            sum_dy += dy[a, c, b]
+            sum_dy_xhat += dy[a, c, b] * xhat[a, c, b]
+    return sum_dy, sum_dy_xhat
+
+
+@njit(cache=True)
+def _channel_dx(dy, xhat, c, scale, mean_dy, mean_dy_xhat, dx):
+    """dx[a, c, b] = scale * (dy[a, c, b] - mean_dy - xhat[a, c, b] * mean_dy_xhat) for one c."""
+    A, C, B = dy.shape
+    for a in range(A):
+        for b in range(B):
+            dx[a, c, b] = scale * (dy[a, c, b] - mean_dy - xhat[a, c, b] * mean_dy_xhat)
+
+
+@njit(cache=True)
+def normalize_backward(dxhat, xhat, inv_std, dx):
+    """The gradient through xhat = (x - mean) * inv_std, mean and var included (m = A * B):
+
+        dx[a, c, b] = inv_std[c] * (dxhat[a, c, b] - (1/m) sum dxhat - xhat[a, c, b] * (1/m) sum dxhat * xhat)
+
+    the sums over the group's (a, b).  The derivation is batch_norm_backward's with gamma = 1.
+    """
+    A, C, B = dxhat.shape
+    m = A * B
+    for c in range(C):
+        sum_dxhat, sum_dxhat_xhat = _channel_sums(dxhat, xhat, c)
+        _channel_dx(dxhat, xhat, c, inv_std[c], sum_dxhat / m, sum_dxhat_xhat / m, dx)
+
+
+# --- the affine step: out = gamma * xhat + beta ------------------------------------------------
+
+@njit(cache=True)
+def channel_affine_forward(xhat, gamma, beta, out):
+    """out[a, c, b] = gamma[c] * xhat[a, c, b] + beta[c]"""
+    A, C, B = xhat.shape
+    for a in range(A):
+        for c in range(C):
+            for b in range(B):
+                out[a, c, b] = gamma[c] * xhat[a, c, b] + beta[c]
+
+
+@njit(cache=True)
+def channel_affine_backward(dout, xhat, gamma, dxhat, dgamma, dbeta):
+    """dbeta[c]  = sum_{a, b} dout[a, c, b]
+    dgamma[c] = sum_{a, b} dout[a, c, b] * xhat[a, c, b]
+    dxhat[a, c, b] = gamma[c] * dout[a, c, b]
+    """
+    A, C, B = dout.shape
+    for c in range(C):
+        dbeta[c], dgamma[c] = _channel_sums(dout, xhat, c)
+        _channel_dx(dout, xhat, c, gamma[c], 0.0, 0.0, dxhat)
+
+
+# --- batch norm: statistics per channel c over (n, s), the backward fused in one kernel ----------
+
+@njit(cache=True)
+def batch_norm_backward(dout, xhat, gamma, inv_std, training, dx, dgamma, dbeta):
+    """Batch norm's whole backward, x (N, C, S), m = N * S values per channel:
+
+        dbeta[c]  = sum_{n, s} dout[n, c, s]
+        dgamma[c] = sum_{n, s} dout[n, c, s] * xhat[n, c, s]
+
+    Training (batch statistics): out = gamma * xhat + beta and xhat = (x - mean) * inv_std,
+    where mean and var depend on every x of the channel.  With dxhat = gamma * dout,
+
+        dvar  = sum dxhat * (x - mean) * (-1/2) inv_std^3
+        dmean = -inv_std * sum dxhat             (the dvar term's sum (x - mean) is 0)
+        dx    = dxhat * inv_std + dvar * 2 (x - mean) / m + dmean / m
+
+    which, written with xhat and the two sums above, is
+
+        dx[n, c, s] = gamma[c] * inv_std[c] / m * (m * dout - dbeta[c] - xhat * dgamma[c])
+
+    Inference (running statistics, constants): dx[n, c, s] = gamma[c] * inv_std[c] * dout.
+    """
+    N, C, S = dout.shape
+    m = N * S
+    for c in range(C):
+        sum_dout, sum_dout_xhat = _channel_sums(dout, xhat, c)
+        dbeta[c] = sum_dout
+        dgamma[c] = sum_dout_xhat
+        if training:
+            _channel_dx(dout, xhat, c, gamma[c] * inv_std[c], sum_dout / m, sum_dout_xhat / m, dx)
+        else:
+            _channel_dx(dout, xhat, c, gamma[c] * inv_std[c], 0.0, 0.0, dx)
+
+
+# --- local response normalization across channels ------------------------------------------------
+
+@njit(cache=True)
+def local_response_norm_forward(x, size, alpha, beta, k, d, out):
+    """x, d, out (N, C, S).  For every (n, c, s), with the channel window
+    c' = c - size // 2 ... c + (size - 1) // 2 (channels outside [0, C) count as zero):
+
+        d[n, c, s]   = k + alpha / size * sum_{c'} x[n, c', s]^2
+        out[n, c, s] = x[n, c, s] * d[n, c, s]^(-beta)
+    """
+    N, C, S = x.shape
+    for n in range(N):
+        for c in range(C):
+            lo = max(0, c - size // 2)
+            hi = min(C - 1, c + (size - 1) // 2)
+            for s in range(S):
+                acc = 0.0
+                for cp in range(lo, hi + 1):          # cp is c' of the formula
+                    acc += x[n, cp, s] * x[n, cp, s]
+                d[n, c, s] = k + alpha / size * acc
+                out[n, c, s] = x[n, c, s] * d[n, c, s] ** (-beta)
+
+
+@njit(cache=True)
+def local_response_norm_backward(dout, x, d, size, alpha, beta, dx):
+    """out[c] = x[c] * d[c]^(-beta) (n, s fixed) depends on x[c'] directly when c' = c and,
+    through d[c], for every c' in c's window (d[c] grows by alpha / size * 2 x[c']):
+
+        dx[n, c', s] = dout[n, c', s] * d[n, c', s]^(-beta)
+                       - 2 alpha beta / size * x[n, c', s]
+                         * sum_c dout[n, c, s] * x[n, c, s] * d[n, c, s]^(-beta - 1)
+
+    the sum over the channels c whose window holds c', i.e.
+    c = c' - (size - 1) // 2 ... c' + size // 2, clipped to [0, C).
+    """
+    N, C, S = x.shape
+    for n in range(N):
+        for cp in range(C):                           # cp is c' of the formula
+            lo = max(0, cp - (size - 1) // 2)
+            hi = min(C - 1, cp + size // 2)
+            for s in range(S):
+                acc = 0.0
+                for c in range(lo, hi + 1):
+                    acc += dout[n, c, s] * x[n, c, s] * d[n, c, s] ** (-beta - 1.0)
+                dx[n, cp, s] = (dout[n, cp, s] * d[n, cp, s] ** (-beta)
+                                - 2.0 * alpha * beta / size * x[n, cp, s] * acc)
