@@ -13,7 +13,7 @@ import sys
 
 # Modules that add a sub-command: each has ``register(subparsers)``, which adds its parser and
 # sets ``func=run`` with ``run(args) -> exit status``.
-COMMANDS = ("nbconv.cli",)
+COMMANDS = ("nbconv.cli", "nbconv.summary")
 
 
 def main(argv=None) -> int:

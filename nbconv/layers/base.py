@@ -1,0 +1,124 @@
+"""What every layer has: named parameters with their gradients, train/eval, forward/backward.
+
+A layer wraps one functional pair::
+
+    y = layer.forward(x)        # calls F.<op>_forward and keeps the cache
+    dx = layer.backward(dout)   # calls F.<op>_backward with it and stores each
+                                # parameter's gradient in param.grad (overwritten, not accumulated)
+
+Shapes without arrays: ``output_shape(input_shape)`` and ``param_shapes()``
+describe a layer from its hyper-parameters alone, so a summary of a network
+as large as VGG16 needs no weights (build it with ``allocate=False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it."""
+
+    data: np.ndarray
+    grad: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        if self.grad is None:
+            self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+
+class Layer:
+    """The small interface shared by all layers; subclasses override what applies to them."""
+
+    training: bool = True
+
+    # -- computation
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    # -- structure
+    def init_params(self, shapes: dict[str, tuple], init: dict, *, allocate: bool = True,
+                    dtype=np.float32) -> None:
+        """Declare this layer's parameters: their shapes, and arrays drawn by ``init[name](shape)``
+        unless ``allocate`` is False (shapes only, for summaries of large networks)."""
+        self._shapes = {name: tuple(shape) for name, shape in shapes.items()}
+        self._params = {name: Parameter(np.asarray(init[name](shape), dtype=dtype))
+                        for name, shape in self._shapes.items()} if allocate else {}
+
+    def params(self) -> dict[str, Parameter]:
+        """This layer's own parameters by name (not its children's)."""
+        return getattr(self, "_params", {})
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """State that is not trained but must be saved, such as batch norm's running statistics."""
+        return {}
+
+    def children(self) -> dict[str, "Layer"]:
+        return {}
+
+    def param_shapes(self) -> dict[str, tuple]:
+        """Parameter shapes from the hyper-parameters alone (works with allocate=False)."""
+        return getattr(self, "_shapes", {})
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for an input of ``input_shape`` (batch axis included)."""
+        raise NotImplementedError
+
+    # -- the whole tree
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
+        out = [(prefix + name, p) for name, p in self.params().items()]
+        for child_name, child in self.children().items():
+            out += child.named_parameters(f"{prefix}{child_name}.")
+        return out
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+        out = [(prefix + name, b) for name, b in self.buffers().items()]
+        for child_name, child in self.children().items():
+            out += child.named_buffers(f"{prefix}{child_name}.")
+        return out
+
+    def summary(self, input_shape, dtype_bytes: int = 4) -> None:
+        """Print the table of nbconv.summary.summary: per layer the output shape, activations and
+        parameters, and the memory totals, for one sample of ``input_shape`` (no batch axis)."""
+        from ..summary import summary
+        print(summary(self, input_shape, dtype_bytes=dtype_bytes))
+
+    def num_params(self) -> int:
+        own = sum(int(np.prod(s)) for s in self.param_shapes().values())
+        return own + sum(child.num_params() for child in self.children().values())
+
+    def train(self, mode: bool = True) -> "Layer":
+        self.training = mode
+        for child in self.children().values():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""
+

@@ -1,0 +1,39 @@
+"""Dropout over F.dropout_forward / F.dropout_backward (inverted dropout).
+
+``p`` is the probability of DROPPING a unit (the lecture's p is the keep probability,
+our 1 - p).  In training every forward draws a fresh mask from the layer's own
+Generator ``self.rng`` (seeded once at construction, so a run is reproducible); the
+kept units are divided by 1 - p.  In eval mode (``layer.eval()``) it is the identity.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import functional as F
+from .base import Layer
+from .linear import as_rng
+
+
+class Dropout(Layer):
+    in_place = True          # summaries: computed in place, only the mask is kept
+
+    def __init__(self, p: float = 0.5, *, seed=None):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0 or math.isnan(p):
+            raise ValueError(f"p (the probability of dropping a unit) must be a number in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = as_rng(seed)
+
+    def forward(self, x):
+        y, self._cache = F.dropout_forward(x, p=self.p, training=self.training, seed=self.rng)
+        return y
+
+    def backward(self, dout):
+        (dx,) = F.dropout_backward(dout, self._cache)
+        return dx
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def extra_repr(self):
+        return f"p={self.p}"
