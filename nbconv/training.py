@@ -1,0 +1,492 @@
+"""Training: mini-batch gradient descent with validation, early stopping, a learning-rate schedule,
+checkpoints that resume exactly, and the ``nbconv train`` command.
+
+One step of the loop, with nothing hidden::
+
+    logits = model.forward(x_batch)                              # the layers in order
+    loss, cache = F.cross_entropy_forward(logits, y_batch)       # mean over the batch
+    (dlogits,) = F.cross_entropy_backward(1.0, cache)            # dL/dlogits
+    optimizer.zero_grad()
+    model.backward(dlogits)                                      # the layers in reverse: param.grad
+    optimizer.step()                                             # the update formula
+
+Each epoch visits the training images once in a fresh random order (the order of epoch ``e`` is
+drawn from ``numpy.random.default_rng([seed, e])``, so a run resumed at epoch ``e`` shuffles
+exactly as the uninterrupted run would), then measures loss and accuracy on the validation
+split in eval mode.  The schedule (if any) steps once per epoch, after validation.
+
+Early stopping watches the validation loss: after ``early_stopping_patience`` epochs without a
+new minimum, training stops, and the weights (parameters and running statistics) of the best
+epoch are restored.
+
+Reproducible: the same model seed, data, optimizer settings and ``seed`` give identical
+histories and weights, on the same number of threads (``thread_limit``): the parallel kernels
+may add their sums in another order on another thread count.  Layers that draw random numbers
+of their own (dropout) must be seeded too, and their generator is not part of a checkpoint.
+
+A checkpoint written after epoch ``e`` holds the model, the optimizer state, the schedule state,
+the history, and for early stopping the best weights so far, so ``train(..., resume=True)``
+continues at epoch ``e + 1`` exactly as the uninterrupted run did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import functional as F
+
+__all__ = ["History", "train", "evaluate", "thread_limit", "plot_training", "register", "run"]
+
+
+# ---------------------------------------------------------------- history
+
+@dataclass
+class History:
+    """Per-epoch metrics, one list entry per epoch run.  ``seconds`` (wall time of each epoch) is
+    left out of ``==``, so two runs with the same seed compare equal."""
+
+    train_loss: list = field(default_factory=list)   # mean loss over the epoch's batches (train mode)
+    train_acc: list = field(default_factory=list)    # accuracy over the epoch's batches (train mode)
+    val_loss: list = field(default_factory=list)     # on the validation split, eval mode
+    val_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)           # the learning rate used during the epoch
+    seconds: list = field(default_factory=list, compare=False)
+    best_epoch: int | None = None      # 1-based epoch of the lowest validation loss (with early stopping)
+    stopped_epoch: int | None = None   # 1-based epoch after which early stopping ended training
+
+    def __len__(self) -> int:
+        return len(self.train_loss)
+
+    @property
+    def epochs(self) -> int:
+        return len(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()})
+
+    def _append(self, **metrics) -> None:
+        for name, value in metrics.items():
+            getattr(self, name).append(float(value))
+
+
+# ---------------------------------------------------------------- helpers
+
+def _as_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each mini-batch.  A last batch of a single sample is merged into the one
+    before it: batch norm cannot compute statistics of one value per channel."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [(s, starts[k + 1] if k + 1 < len(starts) else n) for k, s in enumerate(starts)]
+
+
+def _progress_bar(enabled: bool, total: int, desc: str):
+    """A tqdm bar, or None when disabled or tqdm is not installed (training goes on silently)."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="batch", leave=True, file=sys.stderr, dynamic_ncols=True)
+
+
+def _snapshot(model) -> dict:
+    """Copies of every parameter and buffer, by name."""
+    state = {f"param/{n}": p.data.copy() for n, p in model.named_parameters()}
+    state.update({f"buffer/{n}": b.copy() for n, b in model.named_buffers()})
+    return state
+
+
+def _restore(model, state: dict) -> None:
+    for n, p in model.named_parameters():
+        p.data[...] = state[f"param/{n}"]
+    for n, b in model.named_buffers():
+        b[...] = state[f"buffer/{n}"]
+
+
+def _schedule_state(schedule):
+    return schedule.state_dict() if hasattr(schedule, "state_dict") else None
+
+
+def _check_data(data):
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        if not hasattr(data, name):
+            raise TypeError(f"data must have x_train, y_train, x_val and y_val (such as nbconv.data.Digits), "
+                            f"got {type(data).__name__} without {name}")
+    for x, y in (("x_train", "y_train"), ("x_val", "y_val")):
+        if len(getattr(data, x)) != len(getattr(data, y)):
+            raise ValueError(f"data.{x} has {len(getattr(data, x))} samples but data.{y} has "
+                             f"{len(getattr(data, y))}")
+    if len(data.y_train) == 0:
+        raise ValueError("data.x_train is empty: there is nothing to train on")
+
+
+# ---------------------------------------------------------------- evaluation
+
+def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) of ``model`` on (x, y) in eval mode, in batches.
+
+    The model's train/eval mode is restored afterwards.  An empty set gives (nan, nan).
+    """
+    batch_size = _as_positive_int("batch_size", batch_size)
+    n = len(y)
+    if n == 0:
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    try:
+        total_loss, correct = 0.0, 0
+        for start in range(0, n, batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            logits = model.forward(xb)
+            loss, _ = F.cross_entropy_forward(logits, yb)
+            total_loss += float(loss) * len(yb)
+            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+    finally:
+        model.train(was_training)
+    return total_loss / n, correct / n
+
+
+# ---------------------------------------------------------------- training
+
+def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, schedule=None,
+          early_stopping_patience: int | None = None, checkpoint=None, resume: bool = False,
+          progress: bool = True, augment=None, callback=None) -> History:
+    """Train ``model`` on ``data.x_train, data.y_train``, validating on ``data.x_val, data.y_val``.
+
+    epochs                   total number of epochs (a resumed run continues up to it)
+    batch_size               images per mini-batch
+    seed                     seeds the shuffling (and the augmentation); with the same model seed it gives
+                             the same run
+    schedule                 an object whose ``step()`` is called once per epoch to set ``optimizer.lr``
+    early_stopping_patience  stop after this many epochs without a lower validation loss and restore
+                             the best epoch's weights (None: train all epochs)
+    checkpoint               a path: after every epoch the model, optimizer, history and schedule are
+                             saved there (atomically)
+    resume                   with ``checkpoint``: if the file exists, continue from it; the run then ends
+                             with the same weights as an uninterrupted one
+    progress                 a tqdm bar per epoch showing loss and accuracy (quietly off without tqdm)
+    augment                  ``augment(x_batch, rng) -> x_batch`` applied to each training batch, such as
+                             ``nbconv.data.random_shift``; ``rng`` is the epoch's seeded generator
+    callback                 ``callback(epoch, history)`` after each epoch (epoch 1-based)
+
+    Returns the History of all epochs (those before a resume included).
+    """
+    _check_data(data)
+    epochs = _as_positive_int("epochs", epochs)
+    batch_size = _as_positive_int("batch_size", batch_size)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if early_stopping_patience is not None:
+        early_stopping_patience = _as_positive_int("early_stopping_patience", early_stopping_patience)
+        if len(data.y_val) == 0:
+            raise ValueError("early stopping watches the validation loss, but data.x_val is empty")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path to resume from")
+
+    history = History()
+    start_epoch = 0
+    best_loss, best_state, bad_epochs = math.inf, None, 0
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        meta = ckpt.load(checkpoint, model, optimizer)
+        start_epoch = int(meta["epoch"])
+        history = History.from_dict(meta["history"])
+        if schedule is not None:
+            if meta.get("schedule") is not None and hasattr(schedule, "load_state_dict"):
+                schedule.load_state_dict(meta["schedule"])
+            else:                       # a schedule without state: replay its per-epoch steps
+                for _ in range(start_epoch):
+                    schedule.step()
+        optimizer.lr = meta["lr"]       # the learning rate the next epoch would have used
+        stopping = meta.get("early_stopping")
+        if stopping is not None:
+            best_loss, best_state, bad_epochs = stopping["best_loss"], stopping["best_state"], stopping["bad_epochs"]
+
+    x_train, y_train = data.x_train, data.y_train
+    n = len(y_train)
+    batches = _batches(n, batch_size)
+    for epoch in range(start_epoch, epochs):
+        if history.stopped_epoch is not None:
+            break
+        tic = time.perf_counter()
+        rng = np.random.default_rng([int(seed), epoch])
+        order = rng.permutation(n)
+        lr = float(optimizer.lr)
+        model.train()
+        bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{epochs}")
+        total_loss, correct, seen = 0.0, 0, 0
+        try:
+            for start, stop in batches:
+                idx = order[start:stop]
+                xb, yb = x_train[idx], y_train[idx]
+                if augment is not None:
+                    xb = augment(xb, rng)
+                logits = model.forward(xb)
+                loss, cache = F.cross_entropy_forward(logits, yb)
+                (dlogits,) = F.cross_entropy_backward(1.0, cache)
+                optimizer.zero_grad()
+                model.backward(dlogits)
+                optimizer.step()
+                total_loss += float(loss) * len(idx)
+                correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+                seen += len(idx)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+            val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
+            if bar is not None:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.4f}", lr=f"{lr:.3g}")
+        finally:
+            if bar is not None:
+                bar.close()
+        history._append(train_loss=total_loss / seen, train_acc=correct / seen, val_loss=val_loss,
+                        val_acc=val_acc, lr=lr, seconds=time.perf_counter() - tic)
+
+        if early_stopping_patience is not None:
+            if val_loss < best_loss:
+                best_loss, best_state, bad_epochs = val_loss, _snapshot(model), 0
+                history.best_epoch = epoch + 1
+            else:
+                bad_epochs += 1
+                if bad_epochs >= early_stopping_patience:
+                    history.stopped_epoch = epoch + 1
+        if schedule is not None:
+            schedule.step()
+        if checkpoint is not None:
+            stopping = None if early_stopping_patience is None else \
+                {"best_loss": best_loss, "best_state": best_state, "bad_epochs": bad_epochs}
+            ckpt.save(checkpoint, model, optimizer, epoch=epoch + 1, history=history.to_dict(),
+                      lr=float(optimizer.lr), schedule=_schedule_state(schedule), early_stopping=stopping)
+        if callback is not None:
+            callback(epoch + 1, history)
+
+    if early_stopping_patience is not None and best_state is not None:
+        _restore(model, best_state)
+    return history
+
+
+# ---------------------------------------------------------------- plotting
+
+def plot_training(history: History, model, path, *, test_accuracy: float | None = None) -> str:
+    """Save one figure to ``path``: the loss curves, the accuracy curves and the filters of the
+    model's first convolution as small gray images.  Needs matplotlib (``pip install "nbconv[plot]"``)."""
+    try:
+        from matplotlib.figure import Figure       # no pyplot: no backend is chosen or changed
+    except ImportError as exc:
+        raise ImportError('--plot needs matplotlib, an optional dependency of nbconv; install it with: '
+                          'pip install "nbconv[plot]"') from exc
+    filters = next((p.data for name, p in model.named_parameters() if p.data.ndim == 4), None)
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    outer = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1])
+    epochs = np.arange(1, len(history) + 1)
+
+    ax = fig.add_subplot(outer[0])
+    ax.plot(epochs, history.train_loss, marker="o", ms=3, label="train")
+    ax.plot(epochs, history.val_loss, marker="o", ms=3, label="validation")
+    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss", yscale="log")
+    ax.legend()
+
+    ax = fig.add_subplot(outer[1])
+    ax.plot(epochs, history.train_acc, marker="o", ms=3, label="train")
+    ax.plot(epochs, history.val_acc, marker="o", ms=3, label="validation")
+    if test_accuracy is not None:
+        ax.axhline(test_accuracy, color="gray", ls="--", lw=1, label=f"test {test_accuracy:.4f}")
+    ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax.legend()
+
+    if filters is None:
+        ax = fig.add_subplot(outer[2])
+        ax.text(0.5, 0.5, "no convolution", ha="center", va="center")
+        ax.axis("off")
+    else:
+        count = filters.shape[0]
+        cols = math.ceil(math.sqrt(count))
+        rows = math.ceil(count / cols)
+        inner = outer[2].subgridspec(rows, cols, wspace=0.08, hspace=0.08)
+        for f in range(rows * cols):
+            ax = fig.add_subplot(inner[f // cols, f % cols])
+            ax.axis("off")
+            if f < count:
+                kernel = filters[f].mean(axis=0)      # (KH, KW); the first layer usually has one channel
+                limit = float(np.abs(kernel).max()) or 1.0
+                ax.imshow(kernel, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
+            if f == cols // 2:
+                ax.set_title(f"first-layer filters ({count})")
+    fig.savefig(path, dpi=110)
+    return os.fspath(path)
+
+
+# ---------------------------------------------------------------- the command line
+
+# Tuned so that every seed tried reaches >= 0.98 test accuracy in a few seconds of training
+# (see the README): a LeNet-style CNN of 62,378 parameters, Adam with a cosine schedule, and
+# random shifts of one pixel as data augmentation.
+DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="im2col",
+                schedule="cosine", shift=1, threads=1)
+
+
+def _cli_int(minimum: int):
+    def parse(text: str) -> int:
+        import argparse
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _cli_float_positive(text: str) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def register(commands) -> None:
+    from .functional.conv import METHODS as CONV_METHODS
+    from .optim import OPTIMIZERS
+    p = commands.add_parser("train", help="train a CNN on the digits data set and print its test accuracy",
+                            description="Train the default LeNet-style CNN (conv, batch norm, ReLU, pooling, FC) "
+                                        "on scikit-learn's digits; the last line printed is the test accuracy.")
+    p.add_argument("--model", choices=("lenet", "residual"), default=DEFAULTS["model"],
+                   help="network: lenet (default) or residual (Residual blocks with batch norm)")
+    p.add_argument("--epochs", type=_cli_int(1), default=DEFAULTS["epochs"], help="epochs (default %(default)s)")
+    p.add_argument("--batch-size", type=_cli_int(1), default=DEFAULTS["batch_size"],
+                   help="mini-batch size (default %(default)s)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
+                   help="optimizer (default %(default)s)")
+    p.add_argument("--lr", type=_cli_float_positive, default=DEFAULTS["lr"],
+                   help="initial learning rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                   help="seed of the split, the initial weights and the shuffling (default %(default)s)")
+    p.add_argument("--method", choices=CONV_METHODS, default=DEFAULTS["method"],
+                   help="convolution kernel (default %(default)s)")
+    p.add_argument("--schedule", choices=("cosine", "step", "none"), default=DEFAULTS["schedule"],
+                   help="learning-rate schedule per epoch: cosine annealing to 0, step (x0.1 every third of "
+                        "the epochs) or none (default %(default)s)")
+    p.add_argument("--shift", type=_cli_int(0), default=DEFAULTS["shift"],
+                   help="data augmentation: move each training image by up to this many pixels, 0 for "
+                        "none (default %(default)s)")
+    p.add_argument("--patience", type=_cli_int(1), default=None,
+                   help="early stopping: epochs without a lower validation loss (default: off)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="save a checkpoint there after every epoch; resume from it if it exists")
+    p.add_argument("--plot", metavar="OUT.PNG", help="save loss/accuracy curves and first-layer filters")
+    p.add_argument("--threads", type=_cli_int(1), default=DEFAULTS["threads"],
+                   help="threads for the parallel kernels and BLAS (default %(default)s: the 8x8 digits are too "
+                        "small for threads to pay, they only add synchronization)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars; one line per epoch instead")
+    p.set_defaults(func=run)
+
+
+def _make_schedule(name: str, optimizer, epochs: int):
+    if name == "none":
+        return None
+    from . import optim
+    if name == "cosine":
+        return optim.CosineLR(optimizer, total_epochs=epochs)
+    return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int):
+    """``with thread_limit(1): train(...)`` runs with at most ``threads`` Numba threads (the prange
+    kernels) and BLAS threads (through threadpoolctl, if installed; scikit-learn depends on it);
+    both are restored afterwards.  Small images such as the 8x8 digits give each parallel region
+    too little work: extra threads only add synchronization, and on a busy machine they wait for
+    each other far longer than the work takes."""
+    threads = _as_positive_int("threads", threads)
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:                  # pragma: no cover  (scikit-learn depends on it)
+            yield
+        else:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def run(args) -> int:
+    with thread_limit(args.threads):
+        return _run(args)
+
+
+def _run(args) -> int:
+    from . import models, optim
+    from .data import load_digits, random_shift
+
+    data = load_digits(seed=args.seed)
+    build = models.lenet if args.model == "lenet" else models.residual_net
+    model = build(method=args.method, seed=args.seed)
+    optimizer = optim.make_optimizer(args.optimizer, model.parameters(), args.lr)
+    schedule = _make_schedule(args.schedule, optimizer, args.epochs)
+    print(f"digits: {len(data.y_train)} train, {len(data.y_val)} validation, {len(data.y_test)} test images; "
+          f"{args.model} with {model.num_params():,} parameters; {args.optimizer} lr {args.lr:g}, "
+          f"{args.schedule} schedule, batch {args.batch_size}, {args.epochs} epochs, shift {args.shift}, "
+          f"seed {args.seed}, conv method {args.method}", flush=True)
+    resume = args.checkpoint is not None and os.path.exists(args.checkpoint)
+    if resume:
+        print(f"resuming from {args.checkpoint}", flush=True)
+
+    def report(epoch, history):
+        print(f"epoch {epoch:>3}/{args.epochs}  train loss {history.train_loss[-1]:.4f} "
+              f"acc {history.train_acc[-1]:.4f}  val loss {history.val_loss[-1]:.4f} "
+              f"acc {history.val_acc[-1]:.4f}  lr {history.lr[-1]:.3g}  {history.seconds[-1]:.2f} s", flush=True)
+
+    tic = time.perf_counter()
+    try:
+        history = train(model, data, optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                        schedule=schedule, early_stopping_patience=args.patience, checkpoint=args.checkpoint,
+                        resume=resume, progress=not args.no_progress,
+                        augment=(lambda x, rng: random_shift(x, rng, args.shift)) if args.shift else None,
+                        callback=report if args.no_progress else None)
+    except ValueError as exc:
+        if not resume:
+            raise
+        print(f"nbconv train: {exc}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - tic
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    kept = (history.best_epoch or len(history)) - 1          # the epoch whose weights the model holds
+    stopped = f", stopped early after epoch {history.stopped_epoch}" if history.stopped_epoch else ""
+    print(f"trained {len(history)} epochs ({seconds:.1f} s in this run){stopped}; weights of epoch {kept + 1}: "
+          f"val accuracy {history.val_acc[kept]:.4f}, test loss {test_loss:.4f}")
+    if args.plot:
+        print(f"saved {plot_training(history, model, args.plot, test_accuracy=test_acc)}")
+    print(f"test accuracy: {test_acc:.4f}")
+    return 0
