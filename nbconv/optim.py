@@ -46,11 +46,10 @@ are importable from here too.
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import numpy as np
 
+from ._args import _non_negative, _positive, _real
 from .functional._checks import SUPPORTED_DTYPES
 from .schedule import CosineLR, LRSchedule, StepLR  # noqa: F401  (the schedules, re-exported)
 
@@ -59,29 +58,6 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "OPTIMIZERS", "make
 
 
 # ----------------------------------------------------------------------------- argument checks
-
-def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _positive(name: str, value) -> float:
-    value = _real(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _non_negative(name: str, value) -> float:
-    value = _real(name, value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
 
 def _decay(name: str, value) -> float:
     """A decay rate beta in [0, 1): beta = 1 would never forget (and Adam's bias correction divides by 0)."""

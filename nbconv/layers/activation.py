@@ -94,7 +94,7 @@ class PReLU(Layer):
 
     def backward(self, dout):
         dx, dweight = F.prelu_backward(dout, self._cache)
-        self.params()["weight"].grad[...] = dweight
+        self.store_grads(weight=dweight)
         return dx
 
     def output_shape(self, input_shape):

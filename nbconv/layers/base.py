@@ -112,6 +112,14 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    def store_grads(self, **grads) -> None:
+        """Write each gradient into its parameter's ``grad`` (a None, such as db of a layer
+        without bias, is skipped)."""
+        params = self.params()
+        for name, grad in grads.items():
+            if grad is not None:
+                params[name].grad[...] = grad
+
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad[...] = 0.0

@@ -41,10 +41,7 @@ class Conv2d(Layer):
 
     def backward(self, dout):
         dx, dw, db = F.conv2d_backward(dout, self._cache)
-        p = self.params()
-        p["w"].grad[...] = dw
-        if self.bias:
-            p["b"].grad[...] = db
+        self.store_grads(w=dw, b=db)
         return dx
 
     def output_shape(self, input_shape):
@@ -88,10 +85,7 @@ class Conv1d(Layer):
 
     def backward(self, dout):
         dx, dw, db = F.conv1d_backward(dout, self._cache)
-        p = self.params()
-        p["w"].grad[...] = dw
-        if self.bias:
-            p["b"].grad[...] = db
+        self.store_grads(w=dw, b=db)
         return dx
 
     def output_shape(self, input_shape):
@@ -127,10 +121,7 @@ class WSConv2d(Conv2d):
     def backward(self, dout):
         dx, dw_hat, db = F.conv2d_backward(dout, self._cache)
         (dw,) = F.weight_standardize_backward(dw_hat, self._ws_cache)   # chain rule into the raw weights
-        p = self.params()
-        p["w"].grad[...] = dw
-        if self.bias:
-            p["b"].grad[...] = db
+        self.store_grads(w=dw, b=db)
         return dx
 
     def extra_repr(self):

@@ -36,10 +36,7 @@ class Linear(Layer):
 
     def backward(self, dout):
         dx, dw, db = F.linear_backward(dout, self._cache)
-        p = self.params()
-        p["w"].grad[...] = dw
-        if self.bias:
-            p["b"].grad[...] = db
+        self.store_grads(w=dw, b=db)
         return dx
 
     def output_shape(self, input_shape):

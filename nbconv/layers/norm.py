@@ -29,11 +29,6 @@ class _Affine(Layer):
         self.init_params({"gamma": shape, "beta": shape}, {"gamma": np.ones, "beta": np.zeros},
                          allocate=allocate, dtype=dtype)
 
-    def _store(self, dgamma, dbeta):
-        p = self.params()
-        p["gamma"].grad[...] = dgamma
-        p["beta"].grad[...] = dbeta
-
 
 class _BatchNorm(_Affine):
     """Parameters gamma, beta (C,); buffers running_mean (init 0) and running_var (init 1), (C,).
@@ -78,7 +73,7 @@ class _BatchNorm(_Affine):
 
     def backward(self, dout):
         dx, dgamma, dbeta = F.batch_norm_backward(dout, self._cache)
-        self._store(dgamma, dbeta)
+        self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
     def output_shape(self, input_shape):
@@ -121,7 +116,7 @@ class LayerNorm(_Affine):
 
     def backward(self, dout):
         dx, dgamma, dbeta = F.layer_norm_backward(dout, self._cache)
-        self._store(dgamma, dbeta)
+        self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
     def output_shape(self, input_shape):
@@ -150,7 +145,7 @@ class InstanceNorm2d(_Affine):
 
     def backward(self, dout):
         dx, dgamma, dbeta = F.instance_norm_backward(dout, self._cache)
-        self._store(dgamma, dbeta)
+        self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
     def output_shape(self, input_shape):
@@ -185,7 +180,7 @@ class GroupNorm(_Affine):
 
     def backward(self, dout):
         dx, dgamma, dbeta = F.group_norm_backward(dout, self._cache)
-        self._store(dgamma, dbeta)
+        self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
     def output_shape(self, input_shape):
