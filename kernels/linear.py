@@ -3,7 +3,6 @@
 Shapes: x (N, D), w (M, D), b (M,), y (N, M).
 """
 
-import numpy as np
 from numba import njit
 
 

@@ -11,7 +11,6 @@ every run.
 
 from functools import partial
 
-import numpy as np
 
 import nbconv.functional as F
 
