@@ -1,0 +1,39 @@
+"""The ``@cuda.jit`` twins of the CPU kernels: one module per op family, same names.
+
+``nbconv.kernels.cuda.<family>`` mirrors ``nbconv.kernels.<family>``: for every CPU kernel
+``name(args...)`` it provides a host-side LAUNCHER ``name(args...)`` with the same signature,
+taking numba CUDA device arrays where the CPU kernel takes NumPy arrays (and the same Python
+scalars).  The launcher computes the grid and launches one or more private ``@cuda.jit``
+kernels (``_<name>_kernel``), so the functional layer can pick the device by swapping the
+kernel module and nothing else.
+
+The reference mapping is one thread per output element: the thread's flat index
+``t = cuda.grid(1)`` is split into the output's indices (n, f, i, j, ...), named as in the CPU
+loop, and the loop over the reduction runs inside the thread.  Reductions over many outputs
+(dW, db, dgamma, ...) get their own kernel with one thread per reduced element; the few
+scatters (max-pooling backward) use ``cuda.atomic.add``; every docstring says which.
+
+Accumulation: the threads sum in float64 (``acc = float64(0.0)``), as the CPU kernels do
+(their ``acc = 0.0`` is float64 in Numba), and round once when they store into a float32
+output.  The tiled matrix product (``im2col.matmul``) is the exception: like the BLAS GEMM
+the CPU im2col path calls, it accumulates in the arrays' dtype.
+
+Needs the ``numba-cuda`` package (``pip install "nbconv[cuda]"``).  Without a GPU the kernels
+run under Numba's CUDA simulator: set ``NUMBA_ENABLE_CUDASIM=1`` before ``numba.cuda`` is first
+imported.
+"""
+
+_INSTALL_HINT = (
+    'the CUDA kernels need the numba-cuda package (and, on a real GPU, the CUDA toolkit '
+    'wheels): pip install "nbconv[cuda]"'
+)
+
+try:
+    import numba_cuda  # noqa: F401  (numba's own deprecated numba.cuda may exist without it)
+except ImportError as exc:
+    raise ImportError(f"nbconv.kernels.cuda: {_INSTALL_HINT}") from exc
+
+try:
+    from numba import cuda  # noqa: F401
+except ImportError as exc:     # numba-cuda present but its CUDA bindings missing
+    raise ImportError(f"nbconv.kernels.cuda: {_INSTALL_HINT} ({exc})") from exc

@@ -1,0 +1,441 @@
+"""Softmax, log-softmax and the losses on the GPU: the twin of nbconv.kernels.loss.
+
+Shapes (as on the CPU):
+  softmax, log_softmax      x (R, C) -> out (R, C), one distribution per row.
+  cross_entropy             logits (N, C), target (N,) int64, probs (N, C) written for the
+                            backward -> the mean loss, returned as a Python float.
+  mse, mae, bce,            y, t (M,) -> the mean loss over the M elements, a Python float.
+  bce_with_logits
+
+Mapping: a row's max and sum are needed by every element of the row, so the row-wise ops are
+two kernels: a per-row reduction (one thread per row r, writing m_r and the row's sum into
+float64 scratch arrays), then one thread per element (r, c).  Cross-entropy's per-row thread
+also writes the row's loss term.
+
+The losses reduce on the device: one thread per element (or row) writes its term into a
+float64 scratch array, then ``_device_sum`` adds them up with the classic shared-memory tree
+reduction (blocks of SUM_THREADS threads, a block-stride loop, then halving strides inside the
+block, a second launch over the per-block partial sums), and only the final scalar is copied
+back to the host.  The backward passes are one thread per element.
+"""
+
+import math
+
+from numba import cuda, float64
+import numpy as np
+
+from ._launch import launch
+
+BCE_LOG_CLAMP = -100.0   # BCE clamps log(p) and log(1 - p) at -100, as PyTorch does
+BCE_GRAD_EPS = 1e-12     # and floors p (1 - p) at 1e-12 in the gradient, as PyTorch does
+
+SUM_THREADS = 128        # threads per block of the tree reduction (a power of 2)
+SUM_BLOCKS = 64          # at most this many partial sums from the first pass
+
+
+# ---------------------------------------------------------------- the reduction to one number
+
+@cuda.jit
+def _block_sum_kernel(values, partial):
+    """partial[b] = sum of the values[t] that block b's threads visit (float64)
+
+    Every thread first adds up values[t], values[t + stride], ... (stride = the whole grid),
+    then the block's SUM_THREADS running sums are combined in shared memory by halving:
+    threads 0..h-1 add in the sums of threads h..2h-1, h = SUM_THREADS/2, ..., 1.
+    """
+    sums = cuda.shared.array(SUM_THREADS, float64)
+    tid = cuda.threadIdx.x
+    t = cuda.grid(1)
+    acc = float64(0.0)
+    for k in range(t, values.shape[0], cuda.gridsize(1)):
+        acc += values[k]
+    sums[tid] = acc
+    cuda.syncthreads()
+    h = SUM_THREADS // 2
+    while h > 0:
+        if tid < h:
+            sums[tid] += sums[tid + h]
+        cuda.syncthreads()
+        h //= 2
+    if tid == 0:
+        partial[cuda.blockIdx.x] = sums[0]
+
+
+def _device_sum(values):
+    """sum(values) of a 1-D float64 device array, reduced on the device; a Python float."""
+    blocks = min(SUM_BLOCKS, max(1, (values.shape[0] + SUM_THREADS - 1) // SUM_THREADS))
+    partial = cuda.device_array(blocks, dtype=np.float64)
+    _block_sum_kernel[blocks, SUM_THREADS](values, partial)
+    total = cuda.device_array(1, dtype=np.float64)
+    _block_sum_kernel[1, SUM_THREADS](partial, total)
+    return float(total.copy_to_host()[0])
+
+
+# ---------------------------------------------------------------- softmax
+
+@cuda.jit
+def _row_max_sumexp_kernel(x, row_max, row_sum):
+    """row_max[r] = m_r = max_k x[r, k];  row_sum[r] = sum_k exp(x[r, k] - m_r)        one thread per row r"""
+    r = cuda.grid(1)
+    R, C = x.shape
+    if r >= R:
+        return
+    m = -math.inf
+    for c in range(C):
+        if x[r, c] > m:
+            m = x[r, c]
+    acc = float64(0.0)
+    for c in range(C):
+        acc += math.exp(x[r, c] - m)
+    row_max[r] = m
+    row_sum[r] = acc
+
+
+@cuda.jit
+def _softmax_forward_kernel(x, row_max, row_sum, s):
+    """s[r, c] = exp(x[r, c] - m_r) / sum_k exp(x[r, k] - m_r)        one thread per (r, c)"""
+    t = cuda.grid(1)
+    R, C = x.shape
+    if t >= R * C:
+        return
+    r = t // C
+    c = t % C
+    s[r, c] = math.exp(x[r, c] - row_max[r]) / row_sum[r]
+
+
+def softmax_forward(x, s):
+    """s[r, c] = exp(x[r, c] - m_r) / sum_k exp(x[r, k] - m_r),   m_r = max_k x[r, k]
+
+    Two kernels: the row statistics (one thread per row), then one thread per element.
+    """
+    R = x.shape[0]
+    row_max = cuda.device_array(R, dtype=np.float64)
+    row_sum = cuda.device_array(R, dtype=np.float64)
+    launch(_row_max_sumexp_kernel, R, x, row_max, row_sum)
+    launch(_softmax_forward_kernel, s.size, x, row_max, row_sum, s)
+
+
+@cuda.jit
+def _row_dot_kernel(a, b, row_dot):
+    """row_dot[r] = sum_k a[r, k] * b[r, k]        one thread per row r"""
+    r = cuda.grid(1)
+    R, C = a.shape
+    if r >= R:
+        return
+    acc = float64(0.0)
+    for k in range(C):
+        acc += a[r, k] * b[r, k]
+    row_dot[r] = acc
+
+
+@cuda.jit
+def _softmax_backward_kernel(s, dout, row_dot, dx):
+    """dx[r, c] = s[r, c] * (dout[r, c] - sum_k dout[r, k] s[r, k])        one thread per (r, c)"""
+    t = cuda.grid(1)
+    R, C = s.shape
+    if t >= R * C:
+        return
+    r = t // C
+    c = t % C
+    dx[r, c] = s[r, c] * (dout[r, c] - row_dot[r])
+
+
+def softmax_backward(s, dout, dx):
+    """dx[r, c] = s[r, c] * (dout[r, c] - sum_k dout[r, k] s[r, k])
+
+    Two kernels: the row's dot product (one thread per row), then one thread per element.
+    """
+    R = s.shape[0]
+    row_dot = cuda.device_array(R, dtype=np.float64)
+    launch(_row_dot_kernel, R, dout, s, row_dot)
+    launch(_softmax_backward_kernel, dx.size, s, dout, row_dot, dx)
+
+
+# ---------------------------------------------------------------- log-softmax
+
+@cuda.jit
+def _log_softmax_forward_kernel(x, row_max, row_sum, out):
+    """out[r, c] = (x[r, c] - m_r) - log(sum_k exp(x[r, k] - m_r))        one thread per (r, c)"""
+    t = cuda.grid(1)
+    R, C = x.shape
+    if t >= R * C:
+        return
+    r = t // C
+    c = t % C
+    out[r, c] = (x[r, c] - row_max[r]) - math.log(row_sum[r])
+
+
+def log_softmax_forward(x, out):
+    """out[r, c] = (x[r, c] - m_r) - log(sum_k exp(x[r, k] - m_r)),   m_r = max_k x[r, k]
+
+    Two kernels: the row statistics (one thread per row), then one thread per element.
+    """
+    R = x.shape[0]
+    row_max = cuda.device_array(R, dtype=np.float64)
+    row_sum = cuda.device_array(R, dtype=np.float64)
+    launch(_row_max_sumexp_kernel, R, x, row_max, row_sum)
+    launch(_log_softmax_forward_kernel, out.size, x, row_max, row_sum, out)
+
+
+@cuda.jit
+def _row_sum_kernel(a, row_sum):
+    """row_sum[r] = sum_k a[r, k]        one thread per row r"""
+    r = cuda.grid(1)
+    R, C = a.shape
+    if r >= R:
+        return
+    acc = float64(0.0)
+    for k in range(C):
+        acc += a[r, k]
+    row_sum[r] = acc
+
+
+@cuda.jit
+def _log_softmax_backward_kernel(out, dout, row_sum, dx):
+    """dx[r, c] = dout[r, c] - exp(out[r, c]) * sum_k dout[r, k]        one thread per (r, c)"""
+    t = cuda.grid(1)
+    R, C = out.shape
+    if t >= R * C:
+        return
+    r = t // C
+    c = t % C
+    dx[r, c] = dout[r, c] - math.exp(float64(out[r, c])) * row_sum[r]
+
+
+def log_softmax_backward(out, dout, dx):
+    """dx[r, c] = dout[r, c] - softmax[r, c] * sum_k dout[r, k],   softmax = exp(out)
+
+    Two kernels: the row sums of dout (one thread per row), then one thread per element.
+    """
+    R = out.shape[0]
+    row_sum = cuda.device_array(R, dtype=np.float64)
+    launch(_row_sum_kernel, R, dout, row_sum)
+    launch(_log_softmax_backward_kernel, dx.size, out, dout, row_sum, dx)
+
+
+# ---------------------------------------------------------------- cross-entropy
+
+@cuda.jit
+def _cross_entropy_rows_kernel(logits, target, row_max, row_sum, loss_n):
+    """m_n = max_c logits[n, c],  Z_n = sum_c exp(logits[n, c] - m_n),
+    loss_n[n] = m_n + log Z_n - logits[n, target[n]]   (= -log softmax(logits[n])[target[n]])
+
+    one thread per row n
+    """
+    n = cuda.grid(1)
+    N, C = logits.shape
+    if n >= N:
+        return
+    m = -math.inf
+    for c in range(C):
+        if logits[n, c] > m:
+            m = logits[n, c]
+    acc = float64(0.0)
+    for c in range(C):
+        acc += math.exp(logits[n, c] - m)
+    row_max[n] = m
+    row_sum[n] = acc
+    loss_n[n] = (m - logits[n, target[n]]) + math.log(acc)
+
+
+def cross_entropy_forward(logits, target, probs):
+    """L = 1/N sum_n -log softmax(logits[n])[target[n]]
+         = 1/N sum_n (m_n + log sum_c exp(logits[n, c] - m_n) - logits[n, target[n]])
+
+    Also writes probs[n, c] = softmax(logits[n])[c] for the backward pass.  Kernels: the rows'
+    statistics and loss terms (one thread per row), probs (one thread per element), the sum
+    of the terms on the device; returns the mean as a Python float.
+    """
+    N = logits.shape[0]
+    row_max = cuda.device_array(N, dtype=np.float64)
+    row_sum = cuda.device_array(N, dtype=np.float64)
+    loss_n = cuda.device_array(N, dtype=np.float64)
+    launch(_cross_entropy_rows_kernel, N, logits, target, row_max, row_sum, loss_n)
+    launch(_softmax_forward_kernel, probs.size, logits, row_max, row_sum, probs)
+    return _device_sum(loss_n) / N
+
+
+@cuda.jit
+def _cross_entropy_backward_kernel(probs, target, dout, dlogits):
+    """dlogits[n, c] = (probs[n, c] - [c == target[n]]) / N * dout        one thread per (n, c)"""
+    t = cuda.grid(1)
+    N, C = probs.shape
+    if t >= N * C:
+        return
+    n = t // C
+    c = t % C
+    onehot = 1.0 if c == target[n] else 0.0
+    dlogits[n, c] = (probs[n, c] - onehot) / N * dout
+
+
+def cross_entropy_backward(probs, target, dout, dlogits):
+    """dlogits[n, c] = (probs[n, c] - [c == target[n]]) / N * dout   (one thread per element)"""
+    launch(_cross_entropy_backward_kernel, dlogits.size, probs, target, dout, dlogits)
+
+
+# ---------------------------------------------------------------- MSE
+
+@cuda.jit
+def _mse_terms_kernel(y, t, terms):
+    """terms[i] = (y[i] - t[i])^2        one thread per i"""
+    i = cuda.grid(1)
+    if i >= y.shape[0]:
+        return
+    d = float64(y[i]) - t[i]
+    terms[i] = d * d
+
+
+def mse_forward(y, t):
+    """L = 1/M sum_i (y[i] - t[i])^2   (the terms per thread, their sum on the device; a Python float)"""
+    M = y.shape[0]
+    terms = cuda.device_array(M, dtype=np.float64)
+    launch(_mse_terms_kernel, M, y, t, terms)
+    return _device_sum(terms) / M
+
+
+@cuda.jit
+def _mse_backward_kernel(y, t, dout, dy):
+    """dy[i] = 2 (y[i] - t[i]) / M * dout        one thread per i"""
+    i = cuda.grid(1)
+    M = y.shape[0]
+    if i >= M:
+        return
+    dy[i] = 2.0 * (y[i] - t[i]) / M * dout
+
+
+def mse_backward(y, t, dout, dy):
+    """dy[i] = 2 (y[i] - t[i]) / M * dout"""
+    launch(_mse_backward_kernel, y.shape[0], y, t, dout, dy)
+
+
+# ---------------------------------------------------------------- MAE
+
+@cuda.jit
+def _mae_terms_kernel(y, t, terms):
+    """terms[i] = |y[i] - t[i]|        one thread per i"""
+    i = cuda.grid(1)
+    if i >= y.shape[0]:
+        return
+    terms[i] = abs(float64(y[i]) - t[i])
+
+
+def mae_forward(y, t):
+    """L = 1/M sum_i |y[i] - t[i]|   (a Python float)"""
+    M = y.shape[0]
+    terms = cuda.device_array(M, dtype=np.float64)
+    launch(_mae_terms_kernel, M, y, t, terms)
+    return _device_sum(terms) / M
+
+
+@cuda.jit
+def _mae_backward_kernel(y, t, dout, dy):
+    """dy[i] = sign(y[i] - t[i]) / M * dout,  sign(0) = 0        one thread per i"""
+    i = cuda.grid(1)
+    M = y.shape[0]
+    if i >= M:
+        return
+    d = y[i] - t[i]
+    if d > 0.0:
+        sign = 1.0
+    elif d < 0.0:
+        sign = -1.0
+    else:
+        sign = 0.0
+    dy[i] = sign / M * dout
+
+
+def mae_backward(y, t, dout, dy):
+    """dy[i] = sign(y[i] - t[i]) / M * dout,   sign(0) = 0 (|.| has a kink there)"""
+    launch(_mae_backward_kernel, y.shape[0], y, t, dout, dy)
+
+
+# ---------------------------------------------------------------- BCE on probabilities
+
+@cuda.jit
+def _bce_terms_kernel(p, t, terms):
+    """terms[i] = -(t[i] log p[i] + (1 - t[i]) log(1 - p[i])), each log clamped below at -100        one thread per i"""
+    i = cuda.grid(1)
+    if i >= p.shape[0]:
+        return
+    pi = float64(p[i])
+    log_p = BCE_LOG_CLAMP               # log(0) = -inf would be clamped: skip it (the simulator's
+    if pi > 0.0 or pi != pi:            # Python math.log(0) raises); a NaN goes through and propagates
+        log_p = math.log(pi)
+        if log_p < BCE_LOG_CLAMP:
+            log_p = BCE_LOG_CLAMP
+    log_1mp = BCE_LOG_CLAMP
+    if pi < 1.0 or pi != pi:
+        log_1mp = math.log(1.0 - pi)
+        if log_1mp < BCE_LOG_CLAMP:
+            log_1mp = BCE_LOG_CLAMP
+    terms[i] = -(t[i] * log_p + (1.0 - t[i]) * log_1mp)
+
+
+def bce_forward(p, t):
+    """L = 1/M sum_i -(t[i] log p[i] + (1 - t[i]) log(1 - p[i])),  each log clamped at -100
+
+    (log 0 = -inf is clamped to -100, so p = 0 or 1 give a finite loss; a Python float)
+    """
+    M = p.shape[0]
+    terms = cuda.device_array(M, dtype=np.float64)
+    launch(_bce_terms_kernel, M, p, t, terms)
+    return _device_sum(terms) / M
+
+
+@cuda.jit
+def _bce_backward_kernel(p, t, dout, dp):
+    """dp[i] = (p[i] - t[i]) / max(p[i] (1 - p[i]), 1e-12) / M * dout        one thread per i"""
+    i = cuda.grid(1)
+    M = p.shape[0]
+    if i >= M:
+        return
+    denom = p[i] * (1.0 - p[i])
+    if denom < BCE_GRAD_EPS:
+        denom = BCE_GRAD_EPS
+    dp[i] = (p[i] - t[i]) / denom / M * dout
+
+
+def bce_backward(p, t, dout, dp):
+    """dp[i] = (p[i] - t[i]) / max(p[i] (1 - p[i]), 1e-12) / M * dout"""
+    launch(_bce_backward_kernel, p.shape[0], p, t, dout, dp)
+
+
+# ---------------------------------------------------------------- BCE on logits
+
+@cuda.jit
+def _bce_with_logits_terms_kernel(z, t, terms):
+    """terms[i] = max(z[i], 0) - z[i] t[i] + log(1 + exp(-|z[i]|))        one thread per i"""
+    i = cuda.grid(1)
+    if i >= z.shape[0]:
+        return
+    zi = float64(z[i])
+    terms[i] = max(zi, 0.0) - zi * t[i] + math.log1p(math.exp(-abs(zi)))
+
+
+def bce_with_logits_forward(z, t):
+    """L = 1/M sum_i max(z[i], 0) - z[i] t[i] + log(1 + exp(-|z[i]|))   (a Python float)"""
+    M = z.shape[0]
+    terms = cuda.device_array(M, dtype=np.float64)
+    launch(_bce_with_logits_terms_kernel, M, z, t, terms)
+    return _device_sum(terms) / M
+
+
+@cuda.jit
+def _bce_with_logits_backward_kernel(z, t, dout, dz):
+    """dz[i] = (sigmoid(z[i]) - t[i]) / M * dout        one thread per i"""
+    i = cuda.grid(1)
+    M = z.shape[0]
+    if i >= M:
+        return
+    zi = float64(z[i])
+    if zi >= 0:
+        sig = 1.0 / (1.0 + math.exp(-zi))
+    else:
+        e = math.exp(zi)
+        sig = e / (1.0 + e)
+    dz[i] = (sig - t[i]) / M * dout
+
+
+def bce_with_logits_backward(z, t, dout, dz):
+    """dz[i] = (sigmoid(z[i]) - t[i]) / M * dout   (sigmoid in its overflow-free form)"""
+    launch(_bce_with_logits_backward_kernel, z.shape[0], z, t, dout, dz)

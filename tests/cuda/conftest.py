@@ -1,0 +1,113 @@
+"""Test setup for the CUDA kernels: Numba's CUDA simulator unless a real GPU is asked for.
+
+NUMBA_ENABLE_CUDASIM must be set before ``numba.cuda`` is first imported in the process (it
+picks the simulator or the real driver at import).  The line below sets it unless the caller
+chose (NUMBA_ENABLE_CUDASIM=0 runs these tests on a real GPU).  The root tests/conftest.py
+should set it too, since other test modules import numba early: numba reads its NUMBA_*
+variables when numba itself is imported, so if numba came first we ask it to re-read them,
+and if numba.cuda itself came first with the other setting we stop with a clear error.
+"""
+
+import os
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+WANT_SIMULATOR = os.environ["NUMBA_ENABLE_CUDASIM"].strip() not in ("", "0")
+HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+
+# Without numba-cuda only the test of the install hint can run.
+collect_ignore_glob = [] if HAVE_NUMBA_CUDA else ["test_cuda_[!i]*.py"]
+
+if HAVE_NUMBA_CUDA:
+    if "numba.cuda" not in sys.modules and "numba" in sys.modules:
+        from numba.core import config as _numba_config
+        _numba_config.reload_config()          # numba was imported before the variable was set
+    from numba import cuda
+
+    USING_SIMULATOR = cuda.jit.__module__.startswith("numba.cuda.simulator")
+    if USING_SIMULATOR != WANT_SIMULATOR:
+        raise pytest.UsageError(
+            f"numba.cuda was imported before tests/cuda/conftest.py could apply "
+            f"NUMBA_ENABLE_CUDASIM={os.environ['NUMBA_ENABLE_CUDASIM']!r} (it runs "
+            f"{'the simulator' if USING_SIMULATOR else 'the real driver'}); set the variable before "
+            f"anything imports numba.cuda, e.g. at the top of tests/conftest.py: "
+            f'os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")')
+
+
+def pytest_configure(config):
+    # numba.cuda.random, run by the simulator, passes nopython=False to numba.jit
+    config.addinivalue_line(
+        "filterwarnings", "ignore:The keyword argument 'nopython=False' was supplied:DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def _need_a_device():
+    if HAVE_NUMBA_CUDA and not USING_SIMULATOR and not cuda.is_available():
+        pytest.skip("NUMBA_ENABLE_CUDASIM=0 but no CUDA GPU is available")
+
+
+TOLERANCE = {np.dtype(np.float64): dict(rtol=1e-9, atol=1e-9),
+             np.dtype(np.float32): dict(rtol=1e-5, atol=1e-5)}
+
+
+def _run_both(cpu_kernel, cuda_kernel, *args):
+    """Run the CPU kernel on NumPy copies of ``args`` and the CUDA launcher on device copies.
+
+    -> (cpu_args, cuda_args, cpu_return, cuda_return), the arrays after the runs (device
+    arrays copied back to the host).  Outputs should come in filled with NaN (or a sentinel)
+    so that an element a kernel forgot to write shows up.
+    """
+    cpu_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    dev_args = [cuda.to_device(a.copy()) if isinstance(a, np.ndarray) else a for a in args]
+    cpu_ret = cpu_kernel(*cpu_args)
+    cuda_ret = cuda_kernel(*dev_args)
+    host_args = [d.copy_to_host() if isinstance(a, np.ndarray) else d for a, d in zip(args, dev_args)]
+    return cpu_args, host_args, cpu_ret, cuda_ret
+
+
+def _compare(cpu_kernel, cuda_kernel, *args, rtol=None, atol=None):
+    """Assert that the CUDA launcher leaves every array argument (and its return value) equal
+    to what the CPU kernel gives: integer and bool arrays exactly, floats to the precision of
+    the least precise float array involved: 1e-9 (rtol and atol) when all are float64, 1e-5
+    when one is float32 (a float64 statistic of float32 data is only that precise).
+    Returns the CPU's arrays."""
+    cpu_args, host_args, cpu_ret, cuda_ret = _run_both(cpu_kernel, cuda_kernel, *args)
+    floats = {a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
+    tol = dict(TOLERANCE[np.dtype(np.float32) if np.dtype(np.float32) in floats else np.dtype(np.float64)])
+    tol.update({key: v for key, v in (("rtol", rtol), ("atol", atol)) if v is not None})
+    for k, (c, g) in enumerate(zip(cpu_args, host_args)):
+        if not isinstance(c, np.ndarray):
+            continue
+        assert g.dtype == c.dtype and g.shape == c.shape
+        if c.dtype.kind == "f":
+            np.testing.assert_allclose(g, c, err_msg=f"argument {k}", **tol)
+        else:
+            np.testing.assert_array_equal(g, c, err_msg=f"argument {k}")
+    if cpu_ret is None:
+        assert cuda_ret is None
+    else:                           # a loss, returned as a Python float
+        assert isinstance(cuda_ret, float)
+        assert cuda_ret == pytest.approx(cpu_ret, rel=tol["rtol"], abs=tol["atol"])
+    return cpu_args
+
+
+@pytest.fixture
+def compare():
+    """compare(cpu_kernel, cuda_kernel, *args): both kernels on copies of args, every array equal."""
+    return _compare
+
+
+@pytest.fixture
+def run_both():
+    return _run_both
+
+
+@pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
+def dtype(request):
+    return np.dtype(request.param)

@@ -1,0 +1,121 @@
+"""nbconv.kernels.cuda.conv and .im2col against the CPU kernels; the tiled matmul against np.dot."""
+
+import numpy as np
+import pytest
+
+import nbconv.kernels.conv as KC
+import nbconv.kernels.im2col as KI
+import nbconv.kernels.cuda.conv as GC
+import nbconv.kernels.cuda.im2col as GI
+
+# (N, C, H, W, F, KH, KW, (SH, SW), (PH, PW), (DH, DW), groups): strides, padding, dilation and
+# groups, a depthwise case, each small enough for the simulator (a few hundred elements)
+CASES = [
+    (2, 3, 5, 5, 4, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (1, 4, 6, 5, 4, 3, 2, (2, 1), (1, 2), (1, 1), 2),
+    (2, 2, 7, 6, 2, 2, 3, (1, 2), (2, 1), (2, 2), 1),
+    (1, 3, 5, 5, 6, 3, 3, (2, 2), (1, 1), (1, 1), 3),
+    (1, 2, 4, 4, 2, 1, 1, (3, 3), (0, 0), (1, 1), 2),      # 1x1 kernel, stride skips pixels
+    (1, 2, 6, 6, 4, 3, 2, (2, 1), (2, 1), (2, 1), 2),      # all at once
+]
+IDS = ["plain", "stride-pad-groups2", "dilation", "depthwise", "1x1-stride3", "all"]
+# The im2col path runs the 16x16-tiled matmul, whose 256-thread blocks and barriers are slow in
+# the simulator: three of the cases cover its strides, padding, dilation and groups.
+IM2COL = [0, 3, 5]
+
+
+def _out(size, k, s, p, d):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _problem(rng, dtype, N, C, H, W, F, KH, KW, stride, pad, dil, groups):
+    OH = _out(H, KH, stride[0], pad[0], dil[0])
+    OW = _out(W, KW, stride[1], pad[1], dil[1])
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C // groups, KH, KW)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    dy = rng.standard_normal((N, F, OH, OW)).astype(dtype)
+    hyper = (*stride, *pad, *dil)
+    return x, w, b, dy, OH, OW, hyper
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_conv2d_direct_forward_and_backward(rng, dtype, compare, case):
+    N, C, H, W, F, KH, KW, stride, pad, dil, groups = case
+    x, w, b, dy, OH, OW, hyper = _problem(rng, dtype, *case)
+    compare(KC.conv2d_forward_direct, GC.conv2d_forward_direct,
+            x, w, b, np.full((N, F, OH, OW), np.nan, dtype), *hyper, groups)
+    compare(KC.conv2d_backward_direct, GC.conv2d_backward_direct,
+            dy, x, w, np.full(x.shape, np.nan, dtype), np.full(w.shape, np.nan, dtype),
+            np.full(F, np.nan, dtype), *hyper, groups)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_im2col_and_col2im(rng, dtype, compare, case):
+    N, C, H, W, F, KH, KW, stride, pad, dil, groups = case
+    x, w, b, dy, OH, OW, hyper = _problem(rng, dtype, *case)
+    cols_shape = (groups, C // groups * KH * KW, N * OH * OW)
+    compare(KI.im2col, GI.im2col, x, np.full(cols_shape, np.nan, dtype), KH, KW, *hyper, OH, OW)
+    cols = rng.standard_normal(cols_shape).astype(dtype)
+    compare(KI.col2im, GI.col2im, cols, np.full(x.shape, np.nan, dtype), KH, KW, *hyper, OH, OW)
+
+
+@pytest.mark.parametrize("case", [CASES[k] for k in IM2COL], ids=[IDS[k] for k in IM2COL])
+def test_conv2d_im2col_forward_and_backward(rng, dtype, compare, case):
+    N, C, H, W, F, KH, KW, stride, pad, dil, groups = case
+    x, w, b, dy, OH, OW, hyper = _problem(rng, dtype, *case)
+    w_rows = np.ascontiguousarray(w.reshape(groups, F // groups, -1))
+    cols_shape = (groups, C // groups * KH * KW, N * OH * OW)
+    cpu = compare(KI.conv2d_forward_im2col, GI.conv2d_forward_im2col,
+                  x, w_rows, b, np.full((N, F, OH, OW), np.nan, dtype), np.full(cols_shape, np.nan, dtype),
+                  KH, KW, *hyper)
+    cols = cpu[4]
+    compare(KI.conv2d_backward_im2col, GI.conv2d_backward_im2col,
+            dy, cols, w_rows, np.full(x.shape, np.nan, dtype), np.full(w_rows.shape, np.nan, dtype),
+            np.full(F, np.nan, dtype), KH, KW, *hyper)
+
+
+def test_conv2d_direct_empty_batch(compare):
+    x = np.zeros((0, 2, 4, 4))
+    w = np.ones((3, 2, 2, 2))
+    compare(KC.conv2d_forward_direct, GC.conv2d_forward_direct,
+            x, w, np.ones(3), np.empty((0, 3, 3, 3)), 1, 1, 0, 0, 1, 1, 1)
+    compare(KC.conv2d_backward_direct, GC.conv2d_backward_direct,
+            np.zeros((0, 3, 3, 3)), x, w, np.empty(x.shape), np.full(w.shape, np.nan), np.full(3, np.nan),
+            1, 1, 0, 0, 1, 1, 1)
+
+
+# ----------------------------------------------------------------------------- the tiled matmul
+
+# (R, K, Q): out (R, Q) = (R, K) @ (K, Q).  Sizes off the 16-multiples, so that tiles hang over
+# the matrices' edges in every direction (two row-tiles, two or three k-tiles), one exact
+# 16-multiple, and K = 0; kept to few 256-thread blocks for the simulator.
+SHAPES = [(17, 20, 5), (5, 33, 18), (1, 1, 1), (16, 16, 16), (3, 0, 4)]
+
+
+@pytest.mark.parametrize("R, K, Q", SHAPES)
+def test_matmul_against_numpy(rng, dtype, R, K, Q):
+    from numba import cuda
+    a = rng.standard_normal((R, K)).astype(dtype)
+    b = rng.standard_normal((K, Q)).astype(dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for fn, lhs, rhs in [(GI.matmul, a, b),
+                         (GI.matmul_nt, a, np.ascontiguousarray(b.T)),
+                         (GI.matmul_tn, np.ascontiguousarray(a.T), b)]:
+        out = cuda.to_device(np.full((R, Q), np.nan, dtype))
+        fn(cuda.to_device(lhs), cuda.to_device(rhs), out)
+        got = out.copy_to_host()
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, np.dot(a.astype(np.float64), b.astype(np.float64)), err_msg=fn.__name__, **tol)
+
+
+def test_matmul_into_views_of_a_bigger_array(rng):
+    # the im2col launchers multiply group slices w_rows[g], cols[g] into out[g]
+    from numba import cuda
+    a = rng.standard_normal((2, 3, 18))
+    b = rng.standard_normal((2, 18, 5))
+    out = cuda.to_device(np.full((2, 3, 5), np.nan))
+    da, db = cuda.to_device(a), cuda.to_device(b)
+    for g in range(2):
+        GI.matmul(da[g], db[g], out[g])
+    np.testing.assert_allclose(out.copy_to_host(), a @ b, rtol=1e-12, atol=1e-12)
