@@ -18,7 +18,7 @@ the backward pass too.
 
 import math
 
-from numba import njit
+from numba import njit, prange
 
 
 # --- ReLU(x) = max(0, x) ------------------------------------------------------------------------
@@ -225,3 +225,103 @@ def maxout_backward(dy, argmax, dx, pieces):
                         dx[n, k * pieces + p, s] = dy[n, k, s]
                     else:
                         dx[n, k * pieces + p, s] = 0.0
+
+
+# =================================================================================================
+# Parallel twins of the elementwise kernels: the same formula for every element, the elements
+# split between the threads (prange).  Every element is computed exactly as by its naive twin,
+# so the results are bit for bit the same; they differ only in using every core, which pays for
+# the memory-bound ops (relu, leaky_relu and every backward read and write at the memory's
+# speed) and twice over for the transcendental ones (exp, tanh per element).
+# =================================================================================================
+
+@njit(cache=True, parallel=True)
+def relu_forward_parallel(x, y):
+    """y[i] = max(0, x[i]), as relu_forward (NaN propagates)."""
+    for i in prange(x.shape[0]):
+        if x[i] <= 0.0:
+            y[i] = 0.0
+        else:
+            y[i] = x[i]
+
+
+@njit(cache=True, parallel=True)
+def relu_backward_parallel(dy, x, dx):
+    """dx[i] = dy[i] * [x[i] > 0], as relu_backward."""
+    for i in prange(x.shape[0]):
+        if x[i] > 0.0:
+            dx[i] = dy[i]
+        else:
+            dx[i] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def leaky_relu_forward_parallel(x, y, negative_slope):
+    """y[i] = x[i] if x[i] > 0 else negative_slope * x[i], as leaky_relu_forward."""
+    for i in prange(x.shape[0]):
+        if x[i] > 0.0:
+            y[i] = x[i]
+        else:
+            y[i] = negative_slope * x[i]
+
+
+@njit(cache=True, parallel=True)
+def leaky_relu_backward_parallel(dy, x, dx, negative_slope):
+    """dx[i] = dy[i] if x[i] > 0 else negative_slope * dy[i], as leaky_relu_backward."""
+    for i in prange(x.shape[0]):
+        if x[i] > 0.0:
+            dx[i] = dy[i]
+        else:
+            dx[i] = negative_slope * dy[i]
+
+
+@njit(cache=True, parallel=True)
+def elu_forward_parallel(x, y, alpha):
+    """y[i] = x[i] if x[i] > 0 else alpha * expm1(x[i]), as elu_forward."""
+    for i in prange(x.shape[0]):
+        if x[i] > 0.0:
+            y[i] = x[i]
+        else:
+            y[i] = alpha * math.expm1(x[i])
+
+
+@njit(cache=True, parallel=True)
+def elu_backward_parallel(dy, x, dx, alpha):
+    """dx[i] = dy[i] if x[i] > 0 else dy[i] * alpha * exp(x[i]), as elu_backward."""
+    for i in prange(x.shape[0]):
+        if x[i] > 0.0:
+            dx[i] = dy[i]
+        else:
+            dx[i] = dy[i] * alpha * math.exp(x[i])
+
+
+@njit(cache=True, parallel=True)
+def sigmoid_forward_parallel(x, y):
+    """y[i] = 1 / (1 + exp(-x[i])) in the stable form of sigmoid_forward."""
+    for i in prange(x.shape[0]):
+        if x[i] >= 0.0:
+            y[i] = 1.0 / (1.0 + math.exp(-x[i]))
+        else:
+            e = math.exp(x[i])
+            y[i] = e / (1.0 + e)
+
+
+@njit(cache=True, parallel=True)
+def sigmoid_backward_parallel(dy, y, dx):
+    """dx[i] = dy[i] * y[i] * (1 - y[i]), as sigmoid_backward."""
+    for i in prange(y.shape[0]):
+        dx[i] = dy[i] * y[i] * (1.0 - y[i])
+
+
+@njit(cache=True, parallel=True)
+def tanh_forward_parallel(x, y):
+    """y[i] = tanh(x[i]), as tanh_forward."""
+    for i in prange(x.shape[0]):
+        y[i] = math.tanh(x[i])
+
+
+@njit(cache=True, parallel=True)
+def tanh_backward_parallel(dy, y, dx):
+    """dx[i] = dy[i] * (1 - y[i]^2), as tanh_backward."""
+    for i in prange(y.shape[0]):
+        dx[i] = dy[i] * (1.0 - y[i] * y[i])

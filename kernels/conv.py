@@ -14,9 +14,13 @@ Forward, for every output y[n, f, i, j]:
 
 where x is zero outside the image (zero padding), SH/SW the stride, PH/PW the
 padding and DH/DW the dilation.
+
+Below the naive kernels, the teaching reference, sits the optimized direct convolution
+(``method="blocked"``): the same sums in a cache- and vector-friendly order, in parallel.
+Its section explains the layout it works on (polyphase padding, "wide" output rows).
 """
 
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -103,3 +107,394 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
                                 if col < 0 or col >= W:
                                     continue
                                 dx[n, g * Cg + c, row, col] += dy[n, f, i, j] * w[f, c, ki, kj]
+
+
+# =============================================================================================
+# The optimized direct convolution (method="blocked"): the same sum, computed in another order.
+#
+# The naive nest above walks the formula one output at a time.  The blocked kernels below
+# compute exactly the same numbers (up to the order of the additions) with four changes:
+#
+# 1. Polyphase padding.  The functional layer first copies x into xq, zero-padded and split
+#    into SH*SW "phases" (pad_polyphase):
+#
+#        xq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v] = xpad[n, c, u*SH + ph, v*SW + pw]
+#
+#    xpad being x with PH, PW zeros around it (and zeros past its end up to Hq*SH, Wq*SW).
+#    Input row i*SH + ki*DH lives in phase ph = (ki*DH) % SH at u = i + (ki*DH) // SH, and
+#    likewise for the columns, so every term (c, ki, kj) of the sum reads
+#
+#        xq[n, g*Cg + c, taps[ki*KW + kj] + i*Wq + j]
+#        taps[ki*KW + kj] = ((ki*DH % SH)*SW + kj*DW % SW)*Hq*Wq + (ki*DH // SH)*Wq + kj*DW // SW
+#
+#    whatever the stride and dilation: one fixed offset per term.  With stride 1 there is one
+#    phase and xq is just the padded image.
+# 2. Shift-and-add over a flat index.  Give the output rows the same length Wq (the "wide"
+#    output yw[n, f, i*Wq + j]; the columns j >= OW are junk that the crop drops).  Then
+#    output t = i*Wq + j reads input taps[..] + t: each term adds a shifted copy of a whole
+#    input plane, scaled by one weight, to a whole output plane.  The innermost loop runs over
+#    t, contiguous in both arrays, with no bounds tests: the compiler vectorizes it.
+# 3. Register blocking.  The inner loop updates 4 output channels at once from 2 terms
+#    (8 weights held in registers, 2 input loads shared by 4 outputs: 8 multiply-adds per
+#    6 loads and 4 stores), on chunks of t short enough for the 4 output rows to stay in L1.
+# 4. prange over independent outputs: (sample, block of 4 filters) for y; (sample, block of
+#    4 input channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
+#
+# fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
+# reordered sums so that dw's dot products vectorize), never with "nnan"/"ninf": NaN and Inf
+# still propagate.  The sums are therefore added in another order than the naive nest's, and
+# the two methods agree to rounding (tests compare them with tolerances), not bit for bit.
+# Two more differences show only with non-finite numbers: the padding is multiplied (by the
+# weights) instead of skipped, so an infinite weight makes the border outputs NaN, as in
+# im2col and the frameworks; and the junk columns read real inputs, which meet dy's zeros in
+# dw, so an Inf or NaN input near an edge reaches a few more entries of dw than in the nest.
+# =============================================================================================
+
+FASTMATH = {"contract", "reassoc", "nsz"}
+
+
+@njit(cache=True, inline="always")
+def _first_inside(offset, step):
+    """The smallest t >= 0 with t * step + offset >= 0."""
+    if offset >= 0:
+        return 0
+    return (-offset + step - 1) // step
+
+
+@njit(cache=True, inline="always")
+def _end_inside(offset, step, size, count):
+    """One past the largest t < count with t * step + offset <= size - 1 (0 if there is none)."""
+    last = size - 1 - offset
+    if last < 0:
+        return 0
+    return min(count, last // step + 1)
+
+
+@njit(cache=True, parallel=True)
+def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
+    """xq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v] = x[n, c, u*SH + ph - PH, v*SW + pw - PW]   (0 outside x)
+
+    x (N, C, H, W) -> xq (N, C, SH*SW*Hq*Wq): zero padding and the split into stride phases
+    in one pass, in parallel over the (n, c) planes.
+    """
+    N, C, H, W = x.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        for ph in range(stride_h):
+            for pw in range(stride_w):
+                base = (ph * stride_w + pw) * Hq * Wq
+                col0 = pw - pad_w                                 # col = v * SW + col0
+                v_lo = min(_first_inside(col0, stride_w), Wq)
+                v_hi = max(_end_inside(col0, stride_w, W, Wq), v_lo)
+                for u in range(Hq):
+                    row = u * stride_h + ph - pad_h
+                    dst = xq[n, c, base + u * Wq:base + (u + 1) * Wq]
+                    if row < 0 or row >= H:
+                        for v in range(Wq):
+                            dst[v] = 0.0
+                        continue
+                    for v in range(v_lo):
+                        dst[v] = 0.0
+                    src = x[n, c, row, v_lo * stride_w + col0:(v_hi - 1) * stride_w + col0 + 1:stride_w]
+                    for v in range(v_hi - v_lo):
+                        dst[v_lo + v] = src[v]
+                    for v in range(v_hi, Wq):
+                        dst[v] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
+    """dx[n, c, row, col] = dxq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v]  where row + PH = u*SH + ph, col + PW = v*SW + pw
+
+    The inverse of pad_polyphase on the pixels of x: the padding's entries are dropped.
+    """
+    N, C, H, W = dx.shape
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        for row in range(H):
+            ph = (row + pad_h) % stride_h
+            u = (row + pad_h) // stride_h
+            for pw in range(stride_w):
+                base = (ph * stride_w + pw) * Hq * Wq + u * Wq
+                col0 = pw - pad_w
+                v_lo = min(_first_inside(col0, stride_w), Wq)
+                v_hi = max(_end_inside(col0, stride_w, W, Wq), v_lo)
+                if v_hi == v_lo:
+                    continue
+                src = dxq[n, c, base + v_lo:base + v_hi]
+                dst = dx[n, c, row, v_lo * stride_w + col0:(v_hi - 1) * stride_w + col0 + 1:stride_w]
+                for v in range(v_hi - v_lo):
+                    dst[v] = src[v]
+
+
+@njit(cache=True, parallel=True)
+def crop_wide(yw, b, y, Wq):
+    """y[n, f, i, j] = yw[n, f, i*Wq + j] + b[f]: drop the junk columns j >= OW, add the bias."""
+    N, F, OH, OW = y.shape
+    for task in prange(N * F):
+        n = task // F
+        f = task % F
+        for i in range(OH):
+            src = yw[n, f, i * Wq:i * Wq + OW]
+            for j in range(OW):
+                y[n, f, i, j] = src[j] + b[f]
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def widen_with_bias_grad(dy, dyw, db, Wq):
+    """dyw[n, f, i*Wq + j] = dy[n, f, i, j] (0 for the junk columns OW <= j < Wq);  db[f] = sum_{n, i, j} dy[n, f, i, j]
+
+    dy in the wide layout of the forward's output, for the backward kernels; one task per f.
+    """
+    N, F, OH, OW = dy.shape
+    for f in prange(F):
+        acc = 0.0
+        for n in range(N):
+            for i in range(OH):
+                dst = dyw[n, f, i * Wq:(i + 1) * Wq]
+                for j in range(OW):
+                    dst[j] = dy[n, f, i, j]
+                    acc += dy[n, f, i, j]
+                for j in range(OW, Wq):
+                    dst[j] = 0.0
+        db[f] = acc
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
+    """yw[n, f, i*Wq + j] = sum_{c, ki, kj} w[f, c, ki, kj] * xq[n, g*Cg + c, taps[ki*KW + kj] + i*Wq + j]
+
+    the convolution sum on the polyphase input, f in group g; w_terms (F, Cg*KH*KW) is w
+    flattened, term k = (c*KH + ki)*KW + kj.  One task per (n, block of 4 filters of a group);
+    t = i*Wq + j runs in chunks of ``chunk``, and the innermost loop adds 2 terms to 4 rows.
+    """
+    N, C, PLANE = xq.shape
+    F, T = w_terms.shape
+    KK = taps.shape[0]
+    Cg = C // groups
+    Fg = F // groups
+    OH = yw.shape[2] // Wq
+    L = (OH - 1) * Wq + OW                 # one past the last output that is kept
+    nblk = (Fg + 3) // 4
+    T2 = T - T % 2
+    xs = xq.reshape(N, C * PLANE)
+    for task in prange(N * groups * nblk):
+        n = task // (groups * nblk)
+        g = task // nblk % groups
+        f0 = g * Fg + task % nblk * 4
+        nf = min(4, (g + 1) * Fg - f0)
+        for t0 in range(0, L, chunk):
+            m = min(chunk, L - t0)
+            xg = xs[n, g * Cg * PLANE + t0:]                  # the group's input, from t0 on
+            for fb in range(nf):
+                yrow = yw[n, f0 + fb, t0:t0 + m]
+                for t in range(m):
+                    yrow[t] = 0.0
+            if nf == 4:
+                y0 = yw[n, f0, t0:t0 + m]
+                y1 = yw[n, f0 + 1, t0:t0 + m]
+                y2 = yw[n, f0 + 2, t0:t0 + m]
+                y3 = yw[n, f0 + 3, t0:t0 + m]
+                for k in range(0, T2, 2):
+                    o0 = k // KK * PLANE + taps[k % KK]
+                    o1 = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
+                    xa = xg[o0:o0 + m]
+                    xb = xg[o1:o1 + m]
+                    w0a = w_terms[f0, k]
+                    w0b = w_terms[f0, k + 1]
+                    w1a = w_terms[f0 + 1, k]
+                    w1b = w_terms[f0 + 1, k + 1]
+                    w2a = w_terms[f0 + 2, k]
+                    w2b = w_terms[f0 + 2, k + 1]
+                    w3a = w_terms[f0 + 3, k]
+                    w3b = w_terms[f0 + 3, k + 1]
+                    for t in range(m):
+                        a = xa[t]
+                        b = xb[t]
+                        y0[t] += w0a * a + w0b * b
+                        y1[t] += w1a * a + w1b * b
+                        y2[t] += w2a * a + w2b * b
+                        y3[t] += w3a * a + w3b * b
+                for k in range(T2, T):
+                    o0 = k // KK * PLANE + taps[k % KK]
+                    xa = xg[o0:o0 + m]
+                    w0a = w_terms[f0, k]
+                    w1a = w_terms[f0 + 1, k]
+                    w2a = w_terms[f0 + 2, k]
+                    w3a = w_terms[f0 + 3, k]
+                    for t in range(m):
+                        a = xa[t]
+                        y0[t] += w0a * a
+                        y1[t] += w1a * a
+                        y2[t] += w2a * a
+                        y3[t] += w3a * a
+            else:                                             # the last 1-3 filters of a group
+                for fb in range(nf):
+                    yrow = yw[n, f0 + fb, t0:t0 + m]
+                    for k in range(T):
+                        o0 = k // KK * PLANE + taps[k % KK]
+                        xa = xg[o0:o0 + m]
+                        wa = w_terms[f0 + fb, k]
+                        for t in range(m):
+                            yrow[t] += wa * xa[t]
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def conv2d_backward_blocked_dx(dyw, w_terms, taps, dxq, groups, L, chunk):
+    """dxq[n, g*Cg + c, taps[ki*KW + kj] + t] += sum_{f in group g} w[f, c, ki, kj] * dyw[n, f, t]   (t < L)
+
+    The adjoint of the forward's shift-and-add: every term scatters a whole dy plane, scaled
+    by one weight, back onto the input plane it was read from.  dyw is dy in the wide layout
+    (0 in the junk columns); dxq, in the polyphase layout, is zeroed first.  One task per
+    (n, block of 4 input channels of a group): a task owns its channels' planes of dxq.
+    """
+    N, C, PLANE = dxq.shape
+    F, T = w_terms.shape
+    KK = taps.shape[0]
+    Cg = C // groups
+    Fg = F // groups
+    ncb = (Cg + 3) // 4
+    Fg2 = Fg - Fg % 2
+    for task in prange(N * groups * ncb):
+        n = task // (groups * ncb)
+        g = task // ncb % groups
+        cl0 = task % ncb * 4                                  # first channel within the group
+        nc = min(4, Cg - cl0)
+        c0 = g * Cg + cl0
+        for cb in range(nc):
+            plane = dxq[n, c0 + cb]
+            for p in range(PLANE):
+                plane[p] = 0.0
+        for t0 in range(0, L, chunk):
+            m = min(chunk, L - t0)
+            for fp in range(0, Fg2, 2):
+                fa = g * Fg + fp
+                da = dyw[n, fa, t0:t0 + m]
+                dyb = dyw[n, fa + 1, t0:t0 + m]
+                for kk in range(KK):
+                    o = taps[kk] + t0
+                    if nc == 4:
+                        d0 = dxq[n, c0, o:o + m]
+                        d1 = dxq[n, c0 + 1, o:o + m]
+                        d2 = dxq[n, c0 + 2, o:o + m]
+                        d3 = dxq[n, c0 + 3, o:o + m]
+                        k0 = cl0 * KK + kk
+                        w0a = w_terms[fa, k0]
+                        w0b = w_terms[fa + 1, k0]
+                        w1a = w_terms[fa, k0 + KK]
+                        w1b = w_terms[fa + 1, k0 + KK]
+                        w2a = w_terms[fa, k0 + 2 * KK]
+                        w2b = w_terms[fa + 1, k0 + 2 * KK]
+                        w3a = w_terms[fa, k0 + 3 * KK]
+                        w3b = w_terms[fa + 1, k0 + 3 * KK]
+                        for t in range(m):
+                            a = da[t]
+                            b = dyb[t]
+                            d0[t] += w0a * a + w0b * b
+                            d1[t] += w1a * a + w1b * b
+                            d2[t] += w2a * a + w2b * b
+                            d3[t] += w3a * a + w3b * b
+                    else:                                     # the last 1-3 channels of a group
+                        for cb in range(nc):
+                            d = dxq[n, c0 + cb, o:o + m]
+                            k = (cl0 + cb) * KK + kk
+                            wa = w_terms[fa, k]
+                            wb = w_terms[fa + 1, k]
+                            for t in range(m):
+                                d[t] += wa * da[t] + wb * dyb[t]
+            for f in range(g * Fg + Fg2, (g + 1) * Fg):          # an odd filter out
+                da = dyw[n, f, t0:t0 + m]
+                for kk in range(KK):
+                    o = taps[kk] + t0
+                    for cb in range(nc):
+                        d = dxq[n, c0 + cb, o:o + m]
+                        wa = w_terms[f, (cl0 + cb) * KK + kk]
+                        for t in range(m):
+                            d[t] += wa * da[t]
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def conv2d_backward_blocked_dw(dyw, xq, taps, dw_terms, groups, L, chunk):
+    """dw[f, c, ki, kj] = sum_n sum_{t < L} dyw[n, f, t] * xq[n, g*Cg + c, taps[ki*KW + kj] + t]
+
+    dw_terms (F, Cg*KH*KW) is dw flattened.  A dot product per (filter, term) over every output
+    position (the junk columns of dyw are 0 and add nothing); 4 filters and 2 terms at a time
+    (8 running sums), on chunks of t that stay in L1.  One task per block of 4 filters.
+    """
+    N, C, PLANE = xq.shape
+    F, T = dw_terms.shape
+    KK = taps.shape[0]
+    Cg = C // groups
+    Fg = F // groups
+    nblk = (Fg + 3) // 4
+    T2 = T - T % 2
+    xs = xq.reshape(N, C * PLANE)
+    for task in prange(groups * nblk):
+        g = task // nblk
+        f0 = g * Fg + task % nblk * 4
+        nf = min(4, (g + 1) * Fg - f0)
+        for fb in range(nf):
+            for k in range(T):
+                dw_terms[f0 + fb, k] = 0.0
+        for n in range(N):
+            for t0 in range(0, L, chunk):
+                m = min(chunk, L - t0)
+                xg = xs[n, g * Cg * PLANE + t0:]
+                if nf == 4:
+                    e0 = dyw[n, f0, t0:t0 + m]
+                    e1 = dyw[n, f0 + 1, t0:t0 + m]
+                    e2 = dyw[n, f0 + 2, t0:t0 + m]
+                    e3 = dyw[n, f0 + 3, t0:t0 + m]
+                    for k in range(0, T2, 2):
+                        o0 = k // KK * PLANE + taps[k % KK]
+                        o1 = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
+                        xa = xg[o0:o0 + m]
+                        xb = xg[o1:o1 + m]
+                        s0a = dw_terms[f0, k]                 # the running sums, in w's dtype
+                        s0b = dw_terms[f0, k + 1]
+                        s1a = dw_terms[f0 + 1, k]
+                        s1b = dw_terms[f0 + 1, k + 1]
+                        s2a = dw_terms[f0 + 2, k]
+                        s2b = dw_terms[f0 + 2, k + 1]
+                        s3a = dw_terms[f0 + 3, k]
+                        s3b = dw_terms[f0 + 3, k + 1]
+                        for t in range(m):
+                            a = xa[t]
+                            b = xb[t]
+                            s0a += e0[t] * a
+                            s0b += e0[t] * b
+                            s1a += e1[t] * a
+                            s1b += e1[t] * b
+                            s2a += e2[t] * a
+                            s2b += e2[t] * b
+                            s3a += e3[t] * a
+                            s3b += e3[t] * b
+                        dw_terms[f0, k] = s0a
+                        dw_terms[f0, k + 1] = s0b
+                        dw_terms[f0 + 1, k] = s1a
+                        dw_terms[f0 + 1, k + 1] = s1b
+                        dw_terms[f0 + 2, k] = s2a
+                        dw_terms[f0 + 2, k + 1] = s2b
+                        dw_terms[f0 + 3, k] = s3a
+                        dw_terms[f0 + 3, k + 1] = s3b
+                    for k in range(T2, T):
+                        o0 = k // KK * PLANE + taps[k % KK]
+                        xa = xg[o0:o0 + m]
+                        for fb in range(4):
+                            e = dyw[n, f0 + fb, t0:t0 + m]
+                            s = dw_terms[f0 + fb, k]
+                            for t in range(m):
+                                s += e[t] * xa[t]
+                            dw_terms[f0 + fb, k] = s
+                else:                                         # the last 1-3 filters of a group
+                    for fb in range(nf):
+                        e = dyw[n, f0 + fb, t0:t0 + m]
+                        for k in range(T):
+                            o0 = k // KK * PLANE + taps[k % KK]
+                            xa = xg[o0:o0 + m]
+                            s = dw_terms[f0 + fb, k]
+                            for t in range(m):
+                                s += e[t] * xa[t]
+                            dw_terms[f0 + fb, k] = s

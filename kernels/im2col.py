@@ -14,10 +14,13 @@ Shapes, with G groups, Cg = C // G input and Fg = F // G output channels per gro
     cols[g, (c*KH + ki)*KW + kj, (n*OH + i)*OW + j] = x[n, g*Cg + c, i*SH - PH + ki*DH, j*SW - PW + kj*DW]
 
 (zero where that pixel lies in the padding).
+
+Below the reference kernels sits the fast path that ``method="im2col"`` runs: the same
+lowering on a "wide" layout, parallel, in cache-sized batch chunks (see its section).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -120,3 +123,123 @@ def conv2d_backward_im2col(dy, cols, w_rows, dx, dw_rows, db, KH, KW, stride_h, 
         dw_rows[g] = np.dot(dy_rows, cols[g].T)
         dcols[g] = np.dot(w_rows[g].T, dy_rows)
     col2im(dcols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH, OW)
+
+
+# =============================================================================================
+# The fast path: the same lowering on the "wide" layout, parallel, in cache-sized batch chunks.
+#
+# Beside the reference kernels above (which stay as they are), these compute the same numbers.
+# The input arrives padded and split into its stride phases, xq (N, C, PLANE), with every
+# kernel tap at a fixed offset taps[ki*KW + kj] (``nbconv.kernels.conv.pad_polyphase``
+# builds it; see "The optimized direct convolution" there).  Output (i, j) is then position
+# t = i*Wq + j of a "wide" output row of length Wq >= OW, and a row of X_col is one straight
+# copy of L = (OH - 1)*Wq + OW consecutive inputs:
+#
+#     cols[g, c*KH*KW + kk, n*L + t] = xq[n, g*Cg + c, taps[kk] + t]        t < L
+#
+# The positions t with j >= OW are junk, computed and dropped (a few percent more GEMM work:
+# Wq / OW, 34/32 for a padded 32x32 image); in exchange im2col and col2im are long
+# contiguous copies that run at memory speed instead of OW-long row fragments.
+#
+#   - im2col_wide / col2im_wide: prange over independent pieces.  im2col's tasks are
+#     (channel, tap, sample) triples, each writing its own row segment of cols; col2im's
+#     tasks are (channel, sample) pairs, each owning a whole (n, c) plane of dxq and
+#     gathering into it every column entry copied from that plane, so no two threads ever add
+#     into the same pixel (col2im does NOT parallelize over columns, which scatter into
+#     shared pixels).
+#   - rows_to_nchw / nchw_to_rows: the parallel copies between the GEMM's (F, n*L) row order
+#     and y's (N, F, OH, OW), bias and bias gradient on the way.
+# The GEMMs themselves are called by nbconv.functional.conv (NumPy's np.dot with out=, one per
+# group and batch chunk), which also owns the scratch buffers.  Same dtype end to end:
+# float32 in, sgemm, float32 out.
+# =============================================================================================
+
+@njit(cache=True, parallel=True)
+def im2col_wide(xq, taps, cols, L):
+    """cols[g, c*KH*KW + kk, n*L + t] = xq[n, g*Cg + c, taps[kk] + t]   for t < L
+
+    im2col on the polyphase input, in parallel over the (channel, tap, sample) triples.
+    """
+    N, C, PLANE = xq.shape
+    G = cols.shape[0]
+    Cg = C // G
+    KK = taps.shape[0]
+    for task in prange(C * KK * N):
+        channel = task // (KK * N)
+        kk = task // N % KK
+        n = task % N
+        src = xq[n, channel, taps[kk]:taps[kk] + L]
+        dst = cols[channel // Cg, channel % Cg * KK + kk, n * L:(n + 1) * L]
+        for t in range(L):
+            dst[t] = src[t]
+
+
+@njit(cache=True, parallel=True)
+def col2im_wide(cols, taps, dxq, L):
+    """dxq[n, g*Cg + c, taps[kk] + t] += cols[g, c*KH*KW + kk, n*L + t]   for t < L
+
+    The adjoint of im2col_wide: dxq is zeroed first, then every column entry is added back to
+    the input it was copied from.  One task per (channel, sample): it owns that (n, c) plane
+    of dxq, so no two threads ever add into the same pixel.
+    """
+    N, C, PLANE = dxq.shape
+    G = cols.shape[0]
+    Cg = C // G
+    KK = taps.shape[0]
+    for task in prange(C * N):
+        channel = task // N
+        n = task % N
+        plane = dxq[n, channel]
+        for p in range(PLANE):
+            plane[p] = 0.0
+        for kk in range(KK):
+            src = cols[channel // Cg, channel % Cg * KK + kk, n * L:(n + 1) * L]
+            dst = dxq[n, channel, taps[kk]:taps[kk] + L]
+            for t in range(L):
+                dst[t] += src[t]
+
+
+@njit(cache=True, parallel=True)
+def rows_to_nchw(y_rows, b, y, Wq, L):
+    """y[n, g*Fg + fg, i, j] = y_rows[g, fg, n*L + i*Wq + j] + b[g*Fg + fg]
+
+    The GEMM's output, one row per filter and one wide column per (n, t), reordered to NCHW
+    without the junk columns.
+    """
+    N, F, OH, OW = y.shape
+    G, Fg, _ = y_rows.shape
+    for task in prange(N * F):
+        n = task // F
+        f = task % F
+        for i in range(OH):
+            src = y_rows[f // Fg, f % Fg, n * L + i * Wq:n * L + i * Wq + OW]
+            dst = y[n, f, i]
+            for j in range(OW):
+                dst[j] = src[j] + b[f]
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def nchw_to_rows(dy, dy_rows, db, Wq, L):
+    """dy_rows[g, fg, n*L + i*Wq + j] = dy[n, g*Fg + fg, i, j] (0 in the junk columns)  and  db[f] += sum dy[:, f]
+
+    The inverse reordering, for the backward's GEMMs, adding the chunk's share of the bias
+    gradient on the way (one task per filter f: it writes row f of dy_rows and db[f] only).
+    The junk columns must be 0: they multiply real inputs in dW = dY @ X_col^T.  fastmath
+    "reassoc" lets the compiler add the bias gradient's terms in vector lanes (another order
+    than one by one: the same sum to rounding).
+    """
+    N, F, OH, OW = dy.shape
+    G, Fg, _ = dy_rows.shape
+    for f in prange(F):
+        acc = 0.0
+        for n in range(N):
+            dst = dy_rows[f // Fg, f % Fg, n * L:(n + 1) * L]
+            for i in range(OH):
+                src = dy[n, f, i]
+                for j in range(OW):
+                    dst[i * Wq + j] = src[j]
+                    acc += src[j]
+                if i < OH - 1:
+                    for j in range(OW, Wq):
+                        dst[i * Wq + j] = 0.0
+        db[f] += acc

@@ -20,7 +20,7 @@ Global average pooling: x (N, C, H, W) -> out (N, C).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -217,3 +217,235 @@ def global_avg_pool2d_backward(dout, dx):
             for h in range(H):
                 for w in range(W):
                     dx[n, c, h, w] = share
+
+
+# ----------------------------------------------------------------------------- parallel twins
+#
+# Pooling never mixes channels, so every (n, c) plane is an independent task (prange); within
+# a plane each output sees its window's pixels in the same row-major order as in the naive
+# kernels above, so the results, switches included, are bit for bit the same.  The forward
+# kernels of the common 2x2 window with stride 2 and no padding (disjoint windows that tile
+# the image) have their own plane kernels, _*_2x2 below, whose loop over the output columns
+# vectorizes; other windows are computed a whole output row at a time, tap by tap.
+
+
+@njit(cache=True)
+def _max_pool_plane_2x2(x, out, switches):
+    """One (H, W) plane, 2x2 windows at stride 2: the window's 4 pixels in row-major order,
+    the first maximum kept (a later pixel wins if larger, or if it is NaN and the best is not)."""
+    W = x.shape[1]
+    OH, OW = out.shape
+    for i in range(OH):
+        top, bottom = x[2 * i], x[2 * i + 1]
+        best_row, index_row = out[i], switches[i]
+        for j in range(OW):
+            best = top[2 * j]
+            which = 0                                        # 0, 1: top row; 2, 3: bottom row
+            v = top[2 * j + 1]
+            take = (v > best) | ((v != v) & (best == best))
+            which = 1 if take else which
+            best = v if take else best
+            v = bottom[2 * j]
+            take = (v > best) | ((v != v) & (best == best))
+            which = 2 if take else which
+            best = v if take else best
+            v = bottom[2 * j + 1]
+            take = (v > best) | ((v != v) & (best == best))
+            which = 3 if take else which
+            best = v if take else best
+            best_row[j] = best
+            index_row[j] = (2 * i + which // 2) * W + 2 * j + which % 2
+
+
+@njit(cache=True)
+def _avg_pool_plane_2x2(x, out):
+    """One plane, 2x2 windows at stride 2: ((0 + a) + b + c + d) / 4 in float64, as the naive kernel adds."""
+    OH, OW = out.shape
+    for i in range(OH):
+        top, bottom = x[2 * i], x[2 * i + 1]
+        row = out[i]
+        for j in range(OW):
+            acc = 0.0
+            acc += top[2 * j]
+            acc += top[2 * j + 1]
+            acc += bottom[2 * j]
+            acc += bottom[2 * j + 1]
+            row[j] = acc / 4
+
+
+@njit(cache=True)
+def _avg_pool_plane_backward_2x2(dout, dx):
+    """One plane, disjoint 2x2 windows: every pixel of a window gets 0 + dout / 4."""
+    OH, OW = dout.shape
+    for i in range(OH):
+        top, bottom = dx[2 * i], dx[2 * i + 1]
+        g_row = dout[i]
+        for j in range(OW):
+            share = 0.0 + g_row[j] / 4
+            top[2 * j] = share
+            top[2 * j + 1] = share
+            bottom[2 * j] = share
+            bottom[2 * j + 1] = share
+    _zero_uncovered(dx, OH, OW)
+
+
+@njit(cache=True)
+def _zero_uncovered(dx, OH, OW):
+    """Zero the last row and column of an odd-sized plane, which no 2x2 window covers."""
+    H, W = dx.shape
+    for row in range(2 * OH, H):
+        for col in range(W):
+            dx[row, col] = 0.0
+    for row in range(2 * OH):
+        for col in range(2 * OW, W):
+            dx[row, col] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _is_2x2(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w):
+    return kernel_h == 2 and kernel_w == 2 and stride_h == 2 and stride_w == 2 and pad_h == 0 and pad_w == 0
+
+@njit(cache=True, inline="always")
+def _window_columns(col0, stride, W, OW):
+    """(j_lo, j_hi): the outputs j whose column j * stride + col0 lies inside 0 ... W - 1."""
+    j_lo = 0 if col0 >= 0 else (-col0 + stride - 1) // stride
+    j_lo = min(j_lo, OW)
+    last = W - 1 - col0
+    j_hi = 0 if last < 0 else min(OW, last // stride + 1)
+    return j_lo, max(j_hi, j_lo)
+
+
+@njit(cache=True, parallel=True)
+def max_pool2d_forward_parallel(x, out, switches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w):
+    """max_pool2d_forward, one task per (n, c) plane, a whole output row at a time:
+
+        out[n, c, i, j] = max_{ki, kj} x[n, c, i*SH - PH + ki, j*SW - PW + kj],  switches = row * W + col
+
+    For each tap (ki, kj) in row-major order, every output j of row i compares its running
+    maximum with its pixel under that tap.  The comparison is written with | and & (no
+    short-circuit) and both rows are stored whatever it says, so the innermost loop over j
+    has no branch and vectorizes.  Same ties (first maximum wins) and NaN rule as the naive
+    kernel.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    fast = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w)
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        if fast:
+            _max_pool_plane_2x2(x[n, c], out[n, c], switches[n, c])
+            continue
+        for i in range(OH):
+            best = out[n, c, i]
+            index = switches[n, c, i]
+            for j in range(OW):
+                best[j] = -np.inf
+                index[j] = -1
+            for ki in range(kernel_h):
+                row = i * stride_h - pad_h + ki
+                if row < 0 or row >= H:
+                    continue
+                for kj in range(kernel_w):
+                    col0 = kj - pad_w                            # col = j * SW + col0
+                    j_lo, j_hi = _window_columns(col0, stride_w, W, OW)
+                    if j_hi == j_lo:
+                        continue
+                    src = x[n, c, row, j_lo * stride_w + col0:(j_hi - 1) * stride_w + col0 + 1:stride_w]
+                    b_row = best[j_lo:j_hi]
+                    i_row = index[j_lo:j_hi]
+                    first = row * W + j_lo * stride_w + col0
+                    for jj in range(j_hi - j_lo):
+                        v = src[jj]
+                        b = b_row[jj]
+                        take = (i_row[jj] < 0) | (v > b) | ((v != v) & (b == b))
+                        b_row[jj] = v if take else b
+                        i_row[jj] = first + jj * stride_w if take else i_row[jj]
+
+
+@njit(cache=True, parallel=True)
+def max_pool2d_backward_parallel(dout, switches, dx):
+    """max_pool2d_backward, one task per (n, c) plane: the plane is zeroed and each dout is
+    added to its window's winner, in the naive kernel's order.  The switch is used as the flat
+    index it is (the plane viewed as H*W values), without splitting it into row and column."""
+    N, C, H, W = dx.shape
+    OH, OW = dout.shape[2], dout.shape[3]
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        plane = dx[n, c].reshape(H * W)
+        for p in range(H * W):
+            plane[p] = 0.0
+        for i in range(OH):
+            g_row = dout[n, c, i]
+            s_row = switches[n, c, i]
+            for j in range(OW):
+                plane[s_row[j]] += g_row[j]
+
+
+@njit(cache=True, parallel=True)
+def avg_pool2d_forward_parallel(x, out, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w):
+    """avg_pool2d_forward, one task per (n, c) plane, a whole output row at a time: the window's
+    pixels are added tap by tap in row-major order into a float64 row (the naive kernel's
+    accumulator, the same additions in the same order), then divided by KH*KW."""
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    area = kernel_h * kernel_w
+    fast = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w)
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        if fast:
+            _avg_pool_plane_2x2(x[n, c], out[n, c])
+            continue
+        acc = np.empty(OW)                                       # this task's running sums
+        for i in range(OH):
+            for j in range(OW):
+                acc[j] = 0.0
+            for ki in range(kernel_h):
+                row = i * stride_h - pad_h + ki
+                if row < 0 or row >= H:
+                    continue
+                for kj in range(kernel_w):
+                    col0 = kj - pad_w
+                    j_lo, j_hi = _window_columns(col0, stride_w, W, OW)
+                    if j_hi == j_lo:
+                        continue
+                    src = x[n, c, row, j_lo * stride_w + col0:(j_hi - 1) * stride_w + col0 + 1:stride_w]
+                    a_row = acc[j_lo:j_hi]
+                    for jj in range(j_hi - j_lo):
+                        a_row[jj] += src[jj]
+            dst = out[n, c, i]
+            for j in range(OW):
+                dst[j] = acc[j] / area
+
+
+@njit(cache=True, parallel=True)
+def avg_pool2d_backward_parallel(dout, dx, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w):
+    """avg_pool2d_backward, one task per (n, c) plane: zeroed, then every window's share added."""
+    N, C, H, W = dx.shape
+    OH, OW = dout.shape[2], dout.shape[3]
+    area = kernel_h * kernel_w
+    fast = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w)
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        if fast:
+            _avg_pool_plane_backward_2x2(dout[n, c], dx[n, c])
+            continue
+        plane = dx[n, c]
+        for row in range(H):
+            for col in range(W):
+                plane[row, col] = 0.0
+        for i in range(OH):
+            for j in range(OW):
+                share = dout[n, c, i, j] / area
+                for ki in range(kernel_h):
+                    row = i * stride_h - pad_h + ki
+                    if row < 0 or row >= H:
+                        continue
+                    for kj in range(kernel_w):
+                        col = j * stride_w - pad_w + kj
+                        if col < 0 or col >= W:
+                            continue
+                        plane[row, col] += share

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 import nbconv.functional as F
 
-METHODS = ["direct", "im2col"]
+METHODS = ["direct", "im2col", "blocked"]
 
 # WORKED_EXAMPLES.md: a 4x6 image and a 3x3 kernel (lecture 004)
 IMAGE = np.array([[6, 5, 3, -1, 6, 7], [4, 6, 2, 4, 6, 2], [1, 3, 6, 0, 0, 1], [5, 7, 2, 1, 5, 8]], float)
@@ -246,7 +246,7 @@ def test_conv1d_backward_shapes_and_values(rng):
     (lambda: F.conv2d_forward(np.zeros((2, 4, 5, 5)), np.zeros((4, 4, 3, 3)), stride=1.5), TypeError,
      r"stride must be an int, got 1.5"),
     (lambda: F.conv2d_forward(np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3)), method="fft"), ValueError,
-     r"method must be one of \('direct', 'im2col'\), got 'fft'"),
+     r"method must be one of \('direct', 'im2col', 'blocked'\), got 'fft'"),
     (lambda: F.conv2d_forward(np.zeros((2, 3, 5, 5), np.float16), np.zeros((4, 3, 3, 3))), TypeError,
      r"x has dtype float16; supported dtypes are float32 or float64"),
     (lambda: F.conv2d_forward(np.zeros((2, 3, 5, 5), np.complex128), np.zeros((4, 3, 3, 3))), TypeError,

@@ -17,7 +17,7 @@ def _conv1d_inputs(N, C, L, F_, Cg, K):
                         rng.standard_normal(F_))
 
 
-METHODS = ("direct", "im2col")
+METHODS = ("direct", "im2col", "blocked")
 
 CASES = [
     case

@@ -5,6 +5,10 @@ flattened array (one compiled kernel per dtype, whatever the rank).  PReLU and
 maxout act per channel, channel axis 1, and view x as (N, C, S) with S the
 product of the trailing axes.
 
+Arrays of at least PARALLEL_MIN_SIZE elements run the elementwise ops' parallel twins
+(``*_parallel`` in ``nbconv.kernels.activation``), which compute every element exactly as
+the naive kernels beside them do, on every core.
+
 At the kink x = 0 the derivative is taken from the x <= 0 side: relu'(0) = 0,
 leaky_relu'(0) = negative_slope, elu'(0) = alpha, prelu'(0) = the slope.
 sigmoid and tanh differentiate through their cached output:
@@ -41,10 +45,21 @@ def _input(x, min_ndim: int) -> np.ndarray:
     return contiguous
 
 
+# Arrays of at least this many elements run the parallel twin of a kernel; smaller ones the
+# naive kernel itself, which is faster when waking a second thread costs more than the work.
+# Both give the same numbers, bit for bit.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def _fast(kernel, size: int):
+    """The kernel to run on ``size`` elements: its parallel twin for large arrays."""
+    return getattr(K, kernel.__name__ + "_parallel") if size >= PARALLEL_MIN_SIZE else kernel
+
+
 def _elementwise(kernel, x: np.ndarray, *hyper) -> np.ndarray:
     """Run a 1-D elementwise forward kernel over the flattened x; the output keeps x's shape."""
     y = np.empty_like(x)
-    kernel(x.reshape(-1), y.reshape(-1), *hyper)
+    _fast(kernel, x.size)(x.reshape(-1), y.reshape(-1), *hyper)
     return y
 
 
@@ -52,7 +67,7 @@ def _elementwise_backward(kernel, dout, saved: np.ndarray, *hyper) -> np.ndarray
     """Run a 1-D elementwise backward kernel; ``saved`` is the cached x or y (same shape as dout)."""
     dy = as_dout(dout, saved.shape, saved.dtype)
     dx = np.empty_like(saved)
-    kernel(dy.reshape(-1), saved.reshape(-1), dx.reshape(-1), *hyper)
+    _fast(kernel, saved.size)(dy.reshape(-1), saved.reshape(-1), dx.reshape(-1), *hyper)
     return dx
 
 

@@ -43,6 +43,11 @@ __all__ = [
 ]
 
 
+# Batch norm on at least this many elements runs the fused, parallel kernels (one task per
+# channel, sums vectorized: the same numbers to rounding); smaller inputs the naive kernels.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
 # --- shared checks and steps ---------------------------------------------------------------------
 
 def _as_eps(eps) -> float:
@@ -301,13 +306,20 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
             raise ValueError(f"batch_norm in training needs more than one value per channel to "
                              f"compute batch statistics, got x of shape {x.shape} (N * spatial = {m}); "
                              f"use a larger batch or training=False")
-        xhat, inv_std, mean, var = _normalize(x3, eps)
-        K.running_average_update(running_mean, running_var, mean, var, momentum, m / (m - 1))
+        mean, var = np.empty(C), np.empty(C)
     else:
-        xhat, inv_std = np.empty_like(x3), np.empty(C)
-        K.normalize_forward(x3, running_mean, running_var, eps, xhat, inv_std)
-    out = np.empty_like(x3)
-    K.channel_affine_forward(xhat, gamma, beta, out)
+        mean, var = running_mean, running_var
+    xhat, out, inv_std = np.empty_like(x3), np.empty_like(x3), np.empty(C)
+    if x.size >= PARALLEL_MIN_SIZE:
+        # moments (training), normalize and the affine step fused, one task per channel
+        K.batch_norm_forward_parallel(x3, gamma, beta, eps, training, mean, var, xhat, inv_std, out)
+    else:
+        if training:
+            K.moments(x3, mean, var)
+        K.normalize_forward(x3, mean, var, eps, xhat, inv_std)
+        K.channel_affine_forward(xhat, gamma, beta, out)
+    if training:
+        K.running_average_update(running_mean, running_var, mean, var, momentum, m / (m - 1))
     return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training)
 
 
@@ -318,8 +330,8 @@ def batch_norm_backward(dout, cache: BatchNormCache):
     xhat, gamma = cache.xhat, cache.gamma
     dy = as_dout(dout, xhat.shape, xhat.dtype)
     dx, dgamma, dbeta = np.empty_like(xhat), np.empty_like(gamma), np.empty_like(gamma)
-    K.batch_norm_backward(_as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training,
-                          _as_ncs(dx), dgamma, dbeta)
+    backward = K.batch_norm_backward_parallel if dy.size >= PARALLEL_MIN_SIZE else K.batch_norm_backward
+    backward(_as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training, _as_ncs(dx), dgamma, dbeta)
     return dx, dgamma, dbeta
 
 

@@ -13,6 +13,10 @@ Max pooling remembers, for every output, the input pixel that won its window
 (the "switches" of the cs231n notes, as a flat index ``row * W + col`` within
 the (H, W) plane of its channel); its backward routes each gradient to that
 pixel only.
+
+Max and average pooling of inputs with at least PARALLEL_MIN_SIZE elements run the parallel
+twins of the naive kernels (``*_parallel`` in ``nbconv.kernels.pool``, one task per (n, c)
+plane), which give bit for bit the same results.
 """
 
 from __future__ import annotations
@@ -65,6 +69,16 @@ class GlobalAvgPool2dCache:
     dtype: np.dtype
 
 
+# Inputs of at least this many elements run the parallel twin of a kernel; smaller ones the
+# naive kernel itself (waking a second thread would cost more than the work).
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def _fast(kernel, size: int):
+    """The kernel to run on ``size`` elements: its parallel twin for large arrays."""
+    return getattr(K, kernel.__name__ + "_parallel") if size >= PARALLEL_MIN_SIZE else kernel
+
+
 # ----------------------------------------------------------------------------- max pooling
 
 def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
@@ -79,7 +93,7 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
     N, C = x.shape[:2]
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
     switches = np.empty((N, C, OH, OW), dtype=np.int64)
-    K.max_pool2d_forward(x, out, switches, *kernel_size, *stride, *padding)
+    _fast(K.max_pool2d_forward, x.size)(x, out, switches, *kernel_size, *stride, *padding)
     return out, MaxPool2dCache(x.shape, x.dtype, switches)
 
 
@@ -87,7 +101,7 @@ def max_pool2d_backward(dout, cache: MaxPool2dCache):
     """-> (dx,): each dout goes to its window's maximum; overlapping windows accumulate."""
     dy = as_dout(dout, cache.switches.shape, cache.dtype)
     dx = np.empty(cache.x_shape, dtype=cache.dtype)
-    K.max_pool2d_backward(dy, cache.switches, dx)
+    _fast(K.max_pool2d_backward, dx.size)(dy, cache.switches, dx)
     return (dx,)
 
 
@@ -103,7 +117,7 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
     out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
-    K.avg_pool2d_forward(x, out, *kernel_size, *stride, *padding)
+    _fast(K.avg_pool2d_forward, x.size)(x, out, *kernel_size, *stride, *padding)
     return out, AvgPool2dCache(x.shape, x.dtype, kernel_size, stride, padding)
 
 
@@ -113,7 +127,7 @@ def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     OH, OW = _output_hw(H, W, cache.kernel_size, cache.stride, cache.padding)
     dy = as_dout(dout, (N, C, OH, OW), cache.dtype)
     dx = np.empty(cache.x_shape, dtype=cache.dtype)
-    K.avg_pool2d_backward(dy, dx, *cache.kernel_size, *cache.stride, *cache.padding)
+    _fast(K.avg_pool2d_backward, dx.size)(dy, dx, *cache.kernel_size, *cache.stride, *cache.padding)
     return (dx,)
 
 

@@ -1,0 +1,631 @@
+"""``nbconv bench``: the naive loops against im2col + GEMM and the optimized kernels, with honest numbers.
+
+    nbconv bench                       the quick set (the default, about a minute with a warm cache)
+    nbconv bench --full                the shapes of the performance issue
+    nbconv bench --op conv2d --op relu only these ops
+    nbconv bench --json out.json       also save every number
+
+One table per op and shape.  Each row is one method:
+
+- time: the best of two bursts of ``--repeat`` runs, wall clock, after a warm-up call that
+  compiles; each burst starts after SETTLE seconds of quiet, so that no thread pool is still
+  spinning from the previous measurement;
+- GFLOP/s for the compute-bound ops (conv2d, linear: forward + backward, 2 flops per
+  multiply-add, the backward twice the forward), GB/s for the memory-bound ones (pooling,
+  batch norm, activations; the bytes an op must at least read and write, listed in BYTES);
+- speedup: the naive method's time over this method's;
+- of limit: the method's rate as a fraction of the machine's limit, measured in the same run
+  right before and right after the op (the better of the two): for GEMM-like ops ``np.dot``
+  of float32 matrices of the forward GEMM's size (F, C*KH*KW) x (C*KH*KW, N*OH*OW); for
+  memory-bound ops copying the same number of bytes (``np.copyto`` of an array half that
+  size: read once, written once);
+- torch: PyTorch's time for the same op, only when torch happens to be importable.
+
+Methods: conv2d ``direct`` (the naive loop nest, the reference of the speedups), ``im2col``,
+``blocked``; linear ``direct`` (the naive kernel, nbconv's only one); the memory-bound ops
+``naive`` (the reference kernel, called as nbconv.functional did before it had the fast ones)
+and ``nbconv`` (nbconv.functional as it is: the parallel twins).
+
+The header says under which setting the numbers were taken: the CPU and its SIMD width (from
+/proc/cpuinfo), Numba's threads and threading layer, and every BLAS library with its core type
+and thread count (threadpoolctl, which comes with scikit-learn).  nbconv never changes BLAS
+settings: to compare, set e.g. OPENBLAS_NUM_THREADS or OPENBLAS_CORETYPE yourself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["CONV_SHAPES", "QUICK_CONV_SHAPES", "MAP_SHAPE", "LINEAR_SHAPE", "MEMORY_OPS", "BYTES",
+           "machine_info", "simd_width", "gemm_rate", "copy_rate", "bench_conv", "bench_linear",
+           "bench_memory_op", "memory_op_methods", "format_table", "register", "run"]
+
+# (N, C, H, W, F, K, stride, padding), float32: the shapes of the performance issue.
+CONV_SHAPES = [
+    (32, 3, 32, 32, 32, 3, 1, 1),
+    (32, 32, 32, 32, 32, 3, 1, 1),
+    (16, 64, 32, 32, 64, 3, 1, 1),
+    (16, 128, 16, 16, 128, 3, 1, 1),
+    (8, 64, 56, 56, 64, 3, 1, 1),
+    (32, 64, 16, 16, 128, 1, 1, 0),
+    (16, 64, 32, 32, 128, 3, 2, 1),
+]
+# The quick set: the same layers on an eighth of the batch (at least one sample).
+QUICK_CONV_SHAPES = [(max(1, s[0] // 8),) + s[1:] for s in CONV_SHAPES]
+MAP_SHAPE = (32, 64, 32, 32)            # pooling, batch norm, activations
+QUICK_MAP_SHAPE = (8, 64, 32, 32)
+LINEAR_SHAPE = (256, 1024, 1024)        # x (N, D) times w (M, D)^T
+QUICK_LINEAR_SHAPE = (64, 1024, 1024)
+
+MEMORY_OPS = ("max_pool2d", "avg_pool2d", "batch_norm", "relu", "leaky_relu", "elu", "sigmoid", "tanh")
+CONV_METHODS = ("direct", "im2col", "blocked")
+ALL_OPS = ("conv2d", "linear") + MEMORY_OPS
+
+# Bytes each memory-bound op must at least move, in units of S = the input's size in bytes:
+# (forward, backward).  Pooling is 2x2 with stride 2 (outputs S/4; max pooling's int64
+# switches 2 * S/4 for float32); batch norm caches xhat, so it writes out and xhat.
+BYTES = {
+    "max_pool2d": (1.75, 1.75),   # fwd: x + out + switches; bwd: dout + switches + dx
+    "avg_pool2d": (1.25, 1.25),   # fwd: x + out; bwd: dout + dx
+    "batch_norm": (3.0, 3.0),     # fwd: x + xhat + out; bwd: dout + xhat + dx
+    "relu": (2.0, 3.0),           # fwd: x + y; bwd: dout + x + dx
+    "leaky_relu": (2.0, 3.0),
+    "elu": (2.0, 3.0),
+    "sigmoid": (2.0, 3.0),        # bwd: dout + y + dx
+    "tanh": (2.0, 3.0),
+}
+
+
+# --------------------------------------------------------------------------- timing and limits
+
+def best_time(fn, repeat: int, budget: float = 3.0) -> tuple[float, list[float]]:
+    """(best, all) wall-clock seconds of ``repeat`` calls of fn (the caller warms it up first).
+
+    Slow calls (the naive loop nests on large shapes) stop early once ``budget`` seconds are
+    spent, after at least one call."""
+    times = []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if sum(times) > budget:
+            break
+    return min(times), times
+
+
+# Seconds of quiet before each measurement.  After a GEMM, OpenBLAS's idle threads keep spinning
+# for up to ~0.1 s (OPENBLAS_THREAD_TIMEOUT), and after a parallel kernel Numba's OpenMP threads
+# spin for milliseconds (OMP_WAIT_POLICY); either slows whatever runs next on a small machine
+# (measured here: the blocked conv right after a GEMM ran 2-3x slower).  Each measurement starts
+# from a quiet machine, so that it times its own method and not the previous one's tail.
+SETTLE = 0.2
+
+
+def settle() -> None:
+    time.sleep(SETTLE)
+
+
+def measure(fn, repeat: int) -> tuple[float, list[float]]:
+    """Best time of fn over two bursts of ``repeat`` calls, each after SETTLE seconds of quiet.
+
+    On a shared or virtual machine a burst now and then runs at a fraction of the speed (another
+    process, a descheduled virtual CPU); a second burst a moment later rarely does too.  Calls
+    slower than a second get one burst only."""
+    settle()
+    best, times = best_time(fn, repeat)
+    if sum(times) < 1.0:
+        settle()
+        again, more = best_time(fn, repeat)
+        best, times = min(best, again), times + more
+    return best, times
+
+
+def gemm_rate(M: int, K: int, N: int, repeat: int = 5, seed: int = 0) -> float:
+    """GFLOP/s of np.dot on float32 (M, K) x (K, N), best of ``repeat``: the machine's GEMM limit."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((M, K), dtype=np.float32)
+    b = rng.standard_normal((K, N), dtype=np.float32)
+    out = np.empty((M, N), dtype=np.float32)
+    np.dot(a, b, out=out)
+    seconds, _ = measure(lambda: np.dot(a, b, out=out), repeat)
+    return 2.0 * M * K * N / seconds / 1e9
+
+
+def copy_rate(nbytes: int, repeat: int = 5) -> float:
+    """GB/s of copying nbytes / 2 bytes (read once, written once: nbytes moved), best of ``repeat``."""
+    n = max(1, int(nbytes) // 2 // 4)
+    src = np.ones(n, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    seconds, _ = measure(lambda: np.copyto(dst, src), repeat)
+    return 2.0 * src.nbytes / seconds / 1e9
+
+
+# --------------------------------------------------------------------------- the machine
+
+def simd_width(flags) -> int:
+    """The widest vector registers the CPU flags announce, in bits: avx512f 512, avx2/avx 256, sse 128."""
+    flags = set(flags)
+    if "avx512f" in flags:
+        return 512
+    if "avx2" in flags or "avx" in flags:
+        return 256
+    if flags & {"sse", "sse2", "sse4_1", "sse4_2", "neon", "asimd"}:
+        return 128
+    return 0
+
+
+def _cpuinfo() -> tuple[str, list[str]]:
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = value.split()
+    except OSError:
+        pass
+    return model, flags
+
+
+def blas_info() -> list[dict] | str:
+    """Every BLAS library loaded in this process (threadpoolctl), or a sentence saying why not."""
+    try:
+        import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, which Numba's np.dot calls)
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl is not installed (it comes with scikit-learn): BLAS library unknown"
+    found = []
+    for lib in threadpool_info():
+        if lib.get("user_api") != "blas":
+            continue
+        path = lib.get("filepath") or ""
+        role = ("NumPy's: np.dot, the GEMM limit and the im2col method" if "numpy" in path else
+                "SciPy's: np.dot inside Numba kernels" if "scipy" in path else "")
+        found.append({"library": lib.get("internal_api"), "version": lib.get("version"),
+                      "core_type": lib.get("architecture"), "threads": lib.get("num_threads"),
+                      "threading": lib.get("threading_layer"), "file": os.path.basename(path),
+                      "role": role})
+    return found or "threadpoolctl found no BLAS library"
+
+
+def machine_info() -> dict:
+    import numba
+
+    from nbconv.kernels import activation
+
+    model, flags = _cpuinfo()
+    activation.relu_forward_parallel(np.zeros(1), np.zeros(1))   # starts Numba's thread pool
+    try:
+        layer = numba.threading_layer()
+    except ValueError:                     # no parallel kernel has run
+        layer = numba.config.THREADING_LAYER
+    return {
+        "cpu": model, "cores": os.cpu_count(), "simd_bits": simd_width(flags),
+        "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(), "numba_threading_layer": layer,
+        "blas": blas_info(),
+        "env": {k: os.environ[k] for k in sorted(os.environ)
+                if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "GOMP_", "MALLOC_", "NUMBA_NUM_THREADS",
+                                 "NUMBA_THREADING"))},
+    }
+
+
+def format_machine(info: dict) -> str:
+    lines = [f"CPU: {info['cpu']}, {info['cores']} cores, SIMD {info['simd_bits']} bit",
+             f"numpy {info['numpy']}, numba {info['numba']} ({info['numba_threads']} threads, "
+             f"threading layer {info['numba_threading_layer']}), Python {info['python']}"]
+    blas = info["blas"]
+    if isinstance(blas, str):
+        lines.append(f"BLAS: {blas}")
+    else:
+        for lib in blas:
+            lines.append(f"BLAS: {lib['library']} {lib['version']}, core type {lib['core_type']}, "
+                         f"{lib['threads']} threads ({lib['threading']})" + (f", {lib['role']}" if lib["role"] else "")
+                         + f" [{lib['file']}]")
+    if info["env"]:
+        lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- PyTorch, when present
+
+def _torch():
+    try:
+        import torch
+    except Exception:                       # not installed, or broken: the column is left out
+        return None
+    return torch
+
+
+def _torch_time(build, repeat):
+    """Best time of the callable ``build()`` returns, or None when torch cannot run it."""
+    try:
+        fn = build()
+        fn()
+        return best_time(fn, repeat)[0]
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- one table per op
+
+@dataclass
+class Row:
+    method: str
+    seconds: float
+    rate: float                  # GFLOP/s or GB/s
+    speedup: float               # the naive method's time / this time
+    fraction: float              # rate / the machine's limit measured in the same run
+    phase: str = "fwd+bwd"
+    torch_seconds: float | None = None
+    times: list = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    op: str
+    shape: str
+    unit: str                    # "GFLOP/s" or "GB/s"
+    limit: float                 # the limit's rate, in unit
+    limit_name: str
+    rows: list
+    limit_bwd: float | None = None   # memory-bound ops: the copy rate for the backward's byte count
+
+
+def _conv_inputs(shape, seed=0):
+    N, C, H, W, F, K, S, P = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((F, C, K, K), dtype=np.float32) * np.float32(1 / np.sqrt(C * K * K))
+    b = rng.standard_normal(F, dtype=np.float32)
+    return x, w, b
+
+
+def bench_conv(shape, methods=CONV_METHODS, repeat=3, torch=None) -> Table:
+    """conv2d forward + backward of one shape (N, C, H, W, F, K, stride, padding), float32."""
+    import nbconv.functional as F_
+
+    N, C, H, W, F, K, S, P = shape
+    x, w, b = _conv_inputs(shape)
+    OH = (H + 2 * P - K) // S + 1
+    OW = (W + 2 * P - K) // S + 1
+    flops = 3 * 2.0 * N * F * OH * OW * C * K * K          # forward + backward (twice the forward)
+    dy = np.random.default_rng(1).standard_normal((N, F, OH, OW), dtype=np.float32)
+    small = _conv_inputs((1, C, K + 2, K + 2, F, K, S, P))
+
+    def step(method, x, w, b, dy=None):
+        y, cache = F_.conv2d_forward(x, w, b, stride=S, padding=P, method=method)
+        return F_.conv2d_backward(np.ones_like(y) if dy is None else dy, cache)
+
+    limit = gemm_rate(F, C * K * K, N * OH * OW, repeat=max(3, repeat))
+    rows = []
+    for method in methods:
+        step(method, *small)                              # compile on a tiny input
+        seconds, times = measure(lambda: step(method, x, w, b, dy), repeat)
+        rows.append(Row(method, seconds, flops / seconds / 1e9, 0.0, 0.0, times=times))
+    limit = max(limit, gemm_rate(F, C * K * K, N * OH * OW, repeat=max(3, repeat)))   # before and after
+    torch_seconds = None
+    if torch is not None:
+        settle()
+
+        def build():
+            tx = torch.from_numpy(x).requires_grad_()
+            tw = torch.from_numpy(w).requires_grad_()
+            tb = torch.from_numpy(b).requires_grad_()
+            tdy = torch.from_numpy(dy)
+
+            def run():
+                y = torch.nn.functional.conv2d(tx, tw, tb, stride=S, padding=P)
+                torch.autograd.backward(y, tdy)
+            return run
+        torch_seconds = _torch_time(build, repeat)
+    return _finish(Table("conv2d", "N={} C={} {}x{} F={} K={} stride={} pad={}".format(*shape),
+                         "GFLOP/s", limit, f"np.dot {F}x{C * K * K} @ {C * K * K}x{N * OH * OW}", rows),
+                   torch_seconds)
+
+
+def bench_linear(shape=LINEAR_SHAPE, repeat=3, torch=None) -> Table:
+    """linear forward + backward: x (N, D) @ w (M, D)^T, float32; the naive kernel is nbconv's only one."""
+    import nbconv.functional as F_
+
+    N, D, M = shape
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, D), dtype=np.float32)
+    w = rng.standard_normal((M, D), dtype=np.float32)
+    b = rng.standard_normal(M, dtype=np.float32)
+    dy = rng.standard_normal((N, M), dtype=np.float32)
+    flops = 3 * 2.0 * N * D * M
+
+    def step(x, w, b, dy):
+        y, cache = F_.linear_forward(x, w, b)
+        return F_.linear_backward(dy, cache)
+
+    step(x[:1, :4], w[:2, :4], b[:2], dy[:1, :2])
+    limit = gemm_rate(N, D, M, repeat=max(3, repeat))
+    seconds, times = measure(lambda: step(x, w, b, dy), repeat)
+    limit = max(limit, gemm_rate(N, D, M, repeat=max(3, repeat)))
+    torch_seconds = None
+    if torch is not None:
+        def build():
+            tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+            tdy = torch.from_numpy(dy)
+
+            def run():
+                torch.autograd.backward(torch.nn.functional.linear(tx, tw, tb), tdy)
+            return run
+        torch_seconds = _torch_time(build, repeat)
+    rows = [Row("direct", seconds, flops / seconds / 1e9, 0.0, 0.0, times=times)]
+    return _finish(Table("linear", f"x {N}x{D}, w {M}x{D}", "GFLOP/s", limit, f"np.dot {N}x{D} @ {D}x{M}", rows),
+                   torch_seconds)
+
+
+def memory_op_methods(op):
+    """(naive_forward, naive_backward, nbconv_forward, nbconv_backward, torch_forward(torch, x)) for one op.
+
+    The naive pair calls the reference kernels the way nbconv.functional did before it had the
+    parallel twins; the nbconv pair is nbconv.functional as it is."""
+    import nbconv.functional as F_
+    from nbconv.kernels import activation as KA
+    from nbconv.kernels import norm as KN
+    from nbconv.kernels import pool as KP
+
+    if op in ("max_pool2d", "avg_pool2d"):
+        def naive_fwd(x):
+            N, C, H, W = x.shape
+            out = np.empty((N, C, H // 2, W // 2), x.dtype)
+            if op == "max_pool2d":
+                switches = np.empty(out.shape, np.int64)
+                KP.max_pool2d_forward(x, out, switches, 2, 2, 2, 2, 0, 0)
+                return out, (x.shape, switches)
+            KP.avg_pool2d_forward(x, out, 2, 2, 2, 2, 0, 0)
+            return out, (x.shape, None)
+
+        def naive_bwd(dout, saved):
+            dx = np.empty(saved[0], dout.dtype)
+            if op == "max_pool2d":
+                KP.max_pool2d_backward(dout, saved[1], dx)
+            else:
+                KP.avg_pool2d_backward(dout, dx, 2, 2, 2, 2, 0, 0)
+            return dx
+
+        forward = getattr(F_, f"{op}_forward")
+        return (naive_fwd, naive_bwd, lambda x: forward(x, kernel_size=2),
+                getattr(F_, f"{op}_backward"), lambda t, x: getattr(t.nn.functional, op)(x, 2))
+
+    if op == "batch_norm":
+        def params(x):
+            C = x.shape[1]
+            return (np.ones(C, x.dtype), np.zeros(C, x.dtype), np.zeros(C, x.dtype), np.ones(C, x.dtype))
+
+        def naive_fwd(x):
+            gamma, beta, rm, rv = params(x)
+            x3 = x.reshape(x.shape[0], x.shape[1], -1)
+            C, m = x3.shape[1], x3.shape[0] * x3.shape[2]
+            mean, var, inv_std, xhat, out = np.empty(C), np.empty(C), np.empty(C), np.empty_like(x3), np.empty_like(x3)
+            KN.moments(x3, mean, var)
+            KN.normalize_forward(x3, mean, var, 1e-5, xhat, inv_std)
+            KN.running_average_update(rm, rv, mean, var, 0.1, m / (m - 1))
+            KN.channel_affine_forward(xhat, gamma, beta, out)
+            return out.reshape(x.shape), (xhat, gamma, inv_std)
+
+        def naive_bwd(dout, saved):
+            xhat, gamma, inv_std = saved
+            d3 = dout.reshape(xhat.shape)
+            dx, dgamma, dbeta = np.empty_like(xhat), np.empty_like(gamma), np.empty_like(gamma)
+            KN.batch_norm_backward(d3, xhat, gamma, inv_std, True, dx, dgamma, dbeta)
+            return dx.reshape(dout.shape), dgamma, dbeta
+
+        def torch_fwd(t, x):
+            C = x.shape[1]
+            return t.nn.functional.batch_norm(x, t.zeros(C), t.ones(C), t.ones(C, requires_grad=True),
+                                              t.zeros(C, requires_grad=True), training=True)
+
+        return (naive_fwd, naive_bwd, lambda x: F_.batch_norm_forward(x, *params(x)),
+                F_.batch_norm_backward, torch_fwd)
+
+    fwd_kernel, bwd_kernel = getattr(KA, f"{op}_forward"), getattr(KA, f"{op}_backward")
+    hyper = {"leaky_relu": (0.01,), "elu": (1.0,)}.get(op, ())
+    saves_output = op in ("sigmoid", "tanh")
+
+    def naive_fwd(x):
+        y = np.empty_like(x)
+        fwd_kernel(x.reshape(-1), y.reshape(-1), *hyper)
+        return y, (y if saves_output else x)
+
+    def naive_bwd(dout, saved):
+        dx = np.empty_like(saved)
+        bwd_kernel(dout.reshape(-1), saved.reshape(-1), dx.reshape(-1), *hyper)
+        return dx
+
+    torch_name = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "sigmoid": "sigmoid", "tanh": "tanh"}[op]
+    return (naive_fwd, naive_bwd, getattr(F_, f"{op}_forward"), getattr(F_, f"{op}_backward"),
+            lambda t, x: getattr(t, torch_name)(x) if op in ("sigmoid", "tanh", "relu")
+            else getattr(t.nn.functional, torch_name)(x))
+
+
+def bench_memory_op(op, shape=MAP_SHAPE, repeat=3, torch=None) -> Table:
+    """Forward and backward of a memory-bound op on x of ``shape`` (float32), naive against nbconv."""
+    naive_fwd, naive_bwd, fwd, bwd, torch_fwd = memory_op_methods(op)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    S = x.nbytes
+    fwd_bytes, bwd_bytes = BYTES[op][0] * S, BYTES[op][1] * S
+    limit_before = (copy_rate(int(fwd_bytes), repeat=max(3, repeat)), copy_rate(int(bwd_bytes), repeat=max(3, repeat)))
+    rows = []
+    for phase, nbytes in (("forward", fwd_bytes), ("backward", bwd_bytes)):
+        for method, (f, b) in (("naive", (naive_fwd, naive_bwd)), ("nbconv", (fwd, bwd))):
+            small = x[:1, :2, :4, :4].copy()
+            y_small, c_small = f(small)
+            b(np.ones_like(y_small), c_small)                # compile
+            if phase == "forward":
+                call = (lambda f=f: f(x))
+            else:
+                y, cache = f(x)
+                dy = rng.standard_normal(y.shape, dtype=np.float32)
+                call = (lambda b=b, dy=dy, cache=cache: b(dy, cache))
+            seconds, times = measure(call, repeat)
+            rows.append(Row(method, seconds, nbytes / seconds / 1e9, 0.0, 0.0, phase=phase, times=times))
+    limit = max(limit_before[0], copy_rate(int(fwd_bytes), repeat=max(3, repeat)))
+    limit_bwd = max(limit_before[1], copy_rate(int(bwd_bytes), repeat=max(3, repeat)))
+    if torch is not None:
+        for row in rows:
+            if row.method != "nbconv":
+                continue
+
+            def build(phase=row.phase):
+                tx = torch.from_numpy(x).requires_grad_(phase == "backward")
+                if phase == "forward":
+                    with torch.no_grad():
+                        torch_fwd(torch, tx)
+                    return lambda: _no_grad(torch, torch_fwd, tx)
+                ty = torch_fwd(torch, tx)
+                tdy = torch.ones_like(ty)
+                return lambda: torch.autograd.grad(ty, tx, tdy, retain_graph=True)
+            row.torch_seconds = _torch_time(build, repeat)
+    table = Table(op, "x " + "x".join(map(str, shape)), "GB/s", limit,
+                  f"copying {fwd_bytes / 2**20:.0f} MiB (fwd) / {bwd_bytes / 2**20:.0f} MiB (bwd)", rows)
+    for row in rows:
+        naive = next(r for r in rows if r.phase == row.phase and r.method == "naive")
+        row.speedup = naive.seconds / row.seconds
+        row.fraction = row.rate / (limit if row.phase == "forward" else limit_bwd)
+    table.limit_bwd = limit_bwd
+    return table
+
+
+def _no_grad(torch, fn, x):
+    with torch.no_grad():
+        return fn(torch, x)
+
+
+def _finish(table: Table, torch_seconds) -> Table:
+    naive = table.rows[0].seconds
+    for row in table.rows:
+        row.speedup = naive / row.seconds
+        row.fraction = row.rate / table.limit
+    if torch_seconds is not None:
+        table.rows[-1].torch_seconds = torch_seconds      # one peer time per table, on the last row
+    return table
+
+
+def format_table(table: Table, show_torch: bool = False) -> str:
+    limit_text = f"{table.limit:.1f} {table.unit}"
+    if table.limit_bwd is not None:
+        limit_text += f" fwd, {table.limit_bwd:.1f} {table.unit} bwd"
+    lines = [f"{table.op}  {table.shape}   limit: {limit_text} ({table.limit_name})"]
+    head = f"  {'phase':<9} {'method':<8} {'time ms':>10} {table.unit:>9} {'speedup':>8} {'of limit':>9}"
+    if show_torch:
+        head += f" {'torch ms':>9}"
+    lines.append(head)
+    for row in table.rows:
+        line = (f"  {row.phase:<9} {row.method:<8} {row.seconds * 1e3:>10.2f} {row.rate:>9.1f} "
+                f"{row.speedup:>7.1f}x {row.fraction:>8.0%}")
+        if show_torch:
+            line += f" {row.torch_seconds * 1e3:>9.2f}" if row.torch_seconds is not None else f" {'-':>9}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def summarize(tables) -> list[str]:
+    """The issue's targets: medians over the conv shapes and the memory-bound ops."""
+    lines = []
+    conv = [t for t in tables if t.op == "conv2d"]
+    for method, target in (("im2col", 0.60), ("blocked", 0.30)):
+        fractions = [r.fraction for t in conv for r in t.rows if r.method == method]
+        if fractions:
+            lines.append(f"conv2d fwd+bwd, {method}: median {statistics.median(fractions):.0%} of the GEMM rate "
+                         f"over {len(fractions)} shapes (target {target:.0%})")
+    memory = [r.fraction for t in tables if t.op in MEMORY_OPS for r in t.rows if r.method == "nbconv"]
+    if memory:
+        lines.append(f"memory-bound ops (nbconv, fwd and bwd): median {statistics.median(memory):.0%} of the copy "
+                     f"bandwidth over {len(memory)} rows, lowest {min(memory):.0%} (target 50%)")
+    return lines
+
+
+# --------------------------------------------------------------------------- the command
+
+def register(commands) -> None:
+    p = commands.add_parser("bench", help="benchmark the kernels against the machine's GEMM and copy limits")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="full", action="store_false",
+                      help="the quick set: the same layers on smaller batches (the default)")
+    size.add_argument("--full", dest="full", action="store_true", help="the shapes of the performance issue")
+    p.add_argument("--op", action="append", choices=ALL_OPS, help="benchmark only this op (repeatable)")
+    p.add_argument("--method", action="append", choices=CONV_METHODS,
+                   help="conv2d methods to time (repeatable; default all; speedups are over the first)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement, the best is kept (default 5)")
+    p.add_argument("--json", metavar="PATH", help="also save every number as JSON")
+    p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch column even if torch is importable")
+    p.set_defaults(func=run, full=False)
+
+
+def run(args) -> int:
+    ops = args.op or list(ALL_OPS)
+    torch = None if args.no_torch else _torch()
+    conv_shapes = CONV_SHAPES if args.full else QUICK_CONV_SHAPES
+    map_shape = MAP_SHAPE if args.full else QUICK_MAP_SHAPE
+    linear_shape = LINEAR_SHAPE if args.full else QUICK_LINEAR_SHAPE
+    methods = args.method or list(CONV_METHODS)
+    started = time.perf_counter()
+
+    info = machine_info()
+    print(f"nbconv bench ({'full' if args.full else 'quick'} set, float32, best of 2 x {args.repeat} runs, "
+          f"wall clock)")
+    print(format_machine(info))
+    if torch is not None:
+        print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads): peer column 'torch ms'")
+    print()
+    tables = []
+
+    def show(table):
+        tables.append(table)
+        print(format_table(table, show_torch=torch is not None), flush=True)
+        print()
+
+    if "conv2d" in ops:
+        for shape in conv_shapes:
+            show(bench_conv(shape, methods, args.repeat, torch))
+    if "linear" in ops:
+        show(bench_linear(linear_shape, args.repeat, torch))
+    for op in MEMORY_OPS:
+        if op in ops:
+            show(bench_memory_op(op, map_shape, args.repeat, torch))
+    for line in summarize(tables):
+        print(line)
+    print(f"({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        payload = {"machine": info, "set": "full" if args.full else "quick", "repeat": args.repeat,
+                   "summary": summarize(tables),
+                   "tables": [asdict_table(t) for t in tables]}
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=1)
+        print(f"saved {args.json}")
+    return 0
+
+
+def asdict_table(table: Table) -> dict:
+    d = {"op": table.op, "shape": table.shape, "unit": table.unit, "limit": table.limit,
+         "limit_name": table.limit_name, "rows": [asdict(r) for r in table.rows]}
+    if table.limit_bwd is not None:
+        d["limit_backward"] = table.limit_bwd
+    return d
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from nbconv.cli import main
+
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,0 +1,494 @@
+"""The optimized kernels against their naive twins (the performance issue).
+
+Every fast kernel is checked against the naive kernel beside it, which the other test files
+check against NumPy references and the worked examples:
+
+- conv2d / conv1d ``method="im2col"`` (the wide, chunked, parallel lowering) and
+  ``method="blocked"`` (the optimized direct kernel) against ``method="direct"``, forward and
+  backward, float32 and float64, over stride, padding, dilation and groups;
+- the lowering kernels one by one: pad_polyphase / crop_polyphase against np.pad,
+  im2col_wide / col2im_wide against the naive im2col / col2im;
+- the parallel pooling and activation kernels against the naive ones, bit for bit, and the fused
+  batch norm kernels to rounding (their sums are vectorized).
+
+The blocked and im2col methods add their sums in another order (fastmath, BLAS), so they are
+compared with tolerances scaled to the size of the result; the parallel twins of pooling and
+the activations compute every element with the same operations and are compared exactly.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import nbconv.functional as F
+import nbconv.functional.conv as conv_module
+from nbconv.kernels import activation as KA
+from nbconv.kernels import conv as KC
+from nbconv.kernels import im2col as KI
+from nbconv.kernels import norm as KN
+from nbconv.kernels import pool as KP
+
+FAST = ["im2col", "blocked"]
+TOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+
+def assert_close(actual, expected, dtype, what=""):
+    """|actual - expected| <= tol * max|expected| (+ a floor): sums in another order round differently."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, what
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype] * scale, err_msg=what)
+
+
+@st.composite
+def conv_settings(draw):
+    """A small conv2d problem whose output has at least one pixel."""
+    groups = draw(st.integers(1, 3))
+    Cg, Fg = draw(st.integers(1, 5)), draw(st.integers(1, 6))
+    KH, KW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), 8))
+    W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), 8))
+    N = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    bias = draw(st.booleans())
+    return dict(x_shape=(N, groups * Cg, H, W), w_shape=(groups * Fg, Cg, KH, KW), stride=(SH, SW),
+                padding=(PH, PW), dilation=(DH, DW), groups=groups, dtype=dtype, bias=bias)
+
+
+def _conv_problem(s, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(s["x_shape"]).astype(s["dtype"])
+    w = rng.standard_normal(s["w_shape"]).astype(s["dtype"])
+    b = rng.standard_normal(s["w_shape"][0]).astype(s["dtype"]) if s["bias"] else None
+    return x, w, b
+
+
+def _run(method, x, w, b, dout_seed=1, **hyper):
+    y, cache = F.conv2d_forward(x, w, b, method=method, **hyper)
+    dy = np.random.default_rng(dout_seed).standard_normal(y.shape).astype(x.dtype)
+    return (y,) + F.conv2d_backward(dy, cache)
+
+
+# ----------------------------------------------------------------------------- conv2d methods
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Cut the work into many chunks, so that tiny problems exercise the chunk loops too:
+    im2col's batch chunks (one sample each) and the blocked kernels' row chunks (5 positions)."""
+    monkeypatch.setattr(conv_module, "COLS_BUDGET", 1)
+    monkeypatch.setattr(conv_module, "BLOCKED_CHUNK_BYTES", 5 * 8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_settings(), st.booleans())
+def test_fast_methods_equal_direct_forward_and_backward(s, chunked):
+    x, w, b = _conv_problem(s)
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=s["groups"])
+    expected = _run("direct", x, w, b, **hyper)
+    with pytest.MonkeyPatch.context() as mp:
+        if chunked:
+            mp.setattr(conv_module, "COLS_BUDGET", 1)
+            mp.setattr(conv_module, "BLOCKED_CHUNK_BYTES", 3 * np.dtype(s["dtype"]).itemsize)
+        for method in FAST:
+            got = _run(method, x, w, b, **hyper)
+            for name, a, e in zip(("y", "dx", "dw", "db"), got, expected):
+                if e is None:
+                    assert a is None
+                else:
+                    assert_close(a, e, s["dtype"], f"{method} {name} {s}")
+
+
+@pytest.mark.parametrize("method", FAST)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_methods_on_larger_blocks_and_chunks(method, dtype, small_chunks):
+    # 9 filters (two full blocks of 4 and one left over), 6 channels (a block of 4 and 2),
+    # an odd filter count per group for the dx kernel's pairs, several batch and row chunks
+    s = dict(x_shape=(3, 6, 9, 7), w_shape=(9, 6, 3, 2), stride=(1, 1), padding=(1, 2), dilation=(2, 1),
+             groups=1, dtype=dtype, bias=True)
+    x, w, b = _conv_problem(s, seed=3)
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=1)
+    for got, e in zip(_run(method, x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
+        assert_close(got, e, dtype)
+
+
+@pytest.mark.parametrize("method", FAST)
+def test_conv1d_fast_methods_equal_direct(method, rng):
+    x = rng.standard_normal((2, 4, 11))
+    w = rng.standard_normal((6, 2, 3))
+    b = rng.standard_normal(6)
+    hyper = dict(stride=2, padding=1, dilation=2, groups=2)
+    y0, c0 = F.conv1d_forward(x, w, b, method="direct", **hyper)
+    y1, c1 = F.conv1d_forward(x, w, b, method=method, **hyper)
+    dy = rng.standard_normal(y0.shape)
+    assert_close(y1, y0, np.float64)
+    for a, e in zip(F.conv1d_backward(dy, c1), F.conv1d_backward(dy, c0)):
+        assert_close(a, e, np.float64)
+
+
+@pytest.mark.parametrize("method", FAST)
+def test_two_same_shape_convs_forwarded_before_either_backward(method, rng):
+    # A network with two conv layers of one shape: both forwards run (and reuse the same
+    # scratch buffers) before the first backward.  Neither cache may point into the scratch.
+    x1, x2 = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3, 6, 6))
+    w1, w2 = rng.standard_normal((3, 3, 3, 3)), rng.standard_normal((3, 3, 3, 3))
+    dy1, dy2 = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3, 6, 6))
+    _, c1 = F.conv2d_forward(x1, w1, padding=1, method=method)
+    _, c2 = F.conv2d_forward(x2, w2, padding=1, method=method)
+    got2 = F.conv2d_backward(dy2, c2)
+    got1 = F.conv2d_backward(dy1, c1)
+    for got, x, w, dy in ((got1, x1, w1, dy1), (got2, x2, w2, dy2)):
+        _, c = F.conv2d_forward(x, w, padding=1, method="direct")
+        for a, e in zip(got[:2], F.conv2d_backward(dy, c)[:2]):
+            assert_close(a, e, np.float64)
+
+
+@pytest.mark.parametrize("method", FAST)
+def test_fast_methods_empty_batch_and_float32_dtype(method):
+    y, cache = F.conv2d_forward(np.zeros((0, 3, 5, 5), np.float32), np.ones((4, 3, 3, 3), np.float32),
+                                np.ones(4, np.float32), padding=1, method=method)
+    assert y.shape == (0, 4, 5, 5) and y.dtype == np.float32
+    dx, dw, db = F.conv2d_backward(y, cache)
+    assert dx.shape == (0, 3, 5, 5) and dx.dtype == np.float32
+    np.testing.assert_array_equal(dw, 0.0)
+    np.testing.assert_array_equal(db, 0.0)
+
+
+@pytest.mark.parametrize("method", FAST)
+def test_fast_methods_keep_float32_end_to_end(method, rng):
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    y, cache = F.conv2d_forward(x, w, stride=2, padding=1, method=method)
+    grads = F.conv2d_backward(np.ones_like(y), cache)
+    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads if g is not None)
+    # float32 agrees with the float64 computation to float32 precision
+    y64, cache64 = F.conv2d_forward(x.astype(np.float64), w.astype(np.float64), stride=2, padding=1,
+                                    method="direct")
+    assert_close(y.astype(np.float64), y64, np.float32)
+
+
+def test_unknown_method_names_the_three_methods():
+    with pytest.raises(ValueError, match=r"method must be one of \('direct', 'im2col', 'blocked'\), got 'fft'"):
+        F.conv2d_forward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), method="fft")
+
+
+def test_workspace_is_per_thread_and_reused():
+    ws = conv_module._workspace
+    a = ws.get("test", (2, 3), np.float32)
+    b = ws.get("test", (3, 2), np.float32)
+    assert b.base is a.base                          # reused, not reallocated
+    other = []
+    thread = threading.Thread(target=lambda: other.append(ws.get("test", (2, 3), np.float32)))
+    thread.start()
+    thread.join()
+    assert other[0].base is not a.base               # another thread gets its own buffer
+    assert ws.get("test", (10, 10), np.float64).dtype == np.float64
+    conv_module.release_workspace()
+    assert not ws.buffers
+
+
+# ----------------------------------------------------------------------------- the lowering kernels
+
+def _polyphase_reference(x, stride, padding, Hq, Wq):
+    """xq (N, C, SH*SW*Hq*Wq) from np.pad and slicing, the definition in nbconv.kernels.conv."""
+    (SH, SW), (PH, PW) = stride, padding
+    N, C, H, W = x.shape
+    xp = np.zeros((N, C, Hq * SH, Wq * SW), x.dtype)
+    padded = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+    xp[:, :, :padded.shape[2], :padded.shape[3]] = padded[:, :, :Hq * SH, :Wq * SW]
+    phases = [xp[:, :, ph::SH, pw::SW] for ph in range(SH) for pw in range(SW)]
+    return np.stack(phases, axis=2).reshape(N, C, -1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_settings())
+def test_pad_polyphase_and_crop_polyphase(s):
+    x, w, _ = _conv_problem(s)
+    geo = conv_module._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], 1, 1)
+    xq = np.full((x.shape[0], x.shape[1], geo.plane), np.nan, x.dtype)
+    KC.pad_polyphase(x, xq, *s["stride"], *s["padding"], geo.Hq, geo.Wq)
+    np.testing.assert_array_equal(xq, _polyphase_reference(x, s["stride"], s["padding"], geo.Hq, geo.Wq))
+    back = np.full_like(x, np.nan)
+    KC.crop_polyphase(xq, back, *s["stride"], *s["padding"], geo.Hq, geo.Wq)
+    np.testing.assert_array_equal(back, x)
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_settings())
+def test_im2col_wide_and_col2im_wide_equal_the_naive_im2col_and_col2im(s):
+    x, w, _ = _conv_problem(s)
+    (SH, SW), (PH, PW), (DH, DW), G = s["stride"], s["padding"], s["dilation"], s["groups"]
+    N, C, H, W = x.shape
+    F_, Cg, KH, KW = w.shape
+    OH = (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1
+    OW = (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
+    geo = conv_module._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], OH, OW)
+    L = geo.L
+    # naive: cols (G, Cg*KH*KW, N*OH*OW)
+    cols = np.empty((G, Cg * KH * KW, N * OH * OW), x.dtype)
+    KI.im2col(x, cols, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+    # wide: the same entries at t = i*Wq + j of every sample's L columns
+    xq = np.empty((N, C, geo.plane), x.dtype)
+    KC.pad_polyphase(x, xq, SH, SW, PH, PW, geo.Hq, geo.Wq)
+    wide = np.empty((G, Cg * KH * KW, N * L), x.dtype)
+    KI.im2col_wide(xq, geo.taps, wide, L)
+    i, j = np.divmod(np.arange(OH * OW), OW)
+    kept = (np.arange(N)[:, None] * L + (i * geo.Wq + j)[None, :]).reshape(-1)
+    np.testing.assert_array_equal(wide[:, :, kept], cols)
+    # col2im: the adjoint; junk columns set to 0, as the backward's dY makes them
+    rng = np.random.default_rng(2)
+    dcols = rng.standard_normal(cols.shape).astype(x.dtype)
+    dx = np.empty_like(x)
+    KI.col2im(dcols, dx, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+    dwide = np.zeros_like(wide)
+    dwide[:, :, kept] = dcols
+    dxq = np.full_like(xq, np.nan)
+    KI.col2im_wide(dwide, geo.taps, dxq, L)
+    dx_fast = np.empty_like(x)
+    KC.crop_polyphase(dxq, dx_fast, SH, SW, PH, PW, geo.Hq, geo.Wq)
+    assert_close(dx_fast, dx, s["dtype"])
+
+
+def test_blocked_kernels_directly_against_the_naive_kernel(rng):
+    # the kernels without the functional layer: forward, dx and dw on the wide layout
+    x = rng.standard_normal((2, 5, 6, 7))
+    w = rng.standard_normal((6, 5, 3, 3))
+    stride, padding, dilation = (1, 1), (1, 1), (1, 1)
+    y = np.empty((2, 6, 6, 7))
+    KC.conv2d_forward_direct(x, w, np.zeros(6), y, *stride, *padding, *dilation, 1)
+    geo = conv_module._Polyphase(x.shape, w.shape, stride, padding, dilation, 6, 7)
+    xq = np.empty((2, 5, geo.plane))
+    KC.pad_polyphase(x, xq, *stride, *padding, geo.Hq, geo.Wq)
+    yw = np.empty((2, 6, 6 * geo.Wq))
+    KC.conv2d_forward_blocked(xq, w.reshape(6, -1), geo.taps, yw, 1, 7, geo.Wq, 16)
+    y_fast = np.empty_like(y)
+    KC.crop_wide(yw, np.zeros(6), y_fast, geo.Wq)
+    assert_close(y_fast, y, np.float64)
+
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(6)
+    KC.conv2d_backward_direct(dy, x, w, dx, dw, db, *stride, *padding, *dilation, 1)
+    dyw, db_fast = np.empty_like(yw), np.empty(6)
+    KC.widen_with_bias_grad(dy, dyw, db_fast, geo.Wq)
+    dw_fast = np.empty((6, 5 * 9))
+    KC.conv2d_backward_blocked_dw(dyw, xq, geo.taps, dw_fast, 1, geo.L, 16)
+    dxq = np.empty_like(xq)
+    KC.conv2d_backward_blocked_dx(dyw, w.reshape(6, -1), geo.taps, dxq, 1, geo.L, 16)
+    dx_fast = np.empty_like(x)
+    KC.crop_polyphase(dxq, dx_fast, *stride, *padding, geo.Hq, geo.Wq)
+    assert_close(dx_fast, dx, np.float64)
+    assert_close(dw_fast.reshape(w.shape), dw, np.float64)
+    assert_close(db_fast, db, np.float64)
+
+
+# ----------------------------------------------------------------------------- parallel twins, bit for bit
+
+ELEMENTWISE = [("relu", ()), ("leaky_relu", (0.1,)), ("elu", (0.7,)), ("sigmoid", ()), ("tanh", ())]
+
+
+@pytest.mark.parametrize("op, hyper", ELEMENTWISE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_activations_equal_the_naive_kernels_bit_for_bit(op, hyper, dtype, rng):
+    x = (rng.standard_normal(1000) * 5).astype(dtype)
+    x[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1000.0]
+    dy = rng.standard_normal(1000).astype(dtype)
+    outputs = []
+    for suffix in ("", "_parallel"):
+        y = np.empty_like(x)
+        getattr(KA, f"{op}_forward{suffix}")(x, y, *hyper)
+        saved = y if op in ("sigmoid", "tanh") else x
+        dx = np.empty_like(x)
+        getattr(KA, f"{op}_backward{suffix}")(dy, saved, dx, *hyper)
+        outputs.append((y, dx))
+    for a, e in zip(outputs[1], outputs[0]):
+        np.testing.assert_array_equal(a, e)
+
+
+def _check_pooling_twins(x, KH, KW, SH, SW, PH, PW, dtype):
+    rng = np.random.default_rng(7)
+    H, W = x.shape[2:]
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+    dout = rng.standard_normal((2, 3, OH, OW)).astype(dtype)
+    results = []
+    for suffix in ("", "_parallel"):
+        out, switches = np.empty((2, 3, OH, OW), dtype), np.empty((2, 3, OH, OW), np.int64)
+        getattr(KP, f"max_pool2d_forward{suffix}")(x, out, switches, KH, KW, SH, SW, PH, PW)
+        dx_max = np.full_like(x, np.nan)
+        getattr(KP, f"max_pool2d_backward{suffix}")(dout, switches, dx_max)
+        avg = np.empty((2, 3, OH, OW), dtype)
+        getattr(KP, f"avg_pool2d_forward{suffix}")(x, avg, KH, KW, SH, SW, PH, PW)
+        dx_avg = np.full_like(x, np.nan)
+        getattr(KP, f"avg_pool2d_backward{suffix}")(dout, dx_avg, KH, KW, SH, SW, PH, PW)
+        results.append((out, switches, dx_max, avg, dx_avg))
+    for a, e in zip(results[1], results[0]):
+        np.testing.assert_array_equal(a, e)
+
+
+def _pooling_input(shape, dtype, ties, seed):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    if ties:                                              # many equal values: the first maximum must win
+        x = np.round(x).astype(dtype)
+        x[0, 0, 1, 1] = np.nan                            # and a NaN wins its windows
+        x[1, 2, 2:4, 2:4] = -0.0
+    return x
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1),
+       st.integers(0, 1), st.sampled_from([np.float32, np.float64]), st.booleans())
+def test_parallel_pooling_equals_the_naive_kernels_bit_for_bit(KH, KW, SH, SW, PH, PW, dtype, ties):
+    PH, PW = min(PH, KH // 2), min(PW, KW // 2)
+    x = _pooling_input((2, 3, 7, 6), dtype, ties, KH * 100 + KW * 10 + SH)
+    _check_pooling_twins(x, KH, KW, SH, SW, PH, PW, dtype)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (2, 3, 7, 9)])       # even; odd: a row and column left over
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ties", [False, True])
+def test_parallel_pooling_fast_2x2_case_equals_the_naive_kernels_bit_for_bit(shape, dtype, ties):
+    _check_pooling_twins(_pooling_input(shape, dtype, ties, 5), 2, 2, 2, 2, 0, 0, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_equals_the_naive_kernels(dtype, training, rng):
+    # the same formulas; the sums are vectorized (fastmath "reassoc"), so to rounding only
+    x = (rng.standard_normal((4, 3, 10)) * 3 + 7).astype(dtype)
+    gamma, beta = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    if training:
+        mean, var = np.empty(3), np.empty(3)
+        KN.moments(x, mean, var)
+    else:
+        mean, var = rng.random(3).astype(dtype), (rng.random(3) + 0.5).astype(dtype)
+    xhat, inv_std, out = np.empty_like(x), np.empty(3), np.empty_like(x)
+    KN.normalize_forward(x, mean, var, 1e-5, xhat, inv_std)
+    KN.channel_affine_forward(xhat, gamma, beta, out)
+
+    mean2, var2 = (np.empty(3), np.empty(3)) if training else (mean, var)
+    xhat2, inv_std2, out2 = np.empty_like(x), np.empty(3), np.empty_like(x)
+    KN.batch_norm_forward_parallel(x, gamma, beta, 1e-5, training, mean2, var2, xhat2, inv_std2, out2)
+    for a, e in ((mean2, mean), (var2, var), (xhat2, xhat), (inv_std2, inv_std), (out2, out)):
+        assert a.dtype == e.dtype
+        np.testing.assert_allclose(a, e, rtol=4 * np.finfo(e.dtype).eps, atol=4 * np.finfo(e.dtype).eps)
+
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    naive = [np.empty_like(x), np.empty_like(gamma), np.empty_like(gamma)]
+    KN.batch_norm_backward(dout, xhat, gamma, inv_std, training, *naive)
+    fast = [np.empty_like(x), np.empty_like(gamma), np.empty_like(gamma)]
+    KN.batch_norm_backward_parallel(dout, xhat, gamma, inv_std, training, *fast)
+    for a, e in zip(fast, naive):
+        scale = max(1.0, float(np.abs(e).max()))
+        np.testing.assert_allclose(a, e, rtol=0, atol=16 * np.finfo(dtype).eps * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_batch_norm_of_a_constant_channel_gives_beta_exactly(dtype):
+    x = np.full((3, 2, 5), 7.25, dtype)
+    gamma, beta = np.array([2.0, 3.0], dtype), np.array([0.5, -1.5], dtype)
+    mean, var, xhat, inv_std, out = np.empty(2), np.empty(2), np.empty_like(x), np.empty(2), np.empty_like(x)
+    KN.batch_norm_forward_parallel(x, gamma, beta, 1e-5, True, mean, var, xhat, inv_std, out)
+    np.testing.assert_array_equal(mean, 7.25)
+    np.testing.assert_array_equal(var, 0.0)
+    np.testing.assert_array_equal(out, np.broadcast_to(beta[None, :, None], x.shape))
+
+
+# ----------------------------------------------------------------------------- warm cache: no recompiling
+
+def test_a_warm_cache_loads_the_fast_kernels_without_compiling(tmp_path):
+    # Run once here (fills the on-disk cache), then in a fresh interpreter: every kernel the
+    # fast methods dispatch to must come from the cache (no cache misses).
+    import subprocess
+    import sys
+
+    script = tmp_path / "warm.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import nbconv.functional as F\n"
+        "from nbconv.kernels import conv, im2col\n"
+        "x = np.ones((2, 3, 6, 6), np.float32); w = np.ones((4, 3, 3, 3), np.float32)\n"
+        "for m in ('im2col', 'blocked'):\n"
+        "    y, c = F.conv2d_forward(x, w, padding=1, method=m); F.conv2d_backward(y, c)\n"
+        "misses = {k.__name__: sum(k.stats.cache_misses.values()) for mod in (conv, im2col)\n"
+        "          for k in vars(mod).values() if hasattr(k, 'stats') and k.signatures}\n"
+        "print(sum(misses.values()), misses)\n")
+    for attempt in range(2):                              # the first run may fill the cache
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[0] == "0", result.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_functional_ops_give_the_same_numbers_on_either_side_of_the_parallel_threshold(dtype, monkeypatch, rng):
+    # nbconv.functional runs the parallel twins from PARALLEL_MIN_SIZE elements on: force each side
+    import nbconv.functional.activation as fa
+    import nbconv.functional.norm as fn
+    import nbconv.functional.pool as fp
+
+    x = rng.standard_normal((3, 4, 6, 6)).astype(dtype)
+    gamma, beta = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+
+    def everything():
+        results = []
+        for op in ("relu", "leaky_relu", "elu", "sigmoid", "tanh"):
+            y, cache = getattr(F, f"{op}_forward")(x)
+            results += [y, *getattr(F, f"{op}_backward")(y * 2, cache)]
+        for op in ("max_pool2d", "avg_pool2d"):
+            y, cache = getattr(F, f"{op}_forward")(x, kernel_size=3, stride=2, padding=1)
+            results += [y, *getattr(F, f"{op}_backward")(y * 2, cache)]
+        for training in (True, False):
+            stats = [np.zeros(4, dtype), np.ones(4, dtype)]
+            y, cache = F.batch_norm_forward(x, gamma, beta, *stats, training=training)
+            results += [y, *stats, *F.batch_norm_backward(y * 2, cache)]
+        return results
+
+    for module in (fa, fn, fp):
+        monkeypatch.setattr(module, "PARALLEL_MIN_SIZE", 10**12)
+    naive = everything()
+    for module in (fa, fn, fp):
+        monkeypatch.setattr(module, "PARALLEL_MIN_SIZE", 0)
+    fast = everything()
+    exact = len(naive) - 2 * 6                 # activations and pooling: bit for bit
+    for a, e in zip(fast[:exact], naive[:exact]):
+        np.testing.assert_array_equal(a, e)
+    for a, e in zip(fast[exact:], naive[exact:]):   # batch norm: vectorized sums, to rounding
+        scale = max(1.0, float(np.abs(e).max()))
+        np.testing.assert_allclose(a, e, rtol=0, atol=64 * np.finfo(dtype).eps * scale)
+
+
+# ----------------------------------------------------------------------------- nbconv bench
+
+def test_simd_width_from_the_cpu_flags():
+    from nbconv.bench import simd_width
+
+    assert simd_width(["fpu", "sse", "sse2", "avx", "avx2", "avx512f"]) == 512
+    assert simd_width(["sse", "sse2", "avx", "avx2", "fma"]) == 256
+    assert simd_width(["sse", "sse2"]) == 128
+    assert simd_width([]) == 0
+
+
+def test_nbconv_bench_prints_tables_and_saves_json(tmp_path, capsys, monkeypatch):
+    import json
+
+    import nbconv.bench as bench
+    from nbconv.cli import main
+
+    monkeypatch.setattr(bench, "SETTLE", 0.0)
+    monkeypatch.setattr(bench, "QUICK_CONV_SHAPES", [(1, 2, 6, 6, 4, 3, 1, 1)])
+    monkeypatch.setattr(bench, "QUICK_MAP_SHAPE", (2, 3, 8, 8))
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--op", "conv2d", "--op", "relu", "--repeat", "1", "--no-torch", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for expected in ("CPU:", "SIMD", "BLAS", "threading layer", "conv2d  N=1 C=2 6x6 F=4 K=3 stride=1 pad=1",
+                     "GFLOP/s", "GB/s", "speedup", "of limit", "direct", "im2col", "blocked", "relu", "naive",
+                     "nbconv", "median"):
+        assert expected in text, expected
+    saved = json.loads(out.read_text())
+    conv = next(t for t in saved["tables"] if t["op"] == "conv2d")
+    assert [r["method"] for r in conv["rows"]] == ["direct", "im2col", "blocked"]
+    assert conv["rows"][0]["speedup"] == 1.0 and conv["limit"] > 0
+    relu = next(t for t in saved["tables"] if t["op"] == "relu")
+    assert {(r["phase"], r["method"]) for r in relu["rows"]} == {
+        ("forward", "naive"), ("forward", "nbconv"), ("backward", "naive"), ("backward", "nbconv")}
+    assert all(r["fraction"] > 0 for r in relu["rows"])
