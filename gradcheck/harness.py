@@ -12,6 +12,10 @@ The two are compared by the relative error
     max_i |a_i - n_i| / max(max_i (|a_i| + |n_i|), floor)
 
 (the floor keeps an all-zero gradient from dividing 0 by 0).
+
+``on_device(forward, backward, "cuda")`` checks the GPU path of an op: the inputs stay float64
+host arrays, which the finite differences perturb, and are copied to the device at every
+evaluation; the output and the gradients are copied back to the host for the comparison.
 """
 
 from __future__ import annotations
@@ -146,6 +150,35 @@ def assert_gradients(forward: Callable, backward: Callable, inputs: Sequence, **
     if failed:
         raise AssertionError("gradient check failed:\n" + "\n".join(f"  {r}" for r in reports))
     return reports
+
+
+def on_device(forward: Callable, backward: Callable, device: str = "cuda") -> tuple[Callable, Callable]:
+    """(forward, backward) wrappers that run the op on ``device`` ("cpu" returns them unchanged).
+
+    The wrapped forward copies every NumPy array input (float and integer) to the device at each
+    call and returns the output as a host array (the cache stays on the device); the wrapped
+    backward copies a non-scalar ``dout`` to the device and returns the gradients as host arrays.
+    """
+    from nbconv.functional import _device
+
+    device = _device.check_device(device)
+    if device == _device.CPU:
+        return forward, backward
+
+    def forward_on_device(*inputs):
+        moved = [_device.to_device(v, device) if isinstance(v, np.ndarray) else v for v in inputs]
+        out, cache = forward(*moved)
+        return _device.to_host(out), cache
+
+    def backward_on_device(dout, cache):
+        if isinstance(dout, np.ndarray) and dout.ndim > 0:
+            dout = _device.to_device(dout, device)
+        grads = backward(dout, cache)
+        if not isinstance(grads, tuple):
+            return grads
+        return tuple(None if g is None else _device.to_host(g) for g in grads)
+
+    return forward_on_device, backward_on_device
 
 
 def _is_float_array(v) -> bool:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .harness import GradientReport, check_gradients
+from .harness import GradientReport, check_gradients, on_device
 
 SMOOTH_THRESHOLD = 1e-7   # ops that are differentiable everywhere
 KINK_THRESHOLD = 1e-6     # ops with kinks (ReLU at 0, max ties, |x| at 0), inputs drawn away from them
@@ -33,9 +33,13 @@ class Case:
     threshold: float = SMOOTH_THRESHOLD
     kinks: str | None = None                  # how the inputs avoid the op's kinks, if it has any
 
-    def run(self, seed: int = 0) -> list[GradientReport]:
+    def run(self, seed: int = 0, device: str = "cpu") -> list[GradientReport]:
+        """The check on ``device``: "cpu", or "cuda" (inputs copied to the GPU at every
+        evaluation of the finite differences, outputs and gradients copied back; see
+        ``harness.on_device``)."""
         rng = np.random.default_rng(seed)
-        return check_gradients(self.forward, self.backward, self.make_inputs(rng),
+        forward, backward = on_device(self.forward, self.backward, device)
+        return check_gradients(forward, backward, self.make_inputs(rng),
                                names=self.names, threshold=self.threshold, seed=seed)
 
 

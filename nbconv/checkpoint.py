@@ -22,6 +22,9 @@ saving leaves either the old checkpoint or the new one, never half of one.
 with a ValueError naming the array and both shapes, and checks everything before it changes
 anything.  It copies the arrays IN PLACE into the live arrays of the model (``param.data[...] =``
 and ``buffer[...] =``), so layers and the optimizer keep the arrays they hold.
+
+A model on the GPU (``.to("cuda")``) is saved from host copies of its device arrays, and loading
+copies the saved arrays into its device arrays: the file is the same on either device.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import os
 import tempfile
 
 import numpy as np
+
+from .functional import _device
 
 __all__ = ["save", "load", "read_meta", "FORMAT_VERSION"]
 
@@ -109,8 +114,8 @@ def save(path, model, optimizer=None, **meta) -> str:
     The file is written exactly at ``path`` (no ``.npz`` is appended).
     """
     path = os.fspath(path)
-    arrays = {f"param/{name}": p.data for name, p in model.named_parameters()}
-    arrays.update({f"buffer/{name}": b for name, b in model.named_buffers()})
+    arrays = {f"param/{name}": _device.to_host(p.data) for name, p in model.named_parameters()}
+    arrays.update({f"buffer/{name}": _device.to_host(b) for name, b in model.named_buffers()})
     structure = {"format_version": FORMAT_VERSION,
                  "parameters": [name for name, _ in model.named_parameters()],
                  "buffers": [name for name, _ in model.named_buffers()],
@@ -195,7 +200,10 @@ def load(path, model, optimizer=None) -> dict:
             raise ValueError(f"cannot load the optimizer state from {path}: it was saved without an optimizer")
         optimizer.load_state_dict(opt_state)
     for live, saved in pairs:
-        np.copyto(live, saved, casting="same_kind")
+        if isinstance(live, np.ndarray):
+            np.copyto(live, saved, casting="same_kind")
+        else:                           # a device array: the same cast, then a host-to-device copy
+            _device.assign(live, saved.astype(live.dtype, casting="same_kind"))
     return meta
 
 

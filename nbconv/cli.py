@@ -3,6 +3,7 @@
     nbconv gradcheck                     check every backward in the registry
     nbconv gradcheck --op conv2d         check one op
     nbconv gradcheck --example backprop  replay the lecture's backprop example
+    nbconv gradcheck --device cuda       check every op on the GPU path
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def register(commands) -> None:
     gc.add_argument("--example", help="replay a worked example instead: backprop")
     gc.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     gc.add_argument("--list", action="store_true", help="list the ops in the registry and exit")
+    gc.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cpu (default): the registry on the CPU kernels; cuda: every op on the GPU kernels, "
+                         "inputs copied to the device at each evaluation, on the small shapes of "
+                         "nbconv.gradcheck.device_cases (Numba's CUDA simulator is slow)")
     gc.set_defaults(func=gradcheck)
 
 
@@ -54,14 +59,26 @@ def gradcheck(args) -> int:
         print(f"nbconv gradcheck: unknown op {', '.join(unknown)}; the registry has: {', '.join(known)}",
               file=sys.stderr)
         return 2
-    cases = [c for c in all_cases() if not args.op or c.op in args.op]
+    device = getattr(args, "device", "cpu")
+    if device == "cuda":
+        from nbconv.functional._device import cuda_unavailable
+        from nbconv.gradcheck.device_cases import cuda_cases
+        problem = cuda_unavailable()
+        if problem:
+            print(f"nbconv gradcheck: --device cuda: {problem}", file=sys.stderr)
+            return 2
+        cases = [c for c in cuda_cases() if not args.op or c.op in args.op]
+        print("device cuda: every op of the registry on the GPU kernels, small shapes "
+              "(nbconv.gradcheck.device_cases)")
+    else:
+        cases = [c for c in all_cases() if not args.op or c.op in args.op]
 
     header = f"{'op':<20} {'case':<58} {'grad':<8} {'max rel err':>11} {'threshold':>9}  result"
     print(header)
     print("-" * len(header))
     failures = rows = 0
     for case in cases:
-        for report in case.run(seed=args.seed):
+        for report in _run_case(case, args.seed, device):
             verdict = "PASS" if report.passed else "FAIL"
             failures += not report.passed
             rows += 1
@@ -75,6 +92,16 @@ def gradcheck(args) -> int:
         print(f"inputs drawn away from kinks for: {', '.join(kinked)}")
     print(f"{rows - failures} of {rows} gradients PASS" + (f", {failures} FAIL" if failures else ""))
     return 1 if failures else 0
+
+
+def _run_case(case, seed: int, device: str):
+    """case.run on ``device``; on the GPU inside _device.tuned_cuda_run (under Numba's CUDA
+    simulator a shorter thread switch interval makes its barriers several times faster)."""
+    if device == "cpu":
+        return case.run(seed=seed)
+    from nbconv.functional import _device
+    with _device.tuned_cuda_run():
+        return case.run(seed=seed, device=device)
 
 
 if __name__ == "__main__":  # pragma: no cover

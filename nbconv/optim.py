@@ -42,6 +42,11 @@ continues exactly as if it had never stopped.
 
 The learning-rate schedules ``StepLR`` and ``CosineLR`` (``nbconv.schedule``)
 are importable from here too.
+
+Parameters on the GPU (a model moved with ``.to("cuda")``) are updated by the kernels of
+``nbconv.kernels.cuda.optim``, one thread per element, with the same formulas; each state
+array lives on its parameter's device (and follows it there at the next step if the parameter
+was moved after the optimizer was built).  ``state_dict()`` always returns host copies.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import _non_negative, _positive, _real
+from .functional import _device
 from .functional._checks import SUPPORTED_DTYPES
 from .schedule import CosineLR, LRSchedule, StepLR  # noqa: F401  (the schedules, re-exported)
 
@@ -79,16 +85,21 @@ def _as_param_list(params) -> list:
     seen = {}
     for i, p in enumerate(params):
         data, grad = getattr(p, "data", None), getattr(p, "grad", None)
-        if not isinstance(data, np.ndarray) or not isinstance(grad, np.ndarray):
+        if not _is_array(data) or not _is_array(grad):
             raise TypeError(f"params[{i}] must be a Parameter with .data and .grad numpy arrays, "
                             f"got {type(p).__name__}")
-        if data.dtype not in SUPPORTED_DTYPES:
+        if np.dtype(data.dtype) not in SUPPORTED_DTYPES:
             raise TypeError(f"params[{i}].data has dtype {data.dtype}; supported dtypes are float32 or float64")
         if id(p) in seen:
             raise ValueError(f"params[{i}] is the same Parameter as params[{seen[id(p)]}]; "
                              f"it would be updated twice per step")
         seen[id(p)] = i
     return params
+
+
+def _is_array(a) -> bool:
+    """A NumPy array or a CUDA device array."""
+    return isinstance(a, np.ndarray) or _device.is_device_array(a)
 
 
 # ----------------------------------------------------------------------------- the base class
@@ -99,7 +110,10 @@ class Optimizer:
     A subclass lists its per-parameter state in ``state_names`` (one zero array
     of the parameter's shape and dtype per name, e.g. ``("v",)``), its scalar
     state in ``scalar_names`` (e.g. Adam's step count ``("t",)``), and writes
-    ``update(i, theta, grad, state)``: the lecture's formula for one parameter.
+    ``update(i, theta, grad, state)``: the lecture's formula for one parameter, and
+    ``update_cuda(i, theta, grad, state)``: the same formula by a kernel of
+    ``nbconv.kernels.cuda.optim`` for a parameter on the GPU (flat device arrays; the kernel
+    adds the weight decay itself).
     """
 
     state_names: tuple[str, ...] = ()
@@ -109,7 +123,8 @@ class Optimizer:
         self.params = _as_param_list(params)
         self.lr = _positive("lr", lr)               # > 0 here; a schedule may later anneal it to 0
         self.weight_decay = _non_negative("weight_decay", weight_decay)
-        self.state = {name: [np.zeros_like(p.data) for p in self.params] for name in self.state_names}
+        self.state = {name: [_device.zeros(p.data.shape, p.data.dtype, _device.array_device(p.data))
+                             for p in self.params] for name in self.state_names}
         for name in self.scalar_names:
             setattr(self, name, 0)
 
@@ -135,10 +150,25 @@ class Optimizer:
                     raise ValueError(f"params[{i}].data has shape {p.data.shape} but the optimizer state "
                                      f"{name}.{i} has shape {self.state[name][i].shape}; was the "
                                      f"parameter replaced by one of another shape?")
+            device = _device.array_device(p.data)
+            for name in self.state_names:        # the state follows its parameter (moved by .to())
+                self.state[name][i] = _device.to_device(self.state[name][i], device)
+            if device == _device.CUDA:
+                self._step_cuda(i, p)
+                continue
             grad = p.grad
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data        # nabla (L + wd/2 ||theta||^2)
             self.update(i, p.data, grad, {name: self.state[name][i] for name in self.state_names})
+
+    def _step_cuda(self, i: int, p) -> None:
+        """The update of a parameter on the GPU, by the kernel of update_cuda."""
+        if not _device.is_device_array(p.grad):
+            raise TypeError(f"params[{i}].data is a CUDA device array but params[{i}].grad is not; "
+                            f"move the whole model with .to('cuda')")
+        flat = _device.flat
+        self.update_cuda(i, flat(p.data), flat(p.grad),
+                         {name: flat(self.state[name][i]) for name in self.state_names})
 
     def begin_step(self) -> None:
         """Once per step, before the parameters (Adam counts t here)."""
@@ -146,10 +176,17 @@ class Optimizer:
     def update(self, i: int, theta: np.ndarray, grad: np.ndarray, state: dict) -> None:
         raise NotImplementedError
 
+    def update_cuda(self, i: int, theta, grad, state: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no GPU update; keep its parameters on the CPU")
+
+    @staticmethod
+    def _kernels():
+        return _device.kernels("optim", _device.CUDA)
+
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0."""
         for p in self.params:
-            p.grad[...] = 0.0
+            _device.assign(p.grad, 0.0)             # p.grad[...] = 0.0, on either device
 
     # -- checkpoints
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -159,7 +196,7 @@ class Optimizer:
             d[name] = np.array(getattr(self, name), dtype=np.int64)
         for name in self.state_names:
             for i, arr in enumerate(self.state[name]):
-                d[f"{name}.{i}"] = arr.copy()
+                d[f"{name}.{i}"] = np.array(_device.to_host(arr))      # a host copy
         return d
 
     def load_state_dict(self, d) -> None:
@@ -199,7 +236,7 @@ class Optimizer:
             setattr(self, name, int(values[name]))
         for name in self.state_names:
             for i, arr in enumerate(self.state[name]):
-                arr[...] = values[f"{name}.{i}"]
+                _device.assign(arr, values[f"{name}.{i}"])          # arr[...] = value, on either device
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -276,6 +313,15 @@ class SGD(Optimizer):
             theta -= step                        # phi_t = phi_{t-1} - eta nabla L(...) - beta v_t
             theta -= beta * v
 
+    def update_cuda(self, i, theta, grad, state):
+        K, wd = self._kernels(), self.weight_decay
+        if self.momentum == 0:
+            K.sgd_step(theta, grad, self.lr, wd)
+        elif not self.nesterov:
+            K.momentum_step(theta, grad, state["v"], self.lr, self.momentum, wd)
+        else:
+            K.nesterov_step(theta, grad, state["v"], self.lr, self.momentum, wd)
+
     def extra_repr(self):
         extra = f", momentum={self.momentum:g}" if self.momentum else ""
         extra += ", nesterov=True" if self.nesterov else ""
@@ -303,6 +349,9 @@ class Adagrad(Optimizer):
         G = state["G"]
         G += grad * grad                                  # G_t = G_{t-1} + nabla L^2
         theta -= self.lr * grad / np.sqrt(G + self.eps)   # theta = theta - eta nabla L / sqrt(G_t + eps)
+
+    def update_cuda(self, i, theta, grad, state):
+        self._kernels().adagrad_step(theta, grad, state["G"], self.lr, self.eps, self.weight_decay)
 
     def extra_repr(self):
         return f"lr={self.lr:g}, eps={self.eps:g}, weight_decay={self.weight_decay:g}"
@@ -332,6 +381,9 @@ class RMSprop(Optimizer):
         s *= self.beta
         s += (1.0 - self.beta) * grad * grad              # s_t = beta s_{t-1} + (1 - beta) nabla L^2
         theta -= self.lr * grad / np.sqrt(s + self.eps)   # theta = theta - eta nabla L / sqrt(s_t + eps)
+
+    def update_cuda(self, i, theta, grad, state):
+        self._kernels().rmsprop_step(theta, grad, state["s"], self.lr, self.beta, self.eps, self.weight_decay)
 
     def extra_repr(self):
         return f"lr={self.lr:g}, beta={self.beta:g}, eps={self.eps:g}, weight_decay={self.weight_decay:g}"
@@ -373,6 +425,11 @@ class Adam(Optimizer):
         m_hat = m / (1.0 - beta1 ** self.t)               # m^_t = m_t / (1 - beta_1^t)
         v_hat = v / (1.0 - beta2 ** self.t)               # v^_t = v_t / (1 - beta_2^t)
         theta -= self.lr * m_hat / np.sqrt(v_hat + self.eps)   # theta = theta - eta m^_t / sqrt(v^_t + eps)
+
+    def update_cuda(self, i, theta, grad, state):
+        beta1, beta2 = self.betas
+        self._kernels().adam_step(theta, grad, state["m"], state["v"], self.lr, beta1, beta2, self.eps, self.t,
+                                  self.weight_decay)
 
     def extra_repr(self):
         return (f"lr={self.lr:g}, betas=({self.betas[0]:g}, {self.betas[1]:g}), eps={self.eps:g}, "

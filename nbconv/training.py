@@ -27,6 +27,12 @@ of their own (dropout) must be seeded too, and their generator is not part of a 
 A checkpoint written after epoch ``e`` holds the model, the optimizer state, the schedule state,
 the history, and for early stopping the best weights so far, so ``train(..., resume=True)``
 continues at epoch ``e + 1`` exactly as the uninterrupted run did.
+
+On the GPU: move the model first, ``model.to("cuda")`` (``nbconv train --device cuda``), then
+build the optimizer.  ``train`` and ``evaluate`` run where the model's parameters are: each step
+copies only the batch (images and labels) to the device; the loss comes back as a number and the
+logits (batch x classes) as a small host copy to count the correct predictions.  The data set,
+the shuffling and the augmentation stay on the host.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import functional as F
+from .functional import _device
 
 __all__ = ["History", "train", "evaluate", "thread_limit", "plot_training", "register", "run"]
 
@@ -113,16 +120,26 @@ def _progress_bar(enabled: bool, total: int, desc: str):
 
 def _snapshot(model) -> dict:
     """Copies of every parameter and buffer, by name."""
-    state = {f"param/{n}": p.data.copy() for n, p in model.named_parameters()}
-    state.update({f"buffer/{n}": b.copy() for n, b in model.named_buffers()})
-    return state
+    state = {f"param/{n}": np.array(_device.to_host(p.data)) for n, p in model.named_parameters()}
+    state.update({f"buffer/{n}": np.array(_device.to_host(b)) for n, b in model.named_buffers()})
+    return state                 # host copies, also of a model on the GPU (they go into checkpoints)
 
 
 def _restore(model, state: dict) -> None:
     for n, p in model.named_parameters():
-        p.data[...] = state[f"param/{n}"]
+        _device.assign(p.data, state[f"param/{n}"])         # p.data[...] = ..., on either device
     for n, b in model.named_buffers():
-        b[...] = state[f"buffer/{n}"]
+        _device.assign(b, state[f"buffer/{n}"])
+
+
+def _model_device(model) -> str:
+    """Where the model's parameters are: "cuda" after model.to("cuda"), else "cpu"."""
+    return getattr(model, "device", _device.CPU)
+
+
+def _correct(logits, y) -> int:
+    """How many rows of ``logits`` have their maximum at the label ``y`` (a host copy of device logits)."""
+    return int(np.sum(np.argmax(_device.to_host(logits), axis=1) == y))
 
 
 def _schedule_state(schedule):
@@ -142,6 +159,11 @@ def _check_data(data):
         raise ValueError("data.x_train is empty: there is nothing to train on")
 
 
+def _on(batch, device):
+    """The batch on the model's device: itself on the CPU, a device copy on the GPU."""
+    return batch if device == _device.CPU else _device.to_device(batch, device)
+
+
 # ---------------------------------------------------------------- evaluation
 
 def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
@@ -154,15 +176,16 @@ def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
     if n == 0:
         return math.nan, math.nan
     was_training = model.training
+    device = _model_device(model)
     model.eval()
     try:
         total_loss, correct = 0.0, 0
         for start in range(0, n, batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            logits = model.forward(xb)
-            loss, _ = F.cross_entropy_forward(logits, yb)
+            logits = model.forward(_on(xb, device))
+            loss, _ = F.cross_entropy_forward(logits, _on(yb, device))
             total_loss += float(loss) * len(yb)
-            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+            correct += _correct(logits, yb)
     finally:
         model.train(was_training)
     return total_loss / n, correct / n
@@ -224,6 +247,7 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
             best_loss, best_state, bad_epochs = stopping["best_loss"], stopping["best_state"], stopping["bad_epochs"]
 
     x_train, y_train = data.x_train, data.y_train
+    device = _model_device(model)
     n = len(y_train)
     batches = _batches(n, batch_size)
     for epoch in range(start_epoch, epochs):
@@ -242,14 +266,14 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
                 xb, yb = x_train[idx], y_train[idx]
                 if augment is not None:
                     xb = augment(xb, rng)
-                logits = model.forward(xb)
-                loss, cache = F.cross_entropy_forward(logits, yb)
+                logits = model.forward(_on(xb, device))                  # only the batch is copied
+                loss, cache = F.cross_entropy_forward(logits, _on(yb, device))
                 (dlogits,) = F.cross_entropy_backward(1.0, cache)
                 optimizer.zero_grad()
                 model.backward(dlogits)
                 optimizer.step()
                 total_loss += float(loss) * len(idx)
-                correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+                correct += _correct(logits, yb)
                 seen += len(idx)
                 if bar is not None:
                     bar.update(1)
@@ -297,7 +321,7 @@ def plot_training(history: History, model, path, *, test_accuracy: float | None 
     except ImportError as exc:
         raise ImportError('--plot needs matplotlib, an optional dependency of nbconv; install it with: '
                           'pip install "nbconv[plot]"') from exc
-    filters = next((p.data for name, p in model.named_parameters() if p.data.ndim == 4), None)
+    filters = next((_device.to_host(p.data) for name, p in model.named_parameters() if p.data.ndim == 4), None)
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     outer = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1])
     epochs = np.arange(1, len(history) + 1)
@@ -344,7 +368,7 @@ def plot_training(history: History, model, path, *, test_accuracy: float | None 
 # (see the README): a LeNet-style CNN of 62,378 parameters, Adam with a cosine schedule, and
 # random shifts of one pixel as data augmentation.
 DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="im2col",
-                schedule="cosine", shift=1, threads=1)
+                schedule="cosine", shift=1, threads=1, device="cpu")
 
 
 def _cli_int(minimum: int):
@@ -404,6 +428,9 @@ def register(commands) -> None:
     p.add_argument("--threads", type=_cli_int(1), default=DEFAULTS["threads"],
                    help="threads for the parallel kernels and BLAS (default %(default)s: the 8x8 digits are too "
                         "small for threads to pay, they only add synchronization)")
+    p.add_argument("--device", choices=_device.DEVICES, default=DEFAULTS["device"],
+                   help="where to train: cpu (default) or cuda (the GPU kernels; needs nbconv[cuda] and an NVIDIA "
+                        "GPU, or NUMBA_ENABLE_CUDASIM=1 for Numba's slow CUDA simulator)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars; one line per epoch instead")
     p.set_defaults(func=run)
 
@@ -450,15 +477,20 @@ def _run(args) -> int:
     from . import models, optim
     from .data import load_digits, random_shift
 
+    device = getattr(args, "device", DEFAULTS["device"])
+    problem = _device.cuda_unavailable() if device == _device.CUDA else None
+    if problem:
+        print(f"nbconv train: --device cuda: {problem}", file=sys.stderr)
+        return 2
     data = load_digits(seed=args.seed)
     build = models.lenet if args.model == "lenet" else models.residual_net
-    model = build(method=args.method, seed=args.seed)
+    model = build(method=args.method, seed=args.seed).to(device)     # before the optimizer: its state follows
     optimizer = optim.make_optimizer(args.optimizer, model.parameters(), args.lr)
     schedule = _make_schedule(args.schedule, optimizer, args.epochs)
     print(f"digits: {len(data.y_train)} train, {len(data.y_val)} validation, {len(data.y_test)} test images; "
           f"{args.model} with {model.num_params():,} parameters; {args.optimizer} lr {args.lr:g}, "
           f"{args.schedule} schedule, batch {args.batch_size}, {args.epochs} epochs, shift {args.shift}, "
-          f"seed {args.seed}, conv method {args.method}", flush=True)
+          f"seed {args.seed}, conv method {args.method}, device {device}", flush=True)
     resume = args.checkpoint is not None and os.path.exists(args.checkpoint)
     if resume:
         print(f"resuming from {args.checkpoint}", flush=True)

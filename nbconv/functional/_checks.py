@@ -4,6 +4,11 @@ The Numba kernels do no bounds checking, so every shape, dtype and
 hyper-parameter is checked here, before any kernel runs.  Each check raises
 ``ValueError`` (wrong value or shape) or ``TypeError`` (wrong type or dtype)
 with a message that names the argument, what was given and what was expected.
+
+The array checks take CUDA device arrays too (see ``_device``): shape, rank and dtype are
+checked alike, and the array is returned as a numba device array.  The kernels need
+C-contiguous memory; a non-contiguous device array (a slice or transpose of one) is refused
+with a ValueError rather than copied through the host behind the caller's back.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
+from ._device import as_device_array, is_device_array
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SUPPORTED = "float32 or float64"
@@ -21,8 +28,11 @@ def as_float_array(name: str, x, ndim=None) -> np.ndarray:
 
     ``ndim`` is an int or a tuple of accepted ranks.  Non-contiguous inputs
     (slices, transposes) are copied into contiguous memory, so the kernels
-    always see the same memory layout.
+    always see the same memory layout.  A CUDA device array is checked alike
+    and returned as a numba device array; a non-contiguous one is refused.
     """
+    if is_device_array(x):
+        return _as_device_float_array(name, x, ndim)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of {_SUPPORTED}, got {type(x).__name__}")
     if x.dtype not in SUPPORTED_DTYPES:
@@ -37,10 +47,32 @@ def as_float_array(name: str, x, ndim=None) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+def _as_device_float_array(name: str, x, ndim):
+    """The checks of as_float_array for a CUDA device array; it must already be C-contiguous."""
+    x = as_device_array(x)
+    if np.dtype(x.dtype) not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are {_SUPPORTED}")
+    if ndim is not None:
+        ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in ranks:
+            want = " or ".join(f"{r}-D" for r in ranks)
+            raise ValueError(f"{name} must be {want}, got a {x.ndim}-D array of shape {x.shape}")
+    check_contiguous(name, x)
+    return x
+
+
+def check_contiguous(name: str, x) -> None:
+    """Refuse a non-contiguous CUDA device array (NumPy arrays are copied instead, by as_float_array)."""
+    if is_device_array(x) and x.size > 1 and not x.is_c_contiguous():
+        raise ValueError(f"{name} is a non-contiguous CUDA device array (shape {tuple(x.shape)}, strides "
+                         f"{tuple(x.strides)}); the CUDA kernels need C-contiguous memory: pass a contiguous "
+                         f"array, e.g. numba.cuda.to_device(numpy.ascontiguousarray({name}.copy_to_host()))")
+
+
 def same_dtype(reference_name: str, reference: np.ndarray, **others) -> None:
     """Refuse mixing float32 and float64 between ``reference`` and ``others``."""
     for name, arr in others.items():
-        if arr is not None and arr.dtype != reference.dtype:
+        if arr is not None and np.dtype(arr.dtype) != np.dtype(reference.dtype):
             raise TypeError(
                 f"{name} has dtype {arr.dtype} but {reference_name} has dtype {reference.dtype}; "
                 f"mixing dtypes is not supported, cast both to float32 or both to float64"
@@ -53,12 +85,17 @@ def check_shape(name: str, arr: np.ndarray, expected: tuple) -> None:
 
 
 def as_dout(dout, expected_shape: tuple, dtype) -> np.ndarray:
-    """Check the upstream gradient against the shape and dtype of the forward output."""
+    """Check the upstream gradient against the shape and dtype of the forward output.
+
+    The gradient of a scalar output (a loss) may be a Python number, a 0-d array or a 0-d
+    device array, which is copied to the host: the loss kernels take it as a number."""
     if np.isscalar(dout) and tuple(expected_shape) == ():
         return np.asarray(dout, dtype=dtype)
     dout = as_float_array("dout", dout)
     check_shape("dout", dout, expected_shape)
-    if dout.dtype != dtype:
+    if is_device_array(dout) and tuple(expected_shape) == ():
+        dout = dout.copy_to_host()
+    if np.dtype(dout.dtype) != np.dtype(dtype):
         raise TypeError(f"dout has dtype {dout.dtype} but the forward output has dtype {np.dtype(dtype)}")
     return dout
 

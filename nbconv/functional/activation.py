@@ -13,6 +13,10 @@ At the kink x = 0 the derivative is taken from the x <= 0 side: relu'(0) = 0,
 leaky_relu'(0) = negative_slope, elu'(0) = alpha, prelu'(0) = the slope.
 sigmoid and tanh differentiate through their cached output:
 sigma' = sigma (1 - sigma), tanh' = 1 - tanh^2.
+
+CUDA device arrays in (see ``_device``): the launcher of the same name in
+``nbconv.kernels.cuda.activation`` runs (one thread per element; there is no parallel
+variant to choose on the GPU), and the outputs, gradients and caches are device arrays.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.kernels import activation as K
+from . import _device
 from ._checks import as_dout, as_float, as_float_array, as_int, same_dtype
 
 __all__ = [
@@ -38,10 +43,11 @@ __all__ = [
 
 def _input(x, min_ndim: int) -> np.ndarray:
     """x as a C-contiguous float32/float64 array of rank >= min_ndim."""
-    contiguous = as_float_array("x", x)          # type and dtype checks; x is an ndarray from here on
-    if x.ndim < min_ndim:                        # the rank of x as given
+    contiguous = as_float_array("x", x)          # type and dtype checks; an array (host or device) from here on
+    if contiguous.ndim < min_ndim:               # the rank of x as given
         layout = " (N, C, ...)" if min_ndim >= 2 else ""
-        raise ValueError(f"x must be at least {min_ndim}-D{layout}, got a {x.ndim}-D array of shape {x.shape}")
+        raise ValueError(f"x must be at least {min_ndim}-D{layout}, got a {contiguous.ndim}-D array of shape "
+                         f"{tuple(contiguous.shape)}")
     return contiguous
 
 
@@ -56,8 +62,17 @@ def _fast(kernel, size: int):
     return getattr(K, kernel.__name__ + "_parallel") if size >= PARALLEL_MIN_SIZE else kernel
 
 
+def _on_gpu(kernel):
+    """The CUDA launcher with the CPU kernel's name (nbconv.kernels.cuda.activation)."""
+    return getattr(_device.kernels("activation", _device.CUDA), kernel.__name__)
+
+
 def _elementwise(kernel, x: np.ndarray, *hyper) -> np.ndarray:
     """Run a 1-D elementwise forward kernel over the flattened x; the output keeps x's shape."""
+    if _device.is_device_array(x):
+        y = _device.empty_like(x)
+        _on_gpu(kernel)(_device.flat(x), _device.flat(y), *hyper)
+        return y
     y = np.empty_like(x)
     _fast(kernel, x.size)(x.reshape(-1), y.reshape(-1), *hyper)
     return y
@@ -65,6 +80,11 @@ def _elementwise(kernel, x: np.ndarray, *hyper) -> np.ndarray:
 
 def _elementwise_backward(kernel, dout, saved: np.ndarray, *hyper) -> np.ndarray:
     """Run a 1-D elementwise backward kernel; ``saved`` is the cached x or y (same shape as dout)."""
+    if _device.device_of(dout=dout, **{"the forward's cached array": saved}) == _device.CUDA:
+        dy = as_dout(dout, saved.shape, saved.dtype)
+        dx = _device.empty_like(saved)
+        _on_gpu(kernel)(_device.flat(dy), _device.flat(saved), _device.flat(dx), *hyper)
+        return dx
     dy = as_dout(dout, saved.shape, saved.dtype)
     dx = np.empty_like(saved)
     _fast(kernel, saved.size)(dy.reshape(-1), saved.reshape(-1), dx.reshape(-1), *hyper)
@@ -179,6 +199,11 @@ class PReluCache:
     weight: np.ndarray
 
 
+def _kernels(device: str):
+    """The activation kernels of ``device``: the CPU module K, or its CUDA twin."""
+    return K if device == _device.CPU else _device.kernels("activation", device)
+
+
 def _as_ncs(x: np.ndarray) -> np.ndarray:
     """The (N, C, S) view of a C-contiguous x of rank >= 2, S the product of the trailing axes.
 
@@ -200,28 +225,30 @@ def prelu_forward(x, weight):
     weight has shape (C,) (one slope per channel) or (1,) (one slope for every
     element); x has rank >= 1 (a 1-D x has no channel axis and takes weight (1,)).
     """
+    device = _device.device_of(x=x, weight=weight)
     x = _input(x, 1)
     weight = as_float_array("weight", weight, ndim=1)
     same_dtype("x", x, weight=weight)
     if x.ndim == 1:
-        if weight.shape != (1,):
-            raise ValueError(f"weight must have shape (1,) for a 1-D x of shape {x.shape} "
-                             f"(no channel axis), got {weight.shape}")
-    elif weight.shape not in ((x.shape[1],), (1,)):
+        if tuple(weight.shape) != (1,):
+            raise ValueError(f"weight must have shape (1,) for a 1-D x of shape {tuple(x.shape)} "
+                             f"(no channel axis), got {tuple(weight.shape)}")
+    elif tuple(weight.shape) not in ((x.shape[1],), (1,)):
         raise ValueError(f"weight must have shape ({x.shape[1]},) (one slope per channel of x, axis 1) "
-                         f"or (1,) (a single slope) for x of shape {x.shape}, got {weight.shape}")
-    y = np.empty_like(x)
-    K.prelu_forward(_prelu_view(x, weight), weight, _prelu_view(y, weight))
+                         f"or (1,) (a single slope) for x of shape {tuple(x.shape)}, got {tuple(weight.shape)}")
+    y = _device.empty_like(x)
+    _kernels(device).prelu_forward(_prelu_view(x, weight), weight, _prelu_view(y, weight))
     return y, PReluCache(x, weight)
 
 
 def prelu_backward(dout, cache: PReluCache):
     """-> (dx, dweight); dweight[c] sums dout * x over every x <= 0 that shares slope c."""
     x, weight = cache.x, cache.weight
+    device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
-    dx, dweight = np.empty_like(x), np.empty_like(weight)
-    K.prelu_backward(_prelu_view(dy, weight), _prelu_view(x, weight), weight,
-                     _prelu_view(dx, weight), dweight)
+    dx, dweight = _device.empty_like(x), _device.empty_like(weight)
+    _kernels(device).prelu_backward(_prelu_view(dy, weight), _prelu_view(x, weight), weight,
+                                    _prelu_view(dx, weight), dweight)
     return dx, dweight
 
 
@@ -241,23 +268,25 @@ def maxout_forward(x, *, pieces):
     The lecture's max(w1^T x + b1, w2^T x + b2) is a linear or conv layer with
     2K outputs followed by ``maxout_forward(..., pieces=2)``.
     """
+    device = _device.device_of(x=x)
     x = _input(x, 2)
     pieces = as_int("pieces", pieces, 1)
     N, C = x.shape[0], x.shape[1]
     if C % pieces != 0:
         raise ValueError(f"pieces={pieces} must divide the channels of x (axis 1), got C={C} "
-                         f"(x shape {x.shape}); maxout needs C = K * pieces")
-    out_shape = (N, C // pieces) + x.shape[2:]
-    y = np.empty(out_shape, dtype=x.dtype)
-    argmax = np.empty(out_shape, dtype=np.int64)
-    K.maxout_forward(_as_ncs(x), _as_ncs(y), _as_ncs(argmax), pieces)
-    return y, MaxoutCache(x.shape, x.dtype, pieces, argmax)
+                         f"(x shape {tuple(x.shape)}); maxout needs C = K * pieces")
+    out_shape = (N, C // pieces) + tuple(x.shape[2:])
+    y = _device.empty(out_shape, x.dtype, device)
+    argmax = _device.empty(out_shape, np.int64, device)
+    _kernels(device).maxout_forward(_as_ncs(x), _as_ncs(y), _as_ncs(argmax), pieces)
+    return y, MaxoutCache(tuple(x.shape), np.dtype(x.dtype), pieces, argmax)
 
 
 def maxout_backward(dout, cache: MaxoutCache):
     """-> (dx,): each dout[n, k, ...] goes to the winning input channel, the others get 0."""
     argmax = cache.argmax
+    device = _device.device_of(dout=dout, **{"the forward's argmax": argmax})
     dy = as_dout(dout, argmax.shape, cache.dtype)
-    dx = np.empty(cache.x_shape, dtype=cache.dtype)
-    K.maxout_backward(_as_ncs(dy), _as_ncs(argmax), _as_ncs(dx), cache.pieces)
+    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    _kernels(device).maxout_backward(_as_ncs(dy), _as_ncs(argmax), _as_ncs(dx), cache.pieces)
     return (dx,)

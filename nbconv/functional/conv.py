@@ -33,6 +33,13 @@ Numba kernels and BLAS calls, two thread pools that each keep spinning for a whi
 work; on a small machine they take each other's cores.  Its lowering therefore runs on the
 calling thread (IM2COL_NUMBA_THREADS = 1) and leaves every core to the GEMMs, which do
 nearly all the arithmetic.
+
+On the GPU (CUDA device arrays in, see ``_device``) the methods map to the CUDA twins of the
+naive kernels: ``"direct"`` runs nbconv.kernels.cuda.conv (one thread per output, the backward
+gathered per input pixel); ``"im2col"`` runs nbconv.kernels.cuda.im2col (im2col, the tiled
+shared-memory matrix product, col2im; X_col is recomputed in the backward, as on the CPU);
+``"blocked"`` is a CPU optimization (polyphase layout, cache-sized chunks) with no GPU
+counterpart and runs the direct kernels.  Outputs, gradients and the cache stay on the device.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import numpy as np
 from nbconv.kernels import conv as direct_kernels
 from nbconv.kernels import im2col as im2col_kernels
 from nbconv.shapes import conv_output_size
+from . import _device
 from ._checks import as_dout, as_float_array, as_int, as_pair, check_shape, same_dtype
 
 __all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward", "conv1d_forward", "conv1d_backward"]
@@ -73,6 +81,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 
     with OH = floor((H + 2P - D(KH - 1) - 1) / S) + 1 and likewise OW.
     """
+    device = _device.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=4)
     w = as_float_array("w", w, ndim=4)
     same_dtype("x", x, w=w)
@@ -95,6 +104,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
     OH = conv_output_size(H, KH, stride=stride[0], padding=padding[0], dilation=dilation[0], name="x height")
     OW = conv_output_size(W, KW, stride=stride[1], padding=padding[1], dilation=dilation[1], name="x width")
 
+    if device == _device.CUDA:
+        y = _device.empty((N, F, OH, OW), x.dtype, device)
+        _conv2d_forward_cuda(x, w, bias, y, stride, padding, dilation, groups, method)
+        return y, Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, method)
     y = np.empty((N, F, OH, OW), dtype=x.dtype)
     if method == "direct" or x.size == 0 or w.size == 0 or y.size == 0:
         direct_kernels.conv2d_forward_direct(x, w, bias, y, *stride, *padding, *dilation, groups)
@@ -114,11 +127,16 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 def conv2d_backward(dout, cache: Conv2dCache):
     """-> (dx, dw, db); db is None when the forward had no bias."""
     x, w = cache.x, cache.w
+    device = _device.device_of(dout=dout, **{"the forward's x": x})
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride=cache.stride[0], padding=cache.padding[0], dilation=cache.dilation[0])
     OW = conv_output_size(W, KW, stride=cache.stride[1], padding=cache.padding[1], dilation=cache.dilation[1])
     dy = as_dout(dout, (N, F, OH, OW), x.dtype)
+    if device == _device.CUDA:
+        dx, dw, db = _device.empty_like(x), _device.empty_like(w), _device.empty(F, x.dtype, device)
+        _conv2d_backward_cuda(dy, x, w, dx, dw, db, cache)
+        return dx, dw, (db if cache.has_bias else None)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(F, dtype=x.dtype)
     G = cache.groups
     if cache.method == "direct" or x.size == 0 or w.size == 0 or dy.size == 0:
@@ -149,30 +167,78 @@ def conv1d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 
     Computed as conv2d on a signal of height 1.
     """
+    _device.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=3)
     w = as_float_array("w", w, ndim=3)
     stride, padding, dilation = as_int("stride", stride, 1), as_int("padding", padding, 0), as_int("dilation", dilation, 1)
     if w.shape[2] >= 1:
         conv_output_size(x.shape[2], w.shape[2], stride=stride, padding=padding, dilation=dilation, name="x length")
-    y, cache = conv2d_forward(x[:, :, None, :], w[:, :, None, :], b, stride=(1, stride),
+    y, cache = conv2d_forward(_with_height(x), _with_height(w), b, stride=(1, stride),
                               padding=(0, padding), dilation=(1, dilation), groups=groups, method=method)
-    return y[:, :, 0, :], cache
+    return _without_height(y), cache
 
 
 def conv1d_backward(dout, cache: Conv2dCache):
     """-> (dx, dw, db) for conv1d; db is None when the forward had no bias."""
     dout = as_float_array("dout", dout, ndim=3)
-    dx, dw, db = conv2d_backward(dout[:, :, None, :], cache)
-    return dx[:, :, 0, :], dw[:, :, 0, :], db
+    dx, dw, db = conv2d_backward(_with_height(dout), cache)
+    return _without_height(dx), _without_height(dw), db
+
+
+def _with_height(a):
+    """(A, B, L) -> (A, B, 1, L): a view (an indexing view on the host, a reshape on the device)."""
+    if _device.is_device_array(a):
+        return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+    return a[:, :, None, :]
+
+
+def _without_height(a):
+    """(A, B, 1, L) -> (A, B, L), the inverse view."""
+    if _device.is_device_array(a):
+        return a.reshape(a.shape[0], a.shape[1], a.shape[3])
+    return a[:, :, 0, :]
 
 
 def _bias(b, F, x):
     if b is None:
-        return np.zeros(F, dtype=x.dtype)
+        return _device.zeros(F, x.dtype, _device.array_device(x))
     b = as_float_array("b", b, ndim=1)
     same_dtype("x", x, b=b)
     check_shape("b", b, (F,))
     return b
+
+
+# --- on the GPU: the CUDA twins of the naive kernels ------------------------------------------------
+
+def _conv2d_forward_cuda(x, w, bias, y, stride, padding, dilation, groups, method):
+    """y on the device: the direct kernel ("direct", "blocked", or anything empty), else im2col +
+    the tiled matmul with X_col (G, Cg*KH*KW, N*OH*OW) in a device scratch array."""
+    if method != "im2col" or x.size == 0 or w.size == 0 or y.size == 0:
+        _device.kernels("conv", _device.CUDA).conv2d_forward_direct(x, w, bias, y, *stride, *padding, *dilation,
+                                                                    groups)
+        return
+    N, F, OH, OW = y.shape
+    _, Cg, KH, KW = w.shape
+    cols = _device.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, _device.CUDA)
+    _device.kernels("im2col", _device.CUDA).conv2d_forward_im2col(
+        x, w.reshape(groups, F // groups, Cg * KH * KW), bias, y, cols, KH, KW, *stride, *padding, *dilation)
+
+
+def _conv2d_backward_cuda(dy, x, w, dx, dw, db, cache):
+    """dx, dw, db on the device: the direct kernels, or im2col's backward on X_col recomputed from x."""
+    G = cache.groups
+    if cache.method != "im2col" or x.size == 0 or w.size == 0 or dy.size == 0:
+        _device.kernels("conv", _device.CUDA).conv2d_backward_direct(dy, x, w, dx, dw, db, *cache.stride,
+                                                                     *cache.padding, *cache.dilation, G)
+        return
+    N, F, OH, OW = dy.shape
+    _, Cg, KH, KW = w.shape
+    hyper = (*cache.stride, *cache.padding, *cache.dilation)
+    kernels = _device.kernels("im2col", _device.CUDA)
+    cols = _device.empty((G, Cg * KH * KW, N * OH * OW), x.dtype, _device.CUDA)
+    kernels.im2col(x, cols, KH, KW, *hyper, OH, OW)
+    kernels.conv2d_backward_im2col(dy, cols, w.reshape(G, F // G, Cg * KH * KW), dx,
+                                   dw.reshape(G, F // G, Cg * KH * KW), db, KH, KW, *hyper)
 
 
 # --- the im2col fast path: parallel lowering kernels, NumPy's GEMM --------------------------------

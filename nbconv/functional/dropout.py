@@ -10,6 +10,12 @@ no rescaling; at inference (``training=False``) dropout is the identity.
 
 The mask is drawn here, with NumPy's ``np.random.default_rng(seed)``, and applied by the
 kernel; the cache keeps it, so the backward pass drops exactly the same units.
+
+On the GPU (x a CUDA device array) the mask is drawn on the device by
+``nbconv.kernels.cuda.dropout.dropout_mask`` from an int seed (numba's xoroshiro128+): the seed
+given, or for ``seed=None`` / a Generator one int drawn from ``np.random.default_rng(seed)``.
+The same int seed gives the same device mask, which is NOT the CPU's mask for that seed (another
+generator), but has the same law; the cache keeps it on the device for the backward.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbconv.kernels import dropout as K
+from . import _device
 from ._checks import as_dout, as_float, as_float_array
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
@@ -28,6 +34,7 @@ __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
 @dataclass(frozen=True)
 class DropoutCache:
     keep: np.ndarray | None    # bool, x's shape, True where the unit was kept; None at inference
+                               # (on x's device)
     scale: float               # 1 / (1 - p); 0 when p = 1; 1 at inference
     shape: tuple
     dtype: np.dtype
@@ -43,6 +50,15 @@ def _generator(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+def _device_seed(seed) -> int:
+    """The int seed of the device mask: ``seed`` itself, or one int drawn from the Generator
+    (a fresh one for None), so that a seeded Generator gives a reproducible sequence of masks."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        _generator(seed)                                  # the same checks as on the CPU
+        return int(seed)
+    return int(_generator(seed).integers(0, 2**63 - 1))
+
+
 def dropout_forward(x, *, p=0.5, training=True, seed=None):
     """Inverted dropout: out = x * mask / (1 - p) in training, out = x at inference.
 
@@ -53,12 +69,15 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None):
     p = 0 gives the identity; p = 1 drops every unit and gives zeros (the scale is then 0, not
     1 / 0).  With ``training=False`` the output is a copy of x and backward is the identity.
     """
+    device = _device.device_of(x=x)
     x = as_float_array("x", x)
     p = as_float("p", p)
     if not 0.0 <= p <= 1.0:          # also refuses NaN
         raise ValueError(f"p (the probability of dropping a unit) must be in [0, 1], got {p}")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
+    if device == _device.CUDA:
+        return _dropout_forward_cuda(x, p, training, seed)
     rng = _generator(seed)
     if not training:
         return x.copy(), DropoutCache(None, 1.0, tuple(x.shape), x.dtype)
@@ -66,15 +85,35 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None):
     keep = np.asarray(keep, dtype=np.bool_)  # a 0-d x gives a 0-d mask
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     out = np.empty_like(x)
-    K.dropout_forward(x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1))
+    _device.kernels("dropout", "cpu").dropout_forward(x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1))
     return out, DropoutCache(keep, scale, tuple(x.shape), x.dtype)
+
+
+def _dropout_forward_cuda(x, p, training, seed):
+    """The device path: the mask drawn on the device from an int seed, applied there."""
+    int_seed = _device_seed(seed)
+    dtype = np.dtype(x.dtype)
+    if not training:
+        return _device.copy(x), DropoutCache(None, 1.0, tuple(x.shape), dtype)
+    K = _device.kernels("dropout", _device.CUDA)
+    keep = _device.empty(x.shape, np.bool_, _device.CUDA)
+    K.dropout_mask(_device.flat(keep), p, int_seed)
+    scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
+    out = _device.empty_like(x)
+    K.dropout_forward(_device.flat(x), _device.flat(keep), scale, _device.flat(out))
+    return out, DropoutCache(keep, scale, tuple(x.shape), dtype)
 
 
 def dropout_backward(dout, cache: DropoutCache):
     """-> (dx,), dx = dout * mask / (1 - p) with the forward's mask; dout itself (a copy) at inference."""
+    if cache.keep is not None:
+        device = _device.device_of(dout=dout, **{"the forward's mask": cache.keep})
+    else:
+        device = _device.device_of(dout=dout)
     dout = as_dout(dout, cache.shape, cache.dtype)
     if cache.keep is None:
-        return (dout.copy(),)
-    dx = np.empty_like(dout)
-    K.dropout_backward(dout.reshape(-1), cache.keep.reshape(-1), cache.scale, dx.reshape(-1))
+        return (_device.copy(dout),)
+    dx = _device.empty_like(dout)
+    _device.kernels("dropout", device).dropout_backward(_device.flat(dout), _device.flat(cache.keep),
+                                                        cache.scale, _device.flat(dx))
     return (dx,)

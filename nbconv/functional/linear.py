@@ -1,4 +1,8 @@
-"""linear: y = x W^T + b (the lecture's y = Wx + b, one row of x per sample)."""
+"""linear: y = x W^T + b (the lecture's y = Wx + b, one row of x per sample).
+
+NumPy arrays run the CPU kernels of nbconv.kernels.linear; CUDA device arrays run their twins in
+nbconv.kernels.cuda.linear and give device arrays (see ``_device``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbconv.kernels import linear as K
+from . import _device
 from ._checks import as_dout, as_float_array, check_shape, same_dtype
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward"]
@@ -21,6 +25,7 @@ class LinearCache:
 
 def linear_forward(x, w, b=None):
     """x (N, D), w (M, D), b (M,) or None -> y (N, M)."""
+    device = _device.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=2)
     w = as_float_array("w", w, ndim=2)
     same_dtype("x", x, w=w)
@@ -29,20 +34,21 @@ def linear_forward(x, w, b=None):
                          f"{x.shape}, got {w.shape}")
     M = w.shape[0]
     if b is None:
-        bias = np.zeros(M, dtype=x.dtype)
+        bias = _device.zeros(M, x.dtype, device)
     else:
         bias = as_float_array("b", b, ndim=1)
         same_dtype("x", x, b=bias)
         check_shape("b", bias, (M,))
-    y = np.empty((x.shape[0], M), dtype=x.dtype)
-    K.linear_forward(x, w, bias, y)
+    y = _device.empty((x.shape[0], M), x.dtype, device)
+    _device.kernels("linear", device).linear_forward(x, w, bias, y)
     return y, LinearCache(x, w, b is not None)
 
 
 def linear_backward(dout, cache: LinearCache):
     """-> (dx, dw, db); db is None when the forward had no bias."""
     x, w = cache.x, cache.w
+    device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, (x.shape[0], w.shape[0]), x.dtype)
-    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], dtype=x.dtype)
-    K.linear_backward(dy, x, w, dx, dw, db)
+    dx, dw, db = _device.empty_like(x), _device.empty_like(w), _device.empty(w.shape[0], x.dtype, device)
+    _device.kernels("linear", device).linear_backward(dy, x, w, dx, dw, db)
     return dx, dw, (db if cache.has_bias else None)

@@ -11,6 +11,16 @@ the gradient of the prediction only; targets are not differentiated.
 
 An empty input (no sample, no element) is refused with ValueError: its mean is undefined
 (NumPy would return NaN with a warning; a silent NaN loss would poison training instead).
+
+On the GPU (CUDA device arrays in, see ``_device``): softmax and log_softmax return device
+arrays; on an axis other than the last, a transpose kernel moves the axis last and back (the
+device twin of ``np.moveaxis``).  Every loss returns its value as a 0-d NumPy array ON THE
+HOST: the kernels sum the terms on the device and copy back only that number, which is what a
+training loop prints and adds up; the cache stays on the device.  Each backward takes the
+upstream gradient of a scalar as a Python float, a 0-d NumPy array or a 0-d device array (so
+the loss value itself may be passed back) and returns a device array.  The class targets of
+cross_entropy must be a device array of integers too; their range check counts the values
+outside [0, C) on the device and copies back that count (and bce's check of p likewise).
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbconv.kernels import loss as K
-from ._checks import as_dout, as_float_array, same_dtype
+from . import _device
+from ._checks import as_dout, as_float_array, check_contiguous, same_dtype
 
 __all__ = [
     "SoftmaxCache", "softmax_forward", "softmax_backward",
@@ -49,6 +59,8 @@ def _check_axis(axis, x: np.ndarray) -> int:
 
 def _to_rows(x: np.ndarray, axis: int) -> np.ndarray:
     """Move ``axis`` last and flatten the others: a C-contiguous (rows, classes) array."""
+    if _device.is_device_array(x):
+        return _device_to_rows(x, axis)
     moved = np.moveaxis(x, axis, -1)
     rows = math.prod(moved.shape[:-1])
     return np.ascontiguousarray(moved).reshape(rows, moved.shape[-1])
@@ -56,8 +68,36 @@ def _to_rows(x: np.ndarray, axis: int) -> np.ndarray:
 
 def _from_rows(rows: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
     """Undo ``_to_rows`` for an array of the original ``shape``."""
+    if _device.is_device_array(rows):
+        return _device_from_rows(rows, shape, axis)
     moved_shape = tuple(shape[:axis]) + tuple(shape[axis + 1:]) + (shape[axis],)
     return np.ascontiguousarray(np.moveaxis(rows.reshape(moved_shape), -1, axis))
+
+
+def _around(shape: tuple, axis: int) -> tuple[int, int, int]:
+    """(A, K, B): the sizes before the axis, of the axis, after it."""
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+def _device_to_rows(x, axis: int):
+    """_to_rows on the device: x viewed as (A, K, B), transposed to (A, B, K) by a kernel
+    (nothing to move when the axis is already last, B = 1)."""
+    A, K, B = _around(tuple(x.shape), axis)
+    if B == 1:
+        return x.reshape(A, K)
+    moved = _device.empty((A, B, K), x.dtype, _device.CUDA)
+    _device.elementwise().transpose_12(x.reshape(A, K, B), moved)
+    return moved.reshape(A * B, K)
+
+
+def _device_from_rows(rows, shape: tuple, axis: int):
+    """_from_rows on the device: (A * B, K) -> (A, B, K) -> transposed back to (A, K, B) -> shape."""
+    A, K, B = _around(shape, axis)
+    if B == 1:
+        return rows.reshape(shape)
+    out = _device.empty((A, K, B), rows.dtype, _device.CUDA)
+    _device.elementwise().transpose_12(rows.reshape(A, B, K), out)
+    return out.reshape(shape)
 
 
 def _softmax_input(x, axis) -> tuple[np.ndarray, int]:
@@ -80,17 +120,19 @@ LogSoftmaxCache = SoftmaxCache    # both backward passes need only the output an
 
 
 def _rowwise_forward(kernel, x, axis):
+    device = _device.device_of(x=x)
     x, ax = _softmax_input(x, axis)
     x_rows = _to_rows(x, ax)
-    out_rows = np.empty_like(x_rows)
-    kernel(x_rows, out_rows)
-    return _from_rows(out_rows, x.shape, ax), SoftmaxCache(out_rows, ax, tuple(x.shape))
+    out_rows = _device.empty_like(x_rows)
+    getattr(_device.kernels("loss", device), kernel)(x_rows, out_rows)
+    return _from_rows(out_rows, tuple(x.shape), ax), SoftmaxCache(out_rows, ax, tuple(x.shape))
 
 
 def _rowwise_backward(kernel, dout, cache: SoftmaxCache):
+    device = _device.device_of(dout=dout, **{"the forward's output": cache.out})
     dout_rows = _to_rows(as_dout(dout, cache.shape, cache.out.dtype), cache.axis)
-    dx_rows = np.empty_like(cache.out)
-    kernel(cache.out, dout_rows, dx_rows)
+    dx_rows = _device.empty_like(cache.out)
+    getattr(_device.kernels("loss", device), kernel)(cache.out, dout_rows, dx_rows)
     return (_from_rows(dx_rows, cache.shape, cache.axis),)
 
 
@@ -100,12 +142,12 @@ def softmax_forward(x, *, axis=-1):
 
     x of any rank >= 1, any axis (negative allowed) -> s of x's shape and dtype.
     """
-    return _rowwise_forward(K.softmax_forward, x, axis)
+    return _rowwise_forward("softmax_forward", x, axis)
 
 
 def softmax_backward(dout, cache: SoftmaxCache):
     """-> (dx,), dx = s * (dout - sum(dout * s)) along the axis."""
-    return _rowwise_backward(K.softmax_backward, dout, cache)
+    return _rowwise_backward("softmax_backward", dout, cache)
 
 
 def log_softmax_forward(x, *, axis=-1):
@@ -114,12 +156,12 @@ def log_softmax_forward(x, *, axis=-1):
 
     x of any rank >= 1, any axis (negative allowed) -> out of x's shape and dtype.
     """
-    return _rowwise_forward(K.log_softmax_forward, x, axis)
+    return _rowwise_forward("log_softmax_forward", x, axis)
 
 
 def log_softmax_backward(dout, cache: SoftmaxCache):
     """-> (dx,), dx = dout - softmax * sum(dout) along the axis."""
-    return _rowwise_backward(K.log_softmax_backward, dout, cache)
+    return _rowwise_backward("log_softmax_backward", dout, cache)
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -131,22 +173,51 @@ class CrossEntropyCache:
 
 
 def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
-    """Integer class indices of shape (N,), each in [0, C), as C-contiguous int64."""
+    """Integer class indices of shape (N,), each in [0, C), as C-contiguous int64 (on logits' device)."""
     N, C = logits.shape
-    if not isinstance(target, np.ndarray):
+    on_device = _device.is_device_array(target)
+    if not isinstance(target, np.ndarray) and not on_device:
         raise TypeError(f"target must be a numpy.ndarray of integer class indices, got {type(target).__name__}")
-    if target.dtype.kind not in "iu":
+    if on_device:
+        target = _device.as_device_array(target)
+    if np.dtype(target.dtype).kind not in "iu":
         raise TypeError(f"target has dtype {target.dtype}; class targets must have an integer dtype "
                         f"(int64, int32, uint8, ...)")
-    if target.shape != (N,):
-        raise ValueError(f"target must have shape ({N},) to match logits of shape {logits.shape}, "
-                         f"got {target.shape}")
+    if tuple(target.shape) != (N,):
+        raise ValueError(f"target must have shape ({N},) to match logits of shape {tuple(logits.shape)}, "
+                         f"got {tuple(target.shape)}")
+    if on_device:
+        return _device_class_target(target, logits)
     if N > 0:
         lo, hi = target.min(), target.max()
         if lo < 0 or hi >= C:
             raise ValueError(f"target values must be class indices in [0, {C}) for logits of shape "
                              f"{logits.shape}, got values from {lo} to {hi}")
     return np.ascontiguousarray(target, dtype=np.int64)
+
+
+def _count_outside(a, lo, hi) -> int:
+    """How many values of the device array ``a`` lie outside [lo, hi], counted on the device."""
+    count = _device.zeros(1, np.int64, _device.CUDA)
+    if a.size:
+        _device.elementwise().count_outside(_device.flat(a), lo, hi, count)
+    return int(count.copy_to_host()[0])
+
+
+def _device_class_target(target, logits):
+    """The device path of _as_class_target: the range counted on the device, int64 by a copy kernel."""
+    N, C = logits.shape
+    check_contiguous("target", target)
+    if _count_outside(target, 0, C - 1):
+        host = target.copy_to_host()               # only to name the values in the message
+        raise ValueError(f"target values must be class indices in [0, {C}) for logits of shape "
+                         f"{tuple(logits.shape)}, got values from {host.min()} to {host.max()}")
+    if np.dtype(target.dtype) == np.dtype(np.int64):
+        return target
+    as_int64 = _device.empty(N, np.int64, _device.CUDA)
+    if N:
+        _device.elementwise().copy(target, as_int64)
+    return as_int64
 
 
 def cross_entropy_forward(logits, target):
@@ -156,23 +227,25 @@ def cross_entropy_forward(logits, target):
     logits (N, C) float, target (N,) integer class indices in [0, C) -> a 0-d array of
     logits' dtype.  N = 0 is refused (the mean of no sample is undefined).
     """
+    device = _device.device_of(logits=logits, target=target)
     logits = as_float_array("logits", logits, ndim=2)
     N, C = logits.shape
     if C == 0 and N > 0:
-        raise ValueError(f"logits must have at least one class, got shape {logits.shape}")
+        raise ValueError(f"logits must have at least one class, got shape {tuple(logits.shape)}")
     target = _as_class_target(target, logits)
     if N == 0:
-        raise ValueError(f"logits is empty (shape {logits.shape}); the mean loss over no sample is undefined")
-    probs = np.empty_like(logits)
-    loss = K.cross_entropy_forward(logits, target, probs)
+        raise ValueError(f"logits is empty (shape {tuple(logits.shape)}); the mean loss over no sample is undefined")
+    probs = _device.empty_like(logits)
+    loss = _device.kernels("loss", device).cross_entropy_forward(logits, target, probs)
     return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target)
 
 
 def cross_entropy_backward(dout, cache: CrossEntropyCache):
     """-> (dlogits,), dlogits = (softmax(logits) - onehot(target)) / N * dout."""
+    device = _device.array_device(cache.probs)      # dout is a number: any device will do
     g = as_dout(dout, (), cache.probs.dtype)
-    dlogits = np.empty_like(cache.probs)
-    K.cross_entropy_backward(cache.probs, cache.target, float(g), dlogits)
+    dlogits = _device.empty_like(cache.probs)
+    _device.kernels("loss", device).cross_entropy_backward(cache.probs, cache.target, float(g), dlogits)
     return (dlogits,)
 
 
@@ -208,43 +281,53 @@ class BCEWithLogitsCache(_PairLossCache):
 def _pair(name: str, y, t) -> tuple[np.ndarray, np.ndarray, tuple]:
     """The prediction ``y`` (called ``name``) and target ``t``: same shape, same float dtype,
     not empty; returned flattened and C-contiguous, with their shape."""
+    _device.device_of(**{name: y, "t": t})
     y = as_float_array(name, y)
     t = as_float_array("t", t)
     same_dtype(name, y, t=t)
-    if t.shape != y.shape:
-        raise ValueError(f"t must have the shape of {name}, {y.shape}, got {t.shape}")
+    if tuple(t.shape) != tuple(y.shape):
+        raise ValueError(f"t must have the shape of {name}, {tuple(y.shape)}, got {tuple(t.shape)}")
     if y.size == 0:
-        raise ValueError(f"{name} is empty (shape {y.shape}); the mean loss over no element is undefined")
+        raise ValueError(f"{name} is empty (shape {tuple(y.shape)}); the mean loss over no element is undefined")
+    if _device.is_device_array(y):
+        return _device.flat(y), _device.flat(t), tuple(y.shape)
     return y.reshape(-1), t.reshape(-1), tuple(y.shape)
 
 
-def _pair_backward(kernel, dout, cache: _PairLossCache):
+def _pair_loss(kernel: str, y, t):
+    """The mean loss of the flat y and t by the kernel named ``kernel``, a 0-d host array of y's dtype."""
+    K = _device.kernels("loss", _device.array_device(y))
+    return np.asarray(getattr(K, kernel)(y, t), dtype=y.dtype)
+
+
+def _pair_backward(kernel: str, dout, cache: _PairLossCache):
+    device = _device.array_device(cache.y)          # dout is a number: any device will do
     g = as_dout(dout, (), cache.y.dtype)
-    dy = np.empty_like(cache.y)
-    kernel(cache.y, cache.t, float(g), dy)
+    dy = _device.empty_like(cache.y)
+    getattr(_device.kernels("loss", device), kernel)(cache.y, cache.t, float(g), dy)
     return (dy.reshape(cache.shape),)
 
 
 def mse_forward(y, t):
     """L = mean((y - t)^2) over all elements; y and t of the same shape and dtype -> 0-d array."""
     y, t, shape = _pair("y", y, t)
-    return np.asarray(K.mse_forward(y, t), dtype=y.dtype), MSECache(y, t, shape)
+    return _pair_loss("mse_forward", y, t), MSECache(y, t, shape)
 
 
 def mse_backward(dout, cache: MSECache):
     """-> (dy,), dy = 2 (y - t) / count * dout."""
-    return _pair_backward(K.mse_backward, dout, cache)
+    return _pair_backward("mse_backward", dout, cache)
 
 
 def mae_forward(y, t):
     """L = mean(|y - t|) over all elements; y and t of the same shape and dtype -> 0-d array."""
     y, t, shape = _pair("y", y, t)
-    return np.asarray(K.mae_forward(y, t), dtype=y.dtype), MAECache(y, t, shape)
+    return _pair_loss("mae_forward", y, t), MAECache(y, t, shape)
 
 
 def mae_backward(dout, cache: MAECache):
     """-> (dy,), dy = sign(y - t) / count * dout, with sign(0) = 0 at the kink."""
-    return _pair_backward(K.mae_backward, dout, cache)
+    return _pair_backward("mae_backward", dout, cache)
 
 
 def bce_forward(p, t):
@@ -257,11 +340,16 @@ def bce_forward(p, t):
     sigmoid(z) rounds to 0 or 1.
     """
     p, t, shape = _pair("p", p, t)
-    outside = (p < 0) | (p > 1)
-    if outside.any():
+    if _device.is_device_array(p):
+        outside = _count_outside(p, 0.0, 1.0) > 0
+        host = p.copy_to_host() if outside else None      # only to name the values in the message
+    else:
+        host = p
+        outside = ((p < 0) | (p > 1)).any()
+    if outside:
         raise ValueError(f"p must hold probabilities in [0, 1] (apply sigmoid first, or use "
-                         f"bce_with_logits_forward on logits), got values from {np.nanmin(p)} to {np.nanmax(p)}")
-    return np.asarray(K.bce_forward(p, t), dtype=p.dtype), BCECache(p, t, shape)
+                         f"bce_with_logits_forward on logits), got values from {np.nanmin(host)} to {np.nanmax(host)}")
+    return _pair_loss("bce_forward", p, t), BCECache(p, t, shape)
 
 
 def bce_backward(dout, cache: BCECache):
@@ -269,7 +357,7 @@ def bce_backward(dout, cache: BCECache):
 
     The 1e-12 floor (PyTorch's) keeps the gradient finite at p = 0 or 1.
     """
-    return _pair_backward(K.bce_backward, dout, cache)
+    return _pair_backward("bce_backward", dout, cache)
 
 
 def bce_with_logits_forward(z, t):
@@ -277,9 +365,9 @@ def bce_with_logits_forward(z, t):
     form max(z, 0) - z t + log(1 + exp(-|z|)): no overflow, no log(0), no clamp needed.
     """
     z, t, shape = _pair("z", z, t)
-    return np.asarray(K.bce_with_logits_forward(z, t), dtype=z.dtype), BCEWithLogitsCache(z, t, shape)
+    return _pair_loss("bce_with_logits_forward", z, t), BCEWithLogitsCache(z, t, shape)
 
 
 def bce_with_logits_backward(dout, cache: BCEWithLogitsCache):
     """-> (dz,), dz = (sigmoid(z) - t) / count * dout."""
-    return _pair_backward(K.bce_with_logits_backward, dout, cache)
+    return _pair_backward("bce_with_logits_backward", dout, cache)

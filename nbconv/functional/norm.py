@@ -21,6 +21,13 @@ neighbouring channels instead.
 
 A constant group (variance 0) is safe: eps sits inside the square root and the
 mean of a constant group is its value exactly, so xhat = 0 and the output is beta.
+
+CUDA device arrays in (see ``_device``): the launchers of the same names in
+``nbconv.kernels.cuda.norm`` run (batch norm through the naive steps: moments, normalize,
+affine, running-average update; the fused parallel kernels are CPU-only), the statistics and
+inv_std scratch are float64 device arrays, and outputs and caches stay on the device.  The
+running statistics of batch norm must then be device arrays as well (``layer.to("cuda")``
+moves a BatchNorm layer's buffers); they are updated in place on the device.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.kernels import norm as K
-from ._checks import as_dout, as_float, as_float_array, as_int, check_shape, same_dtype
+from . import _device
+from ._checks import as_dout, as_float, as_float_array, as_int, check_contiguous, check_shape, same_dtype
 
 __all__ = [
     "BatchNormCache", "batch_norm_forward", "batch_norm_backward",
@@ -57,6 +65,11 @@ def _as_eps(eps) -> float:
     return eps
 
 
+def _kernels(device: str):
+    """The norm kernels of ``device``: the CPU module K, or its CUDA twin."""
+    return K if device == _device.CPU else _device.kernels("norm", device)
+
+
 def _as_ncs(x: np.ndarray) -> np.ndarray:
     """x (N, C, ...) viewed as (N, C, S), S = the product of the spatial axes (1 for none);
     S is computed, not reshape's -1, which cannot be solved when N * C = 0."""
@@ -69,19 +82,21 @@ def _affine_params(x: np.ndarray, gamma, beta, shape: tuple, what: str):
     beta = as_float_array("beta", beta)
     same_dtype("x", x, gamma=gamma, beta=beta)
     for name, arr in (("gamma", gamma), ("beta", beta)):
-        if arr.shape != tuple(shape):
+        if tuple(arr.shape) != tuple(shape):
             raise ValueError(f"{name} must have shape {tuple(shape)} ({what}) for x of shape "
-                             f"{x.shape}, got {arr.shape}")
+                             f"{tuple(x.shape)}, got {tuple(arr.shape)}")
     return gamma, beta
 
 
 def _normalize(x3: np.ndarray, eps: float):
     """(xhat, inv_std, mean, var) of x3 (A, C, B), statistics per middle index c over (a, b)."""
     C = x3.shape[1]
-    mean, var, inv_std = np.empty(C), np.empty(C), np.empty(C)
-    xhat = np.empty_like(x3)
-    K.moments(x3, mean, var)
-    K.normalize_forward(x3, mean, var, eps, xhat, inv_std)
+    device = _device.array_device(x3)
+    mean, var, inv_std = (_device.empty(C, np.float64, device) for _ in range(3))
+    xhat = _device.empty_like(x3)
+    kernels = _kernels(device)
+    kernels.moments(x3, mean, var)
+    kernels.normalize_forward(x3, mean, var, eps, xhat, inv_std)
     return xhat, inv_std, mean, var
 
 
@@ -111,23 +126,24 @@ class NormCache:
 def _normalize_affine(x, gamma, beta, eps, stats_view, affine_view):
     """out = gamma * xhat + beta, xhat normalized per row of ``stats_view``."""
     xhat, inv_std, _, _ = _normalize(x.reshape(stats_view), eps)
-    out = np.empty_like(x)
-    K.channel_affine_forward(xhat.reshape(affine_view), gamma.reshape(-1), beta.reshape(-1),
-                             out.reshape(affine_view))
+    out = _device.empty_like(x)
+    _kernels(_device.array_device(x)).channel_affine_forward(xhat.reshape(affine_view), gamma.reshape(-1),
+                                                             beta.reshape(-1), out.reshape(affine_view))
     return out, NormCache(xhat.reshape(x.shape), inv_std, gamma, stats_view, affine_view)
 
 
 def _normalize_affine_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta): the affine step's backward, then the normalization's."""
     xhat, gamma = cache.xhat, cache.gamma
+    kernels = _kernels(_device.device_of(dout=dout, **{"the forward's xhat": xhat}))
     dy = as_dout(dout, xhat.shape, xhat.dtype)
-    dxhat, dx = np.empty_like(xhat), np.empty_like(xhat)
-    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
-    K.channel_affine_backward(dy.reshape(cache.affine_view), xhat.reshape(cache.affine_view),
-                              gamma.reshape(-1), dxhat.reshape(cache.affine_view),
-                              dgamma.reshape(-1), dbeta.reshape(-1))
-    K.normalize_backward(dxhat.reshape(cache.stats_view), xhat.reshape(cache.stats_view),
-                         cache.inv_std, dx.reshape(cache.stats_view))
+    dxhat, dx = _device.empty_like(xhat), _device.empty_like(xhat)
+    dgamma, dbeta = _device.empty_like(gamma), _device.empty_like(gamma)
+    kernels.channel_affine_backward(dy.reshape(cache.affine_view), xhat.reshape(cache.affine_view),
+                                    gamma.reshape(-1), dxhat.reshape(cache.affine_view),
+                                    dgamma.reshape(-1), dbeta.reshape(-1))
+    kernels.normalize_backward(dxhat.reshape(cache.stats_view), xhat.reshape(cache.stats_view),
+                               cache.inv_std, dx.reshape(cache.stats_view))
     return dx, dgamma, dbeta
 
 
@@ -138,11 +154,12 @@ def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5):
     elementwise affine).  For a conv activation (N, C, H, W), normalized_ndim = 3
     gives the lecture's per-sample statistics over (C, H, W).
     """
+    _device.device_of(x=x, gamma=gamma, beta=beta)
     x = as_float_array("x", x)
     normalized_ndim = as_int("normalized_ndim", normalized_ndim, 1)
     if normalized_ndim > x.ndim:
         raise ValueError(f"normalized_ndim must be between 1 and x.ndim = {x.ndim} (x has shape "
-                         f"{x.shape}), got {normalized_ndim}")
+                         f"{tuple(x.shape)}), got {normalized_ndim}")
     eps = _as_eps(eps)
     normalized = x.shape[x.ndim - normalized_ndim:]
     gamma, beta = _affine_params(x, gamma, beta, normalized,
@@ -158,6 +175,7 @@ def layer_norm_backward(dout, cache: NormCache):
 
 
 def _spatial_input(x, gamma, beta, ndim):
+    _device.device_of(x=x, gamma=gamma, beta=beta)
     x = as_float_array("x", x, ndim=ndim)
     gamma, beta = _affine_params(x, gamma, beta, (x.shape[1],),
                                  "one value per channel of x, axis 1")
@@ -193,7 +211,7 @@ def group_norm_forward(x, gamma, beta, *, num_groups, eps=1e-5):
     N, C, S = _as_ncs(x).shape
     if C % num_groups != 0:
         raise ValueError(f"num_groups must divide the number of channels C = {C} of x (shape "
-                         f"{x.shape}), got num_groups={num_groups}")
+                         f"{tuple(x.shape)}), got num_groups={num_groups}")
     M = C // num_groups * S
     _check_group_size("group_norm", x, N * num_groups, M, "channels and spatial axes")
     return _normalize_affine(x, gamma, beta, eps, (1, N * num_groups, M), (N, C, S))
@@ -220,23 +238,25 @@ def weight_standardize_forward(w, *, eps=1e-5):
     linear weight (out, in) over its row.  Biased variance; no affine.  Applied to the
     weight before the convolution, so its gradient flows back to the raw weight.
     """
+    _device.device_of(w=w)
     w = as_float_array("w", w)
     if w.ndim < 2:
         raise ValueError(f"w must have rank >= 2 (an output-filter axis first), got a {w.ndim}-D "
-                         f"array of shape {w.shape}")
+                         f"array of shape {tuple(w.shape)}")
     eps = _as_eps(eps)
     F, M = w.shape[0], math.prod(w.shape[1:])
     _check_group_size("weight_standardize", w, F, M, "axes after the first", name="w")
     w_hat, inv_std, _, _ = _normalize(w.reshape(1, F, M), eps)
-    return w_hat.reshape(w.shape).copy(), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape))
+    return _device.copy(w_hat.reshape(w.shape)), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape))
 
 
 def weight_standardize_backward(dout, cache: WeightStandardizeCache):
     """-> (dw,), the gradient through each filter's mean and variance."""
     w_hat = cache.w_hat
+    device = _device.device_of(dout=dout, **{"the forward's w_hat": w_hat})
     dy = as_dout(dout, cache.w_shape, w_hat.dtype)
-    dw = np.empty_like(w_hat)
-    K.normalize_backward(dy.reshape(w_hat.shape), w_hat, cache.inv_std, dw)
+    dw = _device.empty_like(w_hat)
+    _kernels(device).normalize_backward(dy.reshape(w_hat.shape), w_hat, cache.inv_std, dw)
     return (dw.reshape(cache.w_shape),)
 
 
@@ -254,6 +274,8 @@ def _running_stat(name: str, arr, x: np.ndarray, training: bool) -> np.ndarray:
     """A running statistic: shape (C,), x's dtype; in training also writable and C-contiguous,
     because it is updated in place (a copy would silently drop the update)."""
     C = x.shape[1]
+    if _device.is_device_array(arr):
+        return _device_running_stat(name, arr, x)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of shape ({C},), got {type(arr).__name__}")
     if arr.dtype != x.dtype:
@@ -266,6 +288,18 @@ def _running_stat(name: str, arr, x: np.ndarray, training: bool) -> np.ndarray:
     if training and not arr.flags.writeable:
         raise ValueError(f"{name} must be writable: it is updated in place in training")
     return arr if training else np.ascontiguousarray(arr)
+
+
+def _device_running_stat(name: str, arr, x):
+    """_running_stat for a device array: x's dtype, shape (C,), contiguous (device arrays are
+    writable; a strided view of one is refused in training and inference alike)."""
+    arr = _device.as_device_array(arr)
+    if np.dtype(arr.dtype) != np.dtype(x.dtype):
+        raise TypeError(f"{name} has dtype {arr.dtype} but x has dtype {x.dtype}; the running "
+                        f"statistics must have x's dtype")
+    check_shape(name, arr, (x.shape[1],))
+    check_contiguous(name, arr)
+    return arr
 
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=True,
@@ -287,6 +321,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     Inference (``training=False``): mean and var are the running statistics; nothing
     changes, and each sample's output depends on that sample only.
     """
+    device = _device.device_of(x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
     x = as_float_array("x", x, ndim=(2, 3, 4))
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
@@ -304,11 +339,14 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
         m = N * S
         if m < 2:
             raise ValueError(f"batch_norm in training needs more than one value per channel to "
-                             f"compute batch statistics, got x of shape {x.shape} (N * spatial = {m}); "
+                             f"compute batch statistics, got x of shape {tuple(x.shape)} (N * spatial = {m}); "
                              f"use a larger batch or training=False")
-        mean, var = np.empty(C), np.empty(C)
+        mean, var = _device.empty(C, np.float64, device), _device.empty(C, np.float64, device)
     else:
         mean, var = running_mean, running_var
+    if device == _device.CUDA:
+        return _batch_norm_forward_cuda(x, x3, gamma, beta, running_mean, running_var, mean, var, training,
+                                        momentum, eps)
     xhat, out, inv_std = np.empty_like(x3), np.empty_like(x3), np.empty(C)
     if x.size >= PARALLEL_MIN_SIZE:
         # moments (training), normalize and the affine step fused, one task per channel
@@ -323,14 +361,33 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training)
 
 
+def _batch_norm_forward_cuda(x, x3, gamma, beta, running_mean, running_var, mean, var, training, momentum, eps):
+    """batch_norm_forward on the GPU: the naive steps, each a launcher of nbconv.kernels.cuda.norm."""
+    G = _kernels(_device.CUDA)
+    N, C, S = x3.shape
+    xhat, out, inv_std = _device.empty_like(x3), _device.empty_like(x3), _device.empty(C, np.float64, _device.CUDA)
+    if training:
+        G.moments(x3, mean, var)
+    G.normalize_forward(x3, mean, var, eps, xhat, inv_std)
+    G.channel_affine_forward(xhat, gamma, beta, out)
+    if training:
+        m = N * S
+        G.running_average_update(running_mean, running_var, mean, var, momentum, m / (m - 1))
+    return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training)
+
+
 def batch_norm_backward(dout, cache: BatchNormCache):
     """-> (dx, dgamma, dbeta).  Training: the full gradient through the batch mean and
     variance, dx = gamma * inv_std / m * (m * dout - sum dout - xhat * sum dout * xhat),
     in one kernel; inference: dx = gamma * inv_std * dout."""
     xhat, gamma = cache.xhat, cache.gamma
+    device = _device.device_of(dout=dout, **{"the forward's xhat": xhat})
     dy = as_dout(dout, xhat.shape, xhat.dtype)
-    dx, dgamma, dbeta = np.empty_like(xhat), np.empty_like(gamma), np.empty_like(gamma)
-    backward = K.batch_norm_backward_parallel if dy.size >= PARALLEL_MIN_SIZE else K.batch_norm_backward
+    dx, dgamma, dbeta = _device.empty_like(xhat), _device.empty_like(gamma), _device.empty_like(gamma)
+    if device == _device.CUDA:
+        backward = _kernels(device).batch_norm_backward
+    else:
+        backward = K.batch_norm_backward_parallel if dy.size >= PARALLEL_MIN_SIZE else K.batch_norm_backward
     backward(_as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training, _as_ncs(dx), dgamma, dbeta)
     return dx, dgamma, dbeta
 
@@ -354,6 +411,7 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
     the sum over c' = c - size // 2 ... c + (size - 1) // 2, channels outside [0, C)
     counting as zero.  size >= 1, alpha >= 0 and k > 0 keep the base >= k > 0.
     """
+    device = _device.device_of(x=x)
     x = as_float_array("x", x, ndim=(3, 4))
     size = as_int("size", size, 1)
     alpha = as_float("alpha", alpha)
@@ -365,16 +423,17 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"beta must be a finite number, got {beta}")
     if not k > 0.0:
         raise ValueError(f"k must be > 0 (it keeps the base k + alpha / size * sum x^2 positive), got {k}")
-    d, out = np.empty_like(x), np.empty_like(x)
-    K.local_response_norm_forward(_as_ncs(x), size, alpha, beta, k, _as_ncs(d), _as_ncs(out))
+    d, out = _device.empty_like(x), _device.empty_like(x)
+    _kernels(device).local_response_norm_forward(_as_ncs(x), size, alpha, beta, k, _as_ncs(d), _as_ncs(out))
     return out, LocalResponseNormCache(x, d, size, alpha, beta)
 
 
 def local_response_norm_backward(dout, cache: LocalResponseNormCache):
     """-> (dx,), the direct term plus the cross-channel term through every window holding x."""
     x = cache.x
+    device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
-    dx = np.empty_like(x)
-    K.local_response_norm_backward(_as_ncs(dy), _as_ncs(x), _as_ncs(cache.d), cache.size,
-                                   cache.alpha, cache.beta, _as_ncs(dx))
+    dx = _device.empty_like(x)
+    _kernels(device).local_response_norm_backward(_as_ncs(dy), _as_ncs(x), _as_ncs(cache.d), cache.size,
+                                                  cache.alpha, cache.beta, _as_ncs(dx))
     return (dx,)

@@ -17,6 +17,11 @@ pixel only.
 Max and average pooling of inputs with at least PARALLEL_MIN_SIZE elements run the parallel
 twins of the naive kernels (``*_parallel`` in ``nbconv.kernels.pool``, one task per (n, c)
 plane), which give bit for bit the same results.
+
+CUDA device arrays in (see ``_device``): the launchers of the same names in
+``nbconv.kernels.cuda.pool`` run (one thread per output element; max pooling's backward
+scatters with atomics) and the outputs, switches and gradients are device arrays.  Average and
+global average pooling keep no array in their cache: their backward runs where dout is.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 from nbconv.kernels import pool as K
 from nbconv.shapes import conv_output_size
+from . import _device
 from ._checks import as_dout, as_float, as_float_array, as_pair
 
 __all__ = [
@@ -79,6 +85,19 @@ def _fast(kernel, size: int):
     return getattr(K, kernel.__name__ + "_parallel") if size >= PARALLEL_MIN_SIZE else kernel
 
 
+def _pick(kernel, size: int, device: str):
+    """The kernel for ``device``: on the CPU as ``_fast`` chooses, on the GPU the launcher of the
+    same name in nbconv.kernels.cuda.pool (one thread per output element, no parallel variant)."""
+    if device == _device.CPU:
+        return _fast(kernel, size)
+    return getattr(_device.kernels("pool", device), kernel.__name__)
+
+
+def _kernels(device: str):
+    """The pooling kernels of ``device``: the CPU module K, or its CUDA twin."""
+    return K if device == _device.CPU else _device.kernels("pool", device)
+
+
 # ----------------------------------------------------------------------------- max pooling
 
 def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
@@ -88,20 +107,22 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
 
     Ties go to the first maximum in row-major window order.
     """
+    device = _device.device_of(x=x)
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
     N, C = x.shape[:2]
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)
-    switches = np.empty((N, C, OH, OW), dtype=np.int64)
-    _fast(K.max_pool2d_forward, x.size)(x, out, switches, *kernel_size, *stride, *padding)
-    return out, MaxPool2dCache(x.shape, x.dtype, switches)
+    out = _device.empty((N, C, OH, OW), x.dtype, device)
+    switches = _device.empty((N, C, OH, OW), np.int64, device)
+    _pick(K.max_pool2d_forward, x.size, device)(x, out, switches, *kernel_size, *stride, *padding)
+    return out, MaxPool2dCache(tuple(x.shape), np.dtype(x.dtype), switches)
 
 
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
     """-> (dx,): each dout goes to its window's maximum; overlapping windows accumulate."""
+    device = _device.device_of(dout=dout, **{"the forward's switches": cache.switches})
     dy = as_dout(dout, cache.switches.shape, cache.dtype)
-    dx = np.empty(cache.x_shape, dtype=cache.dtype)
-    _fast(K.max_pool2d_backward, dx.size)(dy, cache.switches, dx)
+    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    _pick(K.max_pool2d_backward, dx.size, device)(dy, cache.switches, dx)
     return (dx,)
 
 
@@ -114,20 +135,22 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
 
     Zero padding counts in the average: the divisor is always KH*KW.
     """
+    device = _device.device_of(x=x)
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
-    out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
-    _fast(K.avg_pool2d_forward, x.size)(x, out, *kernel_size, *stride, *padding)
-    return out, AvgPool2dCache(x.shape, x.dtype, kernel_size, stride, padding)
+    out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
+    _pick(K.avg_pool2d_forward, x.size, device)(x, out, *kernel_size, *stride, *padding)
+    return out, AvgPool2dCache(tuple(x.shape), np.dtype(x.dtype), kernel_size, stride, padding)
 
 
 def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     """-> (dx,): every pixel of a window receives dout / (KH*KW); overlaps accumulate."""
     N, C, H, W = cache.x_shape
     OH, OW = _output_hw(H, W, cache.kernel_size, cache.stride, cache.padding)
+    device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, (N, C, OH, OW), cache.dtype)
-    dx = np.empty(cache.x_shape, dtype=cache.dtype)
-    _fast(K.avg_pool2d_backward, dx.size)(dy, dx, *cache.kernel_size, *cache.stride, *cache.padding)
+    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    _pick(K.avg_pool2d_backward, dx.size, device)(dy, dx, *cache.kernel_size, *cache.stride, *cache.padding)
     return (dx,)
 
 
@@ -140,13 +163,14 @@ def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None):
 
     p = 2 is the L2-norm pooling of the notes.  No padding.
     """
+    device = _device.device_of(x=x)
     x = as_float_array("x", x, ndim=4)
     p = as_float("norm_type", norm_type, minimum=1)
     if not math.isfinite(p):
         raise ValueError(f"norm_type must be a finite real number >= 1, got {norm_type!r}")
     kernel_size, stride, _, (OH, OW) = _window(x, kernel_size, stride, 0)
-    out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
-    K.lp_pool2d_forward(x, out, p, *kernel_size, *stride)
+    out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
+    _kernels(device).lp_pool2d_forward(x, out, p, *kernel_size, *stride)
     return out, LpPool2dCache(x, out, p, kernel_size, stride)
 
 
@@ -154,9 +178,10 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     """-> (dx,) with dx = dout * |x|^(p-1) * sign(x) / out^(p-1), summed over the windows
     that contain each pixel; 0 for windows whose norm is 0."""
     x, out = cache.x, cache.out
+    device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, out.shape, x.dtype)
-    dx = np.empty_like(x)
-    K.lp_pool2d_backward(dy, x, out, dx, cache.norm_type, *cache.kernel_size, *cache.stride)
+    dx = _device.empty_like(x)
+    _kernels(device).lp_pool2d_backward(dy, x, out, dx, cache.norm_type, *cache.kernel_size, *cache.stride)
     return (dx,)
 
 
@@ -164,20 +189,22 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
 
 def global_avg_pool2d_forward(x):
     """x (N, C, H, W) -> out (N, C), the mean of every channel's feature map."""
+    device = _device.device_of(x=x)
     x = as_float_array("x", x, ndim=4)
     N, C, H, W = x.shape
     if H == 0 or W == 0:
-        raise ValueError(f"x must have a non-empty feature map (H, W >= 1) to average, got shape {x.shape}")
-    out = np.empty((N, C), dtype=x.dtype)
-    K.global_avg_pool2d_forward(x, out)
-    return out, GlobalAvgPool2dCache(x.shape, x.dtype)
+        raise ValueError(f"x must have a non-empty feature map (H, W >= 1) to average, got shape {tuple(x.shape)}")
+    out = _device.empty((N, C), x.dtype, device)
+    _kernels(device).global_avg_pool2d_forward(x, out)
+    return out, GlobalAvgPool2dCache(tuple(x.shape), np.dtype(x.dtype))
 
 
 def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
     """-> (dx,) with dx[n, c, h, w] = dout[n, c] / (H*W)."""
+    device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, cache.x_shape[:2], cache.dtype)
-    dx = np.empty(cache.x_shape, dtype=cache.dtype)
-    K.global_avg_pool2d_backward(dy, dx)
+    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    _kernels(device).global_avg_pool2d_backward(dy, dx)
     return (dx,)
 
 

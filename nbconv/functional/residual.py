@@ -8,12 +8,16 @@ Backward: x feeds two branches, the convolution and the identity shortcut, so
 by the fan-out rule its gradient is the sum of both:
 
     dx = dconv_x + dout
+
+On the GPU the two sums are the element-wise add kernel of nbconv.kernels.cuda.elementwise
+(a device array has no ``+``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _device
 from .conv import Conv2dCache, conv2d_backward, conv2d_forward
 from ._checks import as_float_array, as_int, as_pair
 
@@ -40,11 +44,12 @@ def residual_forward(x, w, b=None, *, dilation=1, groups=1, method="im2col"):
     padding = (dilation[0] * (KH - 1) // 2, dilation[1] * (KW - 1) // 2)
     conv_out, conv_cache = conv2d_forward(x, w, b, stride=1, padding=padding, dilation=dilation,
                                           groups=groups, method=method)
-    return conv_out + x, ResidualCache(conv_cache)
+    return _device.add(conv_out, x), ResidualCache(conv_cache)
 
 
 def residual_backward(dout, cache: ResidualCache):
     """-> (dx, dw, db): the conv branch's gradients, plus dout through the shortcut into dx."""
     dx_conv, dw, db = conv2d_backward(dout, cache.conv)
-    dx = dx_conv + dout          # fan-out: x feeds the conv and the shortcut, so the gradients add
+    dx = _device.add(dx_conv, dout)      # fan-out: x feeds the conv and the shortcut, so the gradients add
     return dx, dw, db
+

@@ -9,6 +9,11 @@ A layer wraps one functional pair::
 Shapes without arrays: ``output_shape(input_shape)`` and ``param_shapes()``
 describe a layer from its hyper-parameters alone, so a summary of a network
 as large as VGG16 needs no weights (build it with ``allocate=False``).
+
+Devices: ``layer.to("cuda")`` moves every parameter (data and grad) and every buffer of the
+layer and its children to the GPU as numba device arrays, ``layer.to("cpu")`` copies them back
+into NumPy arrays; the functional ops then run where their inputs are, so a model on the GPU
+takes device inputs (``numba.cuda.to_device(x)``) and returns device arrays.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..functional import _device
 
 
 @dataclass
@@ -27,7 +34,7 @@ class Parameter:
 
     def __post_init__(self):
         if self.grad is None:
-            self.grad = np.zeros_like(self.data)
+            self.grad = _device.zeros(self.data.shape, self.data.dtype, _device.array_device(self.data))
 
     @property
     def shape(self):
@@ -63,7 +70,9 @@ class Layer:
         return getattr(self, "_params", {})
 
     def buffers(self) -> dict[str, np.ndarray]:
-        """State that is not trained but must be saved, such as batch norm's running statistics."""
+        """State that is not trained but must be saved, such as batch norm's running statistics.
+
+        Return the layer's live dict (``to`` replaces its arrays when moving the layer)."""
         return {}
 
     def children(self) -> dict[str, "Layer"]:
@@ -112,17 +121,46 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    # -- devices
+    def to(self, device: str) -> "Layer":
+        """Move every parameter (data and grad) and buffer of this layer and its children to
+        ``device``: "cuda" copies them to the GPU (numba.cuda.to_device), "cpu" back to NumPy
+        arrays (copy_to_host).  Arrays already there stay as they are.  Returns the layer.
+
+        An optimizer built before the move keeps working: its state follows each parameter to
+        its device at the next step."""
+        device = _device.check_device(device)
+        for p in self.params().values():
+            p.data = _device.to_device(p.data, device)
+            p.grad = _device.to_device(p.grad, device)
+        buffers = self.buffers()
+        for name in list(buffers):
+            buffers[name] = _device.to_device(buffers[name], device)
+        if any(_device.array_device(b) != device for b in self.buffers().values()):
+            raise NotImplementedError(f"{type(self).__name__}.buffers() returns a new dict, so .to() cannot "
+                                      f"move the buffers: return the live dict, or override to()")
+        for child in self.children().values():
+            child.to(device)
+        return self
+
+    @property
+    def device(self) -> str:
+        """"cuda" when the layer's parameters and buffers (its children's included) are on the GPU,
+        "cpu" otherwise (also for a layer without any)."""
+        arrays = [p.data for _, p in self.named_parameters()] + [b for _, b in self.named_buffers()]
+        return _device.array_device(arrays[0]) if arrays else _device.CPU
+
     def store_grads(self, **grads) -> None:
         """Write each gradient into its parameter's ``grad`` (a None, such as db of a layer
         without bias, is skipped)."""
         params = self.params()
         for name, grad in grads.items():
             if grad is not None:
-                params[name].grad[...] = grad
+                _device.assign(params[name].grad, grad)      # params[name].grad[...] = grad, on either device
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad[...] = 0.0
+            _device.assign(p.grad, 0.0)                      # p.grad[...] = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"

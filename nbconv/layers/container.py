@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..functional import _device
 from .base import Layer
 
 
@@ -62,7 +63,8 @@ class Residual(Layer):
     """y = block(x) + x, the identity shortcut around ``block`` (which must keep the shape).
 
     Backward: x feeds two branches, the block and the shortcut, so by the fan-out rule
-    its gradient is the sum of both branches' gradients.
+    its gradient is the sum of both branches' gradients.  On the GPU both sums are the add
+    kernel of nbconv.kernels.cuda.elementwise.
     """
 
     def __init__(self, block: Layer):
@@ -76,10 +78,10 @@ class Residual(Layer):
         if out.shape != x.shape:
             raise ValueError(f"Residual: the block must keep the shape so that block(x) + x is defined; "
                              f"x has shape {x.shape}, block(x) has shape {out.shape}")
-        return out + x
+        return _device.add(out, x)                  # out + x (a kernel on the GPU)
 
     def backward(self, dout):
-        return self.block.backward(dout) + dout     # fan-out: block branch + identity branch
+        return _device.add(self.block.backward(dout), dout)     # fan-out: block branch + identity branch
 
     def output_shape(self, input_shape):
         out = tuple(self.block.output_shape(input_shape))
