@@ -22,6 +22,7 @@ from functools import partial
 
 import nbconv.functional as F
 
+from .cases.norm import _affine_inputs, _batch_norm_inputs
 from .registry import KINK_THRESHOLD, Case, away_from_zero, distinct
 
 _AWAY = "x drawn at least 0.1 away from 0, where the derivative jumps"
@@ -35,21 +36,6 @@ def _normal(*shape, scale=1.0):
 
 def _normals(*shapes):
     return lambda rng: tuple(rng.standard_normal(shape) for shape in shapes)
-
-
-def _affine(x_shape, affine_shape):
-    """x with an offset, gamma away from 0, beta standard normal (as the registry's norm cases)."""
-    def make(rng):
-        return (rng.standard_normal(x_shape) + 0.5,
-                rng.uniform(0.5, 1.5, affine_shape) * rng.choice([-1.0, 1.0], affine_shape),
-                rng.standard_normal(affine_shape))
-    return make
-
-
-def _batch_norm(x_shape):
-    C = x_shape[1]
-    affine = _affine(x_shape, (C,))
-    return lambda rng: affine(rng) + (rng.standard_normal(C), rng.uniform(0.5, 2.0, C))
 
 
 def _mae(rng):
@@ -127,16 +113,16 @@ CASES = [
     Case("dropout", "x (2, 2), inference (identity)", partial(F.dropout_forward, p=0.5, training=False),
          F.dropout_backward, _normal(2, 2), names=("x",)),
 
-    Case("batch_norm", "training, x (3, 2)", F.batch_norm_forward, F.batch_norm_backward, _batch_norm((3, 2)),
+    Case("batch_norm", "training, x (3, 2)", F.batch_norm_forward, F.batch_norm_backward, _batch_norm_inputs((3, 2)),
          names=_XGB),
     Case("batch_norm", "inference, x (2, 2, 2)", partial(F.batch_norm_forward, training=False),
-         F.batch_norm_backward, _batch_norm((2, 2, 2)), names=_XGB),
+         F.batch_norm_backward, _batch_norm_inputs((2, 2, 2)), names=_XGB),
     Case("layer_norm", "x (2, 2, 2) over the last 2 axes", partial(F.layer_norm_forward, normalized_ndim=2),
-         F.layer_norm_backward, _affine((2, 2, 2), (2, 2)), names=_XGB),
+         F.layer_norm_backward, _affine_inputs((2, 2, 2), (2, 2)), names=_XGB),
     Case("instance_norm", "x (2, 2, 3)", F.instance_norm_forward, F.instance_norm_backward,
-         _affine((2, 2, 3), (2,)), names=_XGB),
+         _affine_inputs((2, 2, 3), (2,)), names=_XGB),
     Case("group_norm", "x (2, 4, 2), 2 groups", partial(F.group_norm_forward, num_groups=2),
-         F.group_norm_backward, _affine((2, 4, 2), (4,)), names=_XGB),
+         F.group_norm_backward, _affine_inputs((2, 4, 2), (4,)), names=_XGB),
     Case("weight_standardize", "w (2, 2, 2)", F.weight_standardize_forward, F.weight_standardize_backward,
          _normal(2, 2, 2), names=("w",)),
     Case("local_response_norm", "x (1, 4, 2), size 3, alpha 0.5, k 2",

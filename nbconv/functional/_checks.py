@@ -37,14 +37,19 @@ def as_float_array(name: str, x, ndim=None) -> np.ndarray:
         raise TypeError(f"{name} must be a numpy.ndarray of {_SUPPORTED}, got {type(x).__name__}")
     if x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are {_SUPPORTED}")
+    _check_rank(name, x, ndim)
+    if x.ndim == 0:
+        return x            # np.ascontiguousarray would turn a 0-d array into shape (1,)
+    return np.ascontiguousarray(x)
+
+
+def _check_rank(name: str, x, ndim) -> None:
+    """``ndim``: None (any rank), an int, or a tuple of accepted ranks."""
     if ndim is not None:
         ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in ranks:
             want = " or ".join(f"{r}-D" for r in ranks)
             raise ValueError(f"{name} must be {want}, got a {x.ndim}-D array of shape {x.shape}")
-    if x.ndim == 0:
-        return x            # np.ascontiguousarray would turn a 0-d array into shape (1,)
-    return np.ascontiguousarray(x)
 
 
 def _as_device_float_array(name: str, x, ndim):
@@ -52,11 +57,7 @@ def _as_device_float_array(name: str, x, ndim):
     x = as_device_array(x)
     if np.dtype(x.dtype) not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} has dtype {x.dtype}; supported dtypes are {_SUPPORTED}")
-    if ndim is not None:
-        ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if x.ndim not in ranks:
-            want = " or ".join(f"{r}-D" for r in ranks)
-            raise ValueError(f"{name} must be {want}, got a {x.ndim}-D array of shape {x.shape}")
+    _check_rank(name, x, ndim)
     check_contiguous(name, x)
     return x
 
