@@ -71,6 +71,15 @@ def _device_sum(values):
     return float(total.copy_to_host()[0])
 
 
+def _mean_of_terms(terms_kernel, y, t):
+    """1/M sum_i terms[i] for an elementwise loss: ``terms_kernel`` writes one float64 term per
+    thread, ``_device_sum`` adds them on the device; a Python float."""
+    M = y.shape[0]
+    terms = cuda.device_array(M, dtype=np.float64)
+    launch(terms_kernel, M, y, t, terms)
+    return _device_sum(terms) / M
+
+
 # ---------------------------------------------------------------- softmax
 
 @cuda.jit
@@ -287,10 +296,7 @@ def _mse_terms_kernel(y, t, terms):
 
 def mse_forward(y, t):
     """L = 1/M sum_i (y[i] - t[i])^2   (the terms per thread, their sum on the device; a Python float)"""
-    M = y.shape[0]
-    terms = cuda.device_array(M, dtype=np.float64)
-    launch(_mse_terms_kernel, M, y, t, terms)
-    return _device_sum(terms) / M
+    return _mean_of_terms(_mse_terms_kernel, y, t)
 
 
 @cuda.jit
@@ -321,10 +327,7 @@ def _mae_terms_kernel(y, t, terms):
 
 def mae_forward(y, t):
     """L = 1/M sum_i |y[i] - t[i]|   (a Python float)"""
-    M = y.shape[0]
-    terms = cuda.device_array(M, dtype=np.float64)
-    launch(_mae_terms_kernel, M, y, t, terms)
-    return _device_sum(terms) / M
+    return _mean_of_terms(_mae_terms_kernel, y, t)
 
 
 @cuda.jit
@@ -376,10 +379,7 @@ def bce_forward(p, t):
 
     (log 0 = -inf is clamped to -100, so p = 0 or 1 give a finite loss; a Python float)
     """
-    M = p.shape[0]
-    terms = cuda.device_array(M, dtype=np.float64)
-    launch(_bce_terms_kernel, M, p, t, terms)
-    return _device_sum(terms) / M
+    return _mean_of_terms(_bce_terms_kernel, p, t)
 
 
 @cuda.jit
@@ -414,10 +414,7 @@ def _bce_with_logits_terms_kernel(z, t, terms):
 
 def bce_with_logits_forward(z, t):
     """L = 1/M sum_i max(z[i], 0) - z[i] t[i] + log(1 + exp(-|z[i]|))   (a Python float)"""
-    M = z.shape[0]
-    terms = cuda.device_array(M, dtype=np.float64)
-    launch(_bce_with_logits_terms_kernel, M, z, t, terms)
-    return _device_sum(terms) / M
+    return _mean_of_terms(_bce_with_logits_terms_kernel, z, t)
 
 
 @cuda.jit
