@@ -22,7 +22,7 @@ from functools import partial
 
 import nbconv.functional as F
 
-from .cases.norm import _affine_inputs, _batch_norm_inputs
+from .cases.norm import BATCH_NORM_NAMES, RUNNING, _affine_inputs, _batch_norm_inputs
 from .registry import KINK_THRESHOLD, Case, away_from_zero, distinct
 
 _AWAY = "x drawn at least 0.1 away from 0, where the derivative jumps"
@@ -114,9 +114,10 @@ CASES = [
          F.dropout_backward, _normal(2, 2), names=("x",)),
 
     Case("batch_norm", "training, x (3, 2)", F.batch_norm_forward, F.batch_norm_backward, _batch_norm_inputs((3, 2)),
-         names=_XGB),
+         names=BATCH_NORM_NAMES, in_place=RUNNING),
     Case("batch_norm", "inference, x (2, 2, 2)", partial(F.batch_norm_forward, training=False),
-         F.batch_norm_backward, _batch_norm_inputs((2, 2, 2)), names=_XGB),
+         F.batch_norm_backward, _batch_norm_inputs((2, 2, 2)), names=BATCH_NORM_NAMES,
+         in_place=RUNNING),
     Case("layer_norm", "x (2, 2, 2) over the last 2 axes", partial(F.layer_norm_forward, normalized_ndim=2),
          F.layer_norm_backward, _affine_inputs((2, 2, 2), (2, 2)), names=_XGB),
     Case("instance_norm", "x (2, 2, 3)", F.instance_norm_forward, F.instance_norm_backward,

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .harness import GradientReport, check_gradients, on_device
+from .harness import GradientCheck, check_gradients, on_device
 
 SMOOTH_THRESHOLD = 1e-7   # ops that are differentiable everywhere
 KINK_THRESHOLD = 1e-6     # ops with kinks (ReLU at 0, max ties, |x| at 0), inputs drawn away from them
@@ -29,18 +29,19 @@ class Case:
     forward: Callable                         # (*inputs) -> (out, cache)
     backward: Callable                        # (dout, cache) -> grads; the nbconv.functional function
     make_inputs: Callable[[np.random.Generator], tuple]
-    names: tuple[str, ...]                    # the differentiable inputs, in backward's order
+    names: tuple[str, ...]                    # every input, or the differentiated ones, in order
     threshold: float = SMOOTH_THRESHOLD
     kinks: str | None = None                  # how the inputs avoid the op's kinks, if it has any
+    in_place: tuple[str, ...] = ()            # inputs the forward updates in place by design (named in names)
 
-    def run(self, seed: int = 0, device: str = "cpu") -> list[GradientReport]:
+    def run(self, seed: int = 0, device: str = "cpu") -> GradientCheck:
         """The check on ``device``: "cpu", or "cuda" (inputs copied to the GPU at every
         evaluation of the finite differences, outputs and gradients copied back; see
         ``harness.on_device``)."""
         rng = np.random.default_rng(seed)
         forward, backward = on_device(self.forward, self.backward, device)
-        return check_gradients(forward, backward, self.make_inputs(rng),
-                               names=self.names, threshold=self.threshold, seed=seed)
+        return check_gradients(forward, backward, self.make_inputs(rng), names=self.names,
+                               threshold=self.threshold, seed=seed, allow_in_place=self.in_place)
 
 
 def all_cases() -> list[Case]:

@@ -78,7 +78,8 @@ def gradcheck(args) -> int:
     print("-" * len(header))
     failures = rows = 0
     for case in cases:
-        for report in _run_case(case, args.seed, device):
+        check = _run_case(case, args.seed, device)
+        for report in check:
             verdict = "PASS" if report.passed else "FAIL"
             failures += not report.passed
             rows += 1
@@ -86,6 +87,8 @@ def gradcheck(args) -> int:
                   f"{report.max_rel_error:>11.2e} {report.threshold:>9.0e}  {verdict}")
             if not report.passed:
                 print(f"    {report}")
+        for text in check.warnings:
+            print(f"    warning: {text}")
     kinked = sorted({c.op for c in cases if c.kinks})
     print("-" * len(header))
     if kinked:

@@ -28,7 +28,7 @@ def _tuned_cuda_run():
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.op}-{k}" for k, c in enumerate(CASES)])
 def test_every_gradient_passes_on_the_device(case):
     reports = case.run(device="cuda")
-    assert [r.name for r in reports] == [n for n in case.names]
+    assert [r.name for r in reports] == [n for n in case.names if n not in case.in_place]
     for r in reports:
         assert r.passed, str(r)
 
