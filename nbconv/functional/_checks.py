@@ -129,3 +129,22 @@ def as_float(name: str, value, minimum=None, maximum=None, *, open_max=False) ->
         bound = "<" if open_max else "<="
         raise ValueError(f"{name} must be {bound} {maximum}, got {value}")
     return value
+
+
+def check_cache(cache, expected: type, forward: str) -> None:
+    """Refuse a ``cache`` that is not the ``expected`` dataclass that ``forward`` returned.
+
+    The usual mistakes are the whole ``(out, cache)`` pair and None; both are named with the
+    fix, before the backward touches a field of the cache."""
+    if isinstance(cache, expected):
+        return
+    if cache is None:
+        got = "None"
+    elif isinstance(cache, tuple):
+        got = f"a tuple of {len(cache)}"
+        if len(cache) == 2:
+            got += f" (the whole (out, cache) pair? unpack it: out, cache = {forward}(...))"
+    else:
+        name = type(cache).__name__
+        got = f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+    raise TypeError(f"cache must be the {expected.__name__} that {forward} returned, got {got}")

@@ -28,7 +28,7 @@ import numpy as np
 
 from nbconv.kernels import activation as K
 from . import _device
-from ._checks import as_dout, as_float, as_float_array, as_int, same_dtype
+from ._checks import as_dout, as_float, as_float_array, as_int, check_cache, same_dtype
 
 __all__ = [
     "ReluCache", "relu_forward", "relu_backward",
@@ -106,6 +106,7 @@ def relu_forward(x):
 
 def relu_backward(dout, cache: ReluCache):
     """-> (dx,) with dx = dout * [x > 0]."""
+    check_cache(cache, ReluCache, "relu_forward")
     return (_elementwise_backward(K.relu_backward, dout, cache.x),)
 
 
@@ -130,6 +131,7 @@ def leaky_relu_forward(x, *, negative_slope=0.01):
 
 def leaky_relu_backward(dout, cache: LeakyReluCache):
     """-> (dx,) with dx = dout for x > 0, negative_slope * dout for x <= 0."""
+    check_cache(cache, LeakyReluCache, "leaky_relu_forward")
     return (_elementwise_backward(K.leaky_relu_backward, dout, cache.x, cache.negative_slope),)
 
 
@@ -150,6 +152,7 @@ def elu_forward(x, *, alpha=1.0):
 
 def elu_backward(dout, cache: EluCache):
     """-> (dx,) with dx = dout for x > 0, dout * alpha * exp(x) for x <= 0."""
+    check_cache(cache, EluCache, "elu_forward")
     return (_elementwise_backward(K.elu_backward, dout, cache.x, cache.alpha),)
 
 
@@ -169,6 +172,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(dout, cache: SigmoidCache):
     """-> (dx,) with dx = dout * y * (1 - y)."""
+    check_cache(cache, SigmoidCache, "sigmoid_forward")
     return (_elementwise_backward(K.sigmoid_backward, dout, cache.y),)
 
 
@@ -188,6 +192,7 @@ def tanh_forward(x):
 
 def tanh_backward(dout, cache: TanhCache):
     """-> (dx,) with dx = dout * (1 - y^2)."""
+    check_cache(cache, TanhCache, "tanh_forward")
     return (_elementwise_backward(K.tanh_backward, dout, cache.y),)
 
 
@@ -243,6 +248,7 @@ def prelu_forward(x, weight):
 
 def prelu_backward(dout, cache: PReluCache):
     """-> (dx, dweight); dweight[c] sums dout * x over every x <= 0 that shares slope c."""
+    check_cache(cache, PReluCache, "prelu_forward")
     x, weight = cache.x, cache.weight
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
@@ -284,6 +290,7 @@ def maxout_forward(x, *, pieces):
 
 def maxout_backward(dout, cache: MaxoutCache):
     """-> (dx,): each dout[n, k, ...] goes to the winning input channel, the others get 0."""
+    check_cache(cache, MaxoutCache, "maxout_forward")
     argmax = cache.argmax
     device = _device.device_of(dout=dout, **{"the forward's argmax": argmax})
     dy = as_dout(dout, argmax.shape, cache.dtype)

@@ -55,7 +55,7 @@ from nbconv.kernels import conv as direct_kernels
 from nbconv.kernels import im2col as im2col_kernels
 from nbconv.shapes import conv_output_size
 from . import _device
-from ._checks import as_dout, as_float_array, as_int, as_pair, check_shape, same_dtype
+from ._checks import as_dout, as_float_array, as_int, as_pair, check_cache, check_shape, same_dtype
 
 __all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward", "conv1d_forward", "conv1d_backward"]
 
@@ -126,6 +126,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 
 def conv2d_backward(dout, cache: Conv2dCache):
     """-> (dx, dw, db); db is None when the forward had no bias."""
+    check_cache(cache, Conv2dCache, "conv2d_forward")
     x, w = cache.x, cache.w
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     N, C, H, W = x.shape
@@ -180,6 +181,7 @@ def conv1d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 
 def conv1d_backward(dout, cache: Conv2dCache):
     """-> (dx, dw, db) for conv1d; db is None when the forward had no bias."""
+    check_cache(cache, Conv2dCache, "conv1d_forward")
     dout = as_float_array("dout", dout, ndim=3)
     dx, dw, db = conv2d_backward(_with_height(dout), cache)
     return _without_height(dx), _without_height(dw), db

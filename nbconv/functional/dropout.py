@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _device
-from ._checks import as_dout, as_float, as_float_array
+from ._checks import as_dout, as_float, as_float_array, check_cache
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
 
@@ -106,6 +106,7 @@ def _dropout_forward_cuda(x, p, training, seed):
 
 def dropout_backward(dout, cache: DropoutCache):
     """-> (dx,), dx = dout * mask / (1 - p) with the forward's mask; dout itself (a copy) at inference."""
+    check_cache(cache, DropoutCache, "dropout_forward")
     if cache.keep is not None:
         device = _device.device_of(dout=dout, **{"the forward's mask": cache.keep})
     else:

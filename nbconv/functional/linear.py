@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _device
-from ._checks import as_dout, as_float_array, check_shape, same_dtype
+from ._checks import as_dout, as_float_array, check_cache, check_shape, same_dtype
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward"]
 
@@ -46,6 +46,7 @@ def linear_forward(x, w, b=None):
 
 def linear_backward(dout, cache: LinearCache):
     """-> (dx, dw, db); db is None when the forward had no bias."""
+    check_cache(cache, LinearCache, "linear_forward")
     x, w = cache.x, cache.w
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, (x.shape[0], w.shape[0]), x.dtype)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _device
-from ._checks import as_dout, as_float_array, check_contiguous, same_dtype
+from ._checks import as_dout, as_float_array, check_cache, check_contiguous, same_dtype
 
 __all__ = [
     "SoftmaxCache", "softmax_forward", "softmax_backward",
@@ -147,6 +147,7 @@ def softmax_forward(x, *, axis=-1):
 
 def softmax_backward(dout, cache: SoftmaxCache):
     """-> (dx,), dx = s * (dout - sum(dout * s)) along the axis."""
+    check_cache(cache, SoftmaxCache, "softmax_forward")
     return _rowwise_backward("softmax_backward", dout, cache)
 
 
@@ -161,6 +162,7 @@ def log_softmax_forward(x, *, axis=-1):
 
 def log_softmax_backward(dout, cache: SoftmaxCache):
     """-> (dx,), dx = dout - softmax * sum(dout) along the axis."""
+    check_cache(cache, SoftmaxCache, "log_softmax_forward")
     return _rowwise_backward("log_softmax_backward", dout, cache)
 
 
@@ -242,6 +244,7 @@ def cross_entropy_forward(logits, target):
 
 def cross_entropy_backward(dout, cache: CrossEntropyCache):
     """-> (dlogits,), dlogits = (softmax(logits) - onehot(target)) / N * dout."""
+    check_cache(cache, CrossEntropyCache, "cross_entropy_forward")
     device = _device.array_device(cache.probs)      # dout is a number: any device will do
     g = as_dout(dout, (), cache.probs.dtype)
     dlogits = _device.empty_like(cache.probs)
@@ -316,6 +319,7 @@ def mse_forward(y, t):
 
 def mse_backward(dout, cache: MSECache):
     """-> (dy,), dy = 2 (y - t) / count * dout."""
+    check_cache(cache, MSECache, "mse_forward")
     return _pair_backward("mse_backward", dout, cache)
 
 
@@ -327,6 +331,7 @@ def mae_forward(y, t):
 
 def mae_backward(dout, cache: MAECache):
     """-> (dy,), dy = sign(y - t) / count * dout, with sign(0) = 0 at the kink."""
+    check_cache(cache, MAECache, "mae_forward")
     return _pair_backward("mae_backward", dout, cache)
 
 
@@ -357,6 +362,7 @@ def bce_backward(dout, cache: BCECache):
 
     The 1e-12 floor (PyTorch's) keeps the gradient finite at p = 0 or 1.
     """
+    check_cache(cache, BCECache, "bce_forward")
     return _pair_backward("bce_backward", dout, cache)
 
 
@@ -370,4 +376,5 @@ def bce_with_logits_forward(z, t):
 
 def bce_with_logits_backward(dout, cache: BCEWithLogitsCache):
     """-> (dz,), dz = (sigmoid(z) - t) / count * dout."""
+    check_cache(cache, BCEWithLogitsCache, "bce_with_logits_forward")
     return _pair_backward("bce_with_logits_backward", dout, cache)

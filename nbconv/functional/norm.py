@@ -39,7 +39,8 @@ import numpy as np
 
 from nbconv.kernels import norm as K
 from . import _device
-from ._checks import as_dout, as_float, as_float_array, as_int, check_contiguous, check_shape, same_dtype
+from ._checks import (as_dout, as_float, as_float_array, as_int, check_cache, check_contiguous, check_shape,
+                      same_dtype)
 
 __all__ = [
     "BatchNormCache", "batch_norm_forward", "batch_norm_backward",
@@ -171,6 +172,7 @@ def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5):
 
 def layer_norm_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta), dgamma and dbeta of gamma's shape."""
+    check_cache(cache, NormCache, "layer_norm_forward")
     return _normalize_affine_backward(dout, cache)
 
 
@@ -194,6 +196,7 @@ def instance_norm_forward(x, gamma, beta, *, eps=1e-5):
 
 def instance_norm_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta)."""
+    check_cache(cache, NormCache, "instance_norm_forward")
     return _normalize_affine_backward(dout, cache)
 
 
@@ -219,6 +222,7 @@ def group_norm_forward(x, gamma, beta, *, num_groups, eps=1e-5):
 
 def group_norm_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta)."""
+    check_cache(cache, NormCache, "group_norm_forward")
     return _normalize_affine_backward(dout, cache)
 
 
@@ -252,6 +256,7 @@ def weight_standardize_forward(w, *, eps=1e-5):
 
 def weight_standardize_backward(dout, cache: WeightStandardizeCache):
     """-> (dw,), the gradient through each filter's mean and variance."""
+    check_cache(cache, WeightStandardizeCache, "weight_standardize_forward")
     w_hat = cache.w_hat
     device = _device.device_of(dout=dout, **{"the forward's w_hat": w_hat})
     dy = as_dout(dout, cache.w_shape, w_hat.dtype)
@@ -377,9 +382,11 @@ def _batch_norm_forward_cuda(x, x3, gamma, beta, running_mean, running_var, mean
 
 
 def batch_norm_backward(dout, cache: BatchNormCache):
-    """-> (dx, dgamma, dbeta).  Training: the full gradient through the batch mean and
-    variance, dx = gamma * inv_std / m * (m * dout - sum dout - xhat * sum dout * xhat),
-    in one kernel; inference: dx = gamma * inv_std * dout."""
+    """-> (dx, dgamma, dbeta), in one kernel per call.  Training: the full gradient through
+    the batch mean and variance; inference: through the affine step only (the running
+    statistics are constants).  The graph, the chain rule node by node and the algebra to
+    the formula the loop computes are in nbconv.kernels.norm.batch_norm_backward's docstring."""
+    check_cache(cache, BatchNormCache, "batch_norm_forward")
     xhat, gamma = cache.xhat, cache.gamma
     device = _device.device_of(dout=dout, **{"the forward's xhat": xhat})
     dy = as_dout(dout, xhat.shape, xhat.dtype)
@@ -430,6 +437,7 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
 
 def local_response_norm_backward(dout, cache: LocalResponseNormCache):
     """-> (dx,), the direct term plus the cross-channel term through every window holding x."""
+    check_cache(cache, LocalResponseNormCache, "local_response_norm_forward")
     x = cache.x
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)

@@ -34,7 +34,7 @@ import numpy as np
 from nbconv.kernels import pool as K
 from nbconv.shapes import conv_output_size
 from . import _device
-from ._checks import as_dout, as_float, as_float_array, as_pair
+from ._checks import as_dout, as_float, as_float_array, as_pair, check_cache
 
 __all__ = [
     "MaxPool2dCache", "max_pool2d_forward", "max_pool2d_backward",
@@ -119,6 +119,7 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
 
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
     """-> (dx,): each dout goes to its window's maximum; overlapping windows accumulate."""
+    check_cache(cache, MaxPool2dCache, "max_pool2d_forward")
     device = _device.device_of(dout=dout, **{"the forward's switches": cache.switches})
     dy = as_dout(dout, cache.switches.shape, cache.dtype)
     dx = _device.empty(cache.x_shape, cache.dtype, device)
@@ -145,6 +146,7 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
 
 def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     """-> (dx,): every pixel of a window receives dout / (KH*KW); overlaps accumulate."""
+    check_cache(cache, AvgPool2dCache, "avg_pool2d_forward")
     N, C, H, W = cache.x_shape
     OH, OW = _output_hw(H, W, cache.kernel_size, cache.stride, cache.padding)
     device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
@@ -177,6 +179,7 @@ def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None):
 def lp_pool2d_backward(dout, cache: LpPool2dCache):
     """-> (dx,) with dx = dout * |x|^(p-1) * sign(x) / out^(p-1), summed over the windows
     that contain each pixel; 0 for windows whose norm is 0."""
+    check_cache(cache, LpPool2dCache, "lp_pool2d_forward")
     x, out = cache.x, cache.out
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, out.shape, x.dtype)
@@ -201,6 +204,7 @@ def global_avg_pool2d_forward(x):
 
 def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
     """-> (dx,) with dx[n, c, h, w] = dout[n, c] / (H*W)."""
+    check_cache(cache, GlobalAvgPool2dCache, "global_avg_pool2d_forward")
     device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, cache.x_shape[:2], cache.dtype)
     dx = _device.empty(cache.x_shape, cache.dtype, device)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import _device
 from .conv import Conv2dCache, conv2d_backward, conv2d_forward
-from ._checks import as_float_array, as_int, as_pair
+from ._checks import as_float_array, as_int, as_pair, check_cache
 
 __all__ = ["ResidualCache", "residual_forward", "residual_backward"]
 
@@ -49,6 +49,7 @@ def residual_forward(x, w, b=None, *, dilation=1, groups=1, method="im2col"):
 
 def residual_backward(dout, cache: ResidualCache):
     """-> (dx, dw, db): the conv branch's gradients, plus dout through the shortcut into dx."""
+    check_cache(cache, ResidualCache, "residual_forward")
     dx_conv, dw, db = conv2d_backward(dout, cache.conv)
     dx = _device.add(dx_conv, dout)      # fan-out: x feeds the conv and the shortcut, so the gradients add
     return dx, dw, db

@@ -4,6 +4,10 @@ Each layer has ``forward(x)``, ``backward(dout)`` (which stores the gradient
 of every parameter in ``param.grad`` and returns dx), ``named_parameters()``,
 ``train()`` / ``eval()``.  A network's backward is its layers' backward in
 reverse, nothing hidden.
+
+Layers hold float32 parameters by default and refuse a float64 x rather than convert it
+(pass ``x.astype(np.float32)``, or build the layer with ``dtype=np.float64``); an error
+raised inside a Sequential names the failing layer and where it sits (see ``base``).
 """
 
 from .base import Layer, Parameter

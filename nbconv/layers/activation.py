@@ -26,7 +26,7 @@ class _Elementwise(Layer):
         return y
 
     def backward(self, dout):
-        (dx,) = type(self)._backward(dout, self._cache)
+        (dx,) = type(self)._backward(dout, self.cache)
         return dx
 
     def hyper(self) -> dict:
@@ -89,11 +89,11 @@ class PReLU(Layer):
                          allocate=allocate, dtype=dtype)
 
     def forward(self, x):
-        y, self._cache = F.prelu_forward(x, weights(self)["weight"].data)
+        y, self._cache = F.prelu_forward(x, weights(self, x)["weight"].data)
         return y
 
     def backward(self, dout):
-        dx, dweight = F.prelu_backward(dout, self._cache)
+        dx, dweight = F.prelu_backward(dout, self.cache)
         self.store_grads(weight=dweight)
         return dx
 
@@ -123,7 +123,7 @@ class Maxout(Layer):
         return y
 
     def backward(self, dout):
-        (dx,) = F.maxout_backward(dout, self._cache)
+        (dx,) = F.maxout_backward(dout, self.cache)
         return dx
 
     def output_shape(self, input_shape):

@@ -14,6 +14,18 @@ Devices: ``layer.to("cuda")`` moves every parameter (data and grad) and every bu
 layer and its children to the GPU as numba device arrays, ``layer.to("cpu")`` copies them back
 into NumPy arrays; the functional ops then run where their inputs are, so a model on the GPU
 takes device inputs (``numba.cuda.to_device(x)``) and returns device arrays.
+
+Dtypes: layers hold float32 by default (half the memory of float64), while NumPy
+makes float64 arrays (``np.random.randn``, ``np.array([0.5])``).  A layer does not convert
+its input silently: a float64 x into a float32 layer (or float32 into a float64 one) is
+refused with a TypeError naming the layer and the two fixes, ``x.astype(np.float32)`` or a
+layer built with ``dtype=np.float64``.
+
+Errors name the layer and the fix: ``backward`` before any ``forward`` is a RuntimeError
+(read the saved cache through ``self.cache``); an x whose shape does not fit the layer's
+sizes is refused by the layer, with the message of ``output_shape``; and inside a
+Sequential every error is prefixed by where the failing layer sits, e.g.
+``layer [3] Linear(256, 10, bias=True), forward: ...``.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..functional import _device
+from ._util import describe
 
 
 @dataclass
@@ -45,6 +58,7 @@ class Layer:
     """The small interface shared by all layers; subclasses override what applies to them."""
 
     training: bool = True
+    _cache = None            # what the last forward saved for backward; read it through self.cache
 
     # -- computation
     def forward(self, x):
@@ -52,6 +66,14 @@ class Layer:
 
     def backward(self, dout):
         raise NotImplementedError
+
+    @property
+    def cache(self):
+        """What the last forward saved for backward; a RuntimeError before any forward."""
+        if self._cache is None:
+            raise RuntimeError(f"{describe(self)}.backward called before forward: backward uses what the last "
+                               f"forward saved; call forward(x) first")
+        return self._cache
 
     def __call__(self, x):
         return self.forward(x)

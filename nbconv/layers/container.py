@@ -1,11 +1,46 @@
-"""Sequential, Residual and Flatten: how layers stack."""
+"""Sequential, Residual and Flatten: how layers stack.
+
+An error raised by a layer inside a Sequential (or a Residual's block) says where that
+layer sits: its message gets the path and the failing layer's one-line repr in front,
+
+    layer [3] Linear(256, 10, bias=True), forward: Linear(256, 10) expects input of shape (N, 256), got (64, 144)
+    layer [1].block[0] Conv2d(...), backward: ...
+
+with the same exception type and traceback (see ``_located``).
+"""
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 from ..functional import _device
 from .base import Layer
+from ._util import describe
+
+_LOCATED = (ValueError, TypeError, RuntimeError, NotImplementedError)    # exactly these types, not subclasses
+
+
+@contextmanager
+def _located(part: str, layer: Layer, phase: str):
+    """Prefix a ValueError, TypeError, RuntimeError or NotImplementedError raised by ``layer``
+    (the child at ``part``, "[k]" or ".block") with the layer's path, its repr and ``phase``.
+
+    The first container to catch the error keeps the original message and the failing layer
+    on the exception (``layer_message``, ``layer``); each container on the way out prepends its
+    part to ``layer_path`` and rebuilds ``args``, so nested containers give one path, not a pile
+    of prefixes.  The exception is re-raised as it is: same type, same traceback."""
+    try:
+        yield
+    except _LOCATED as exc:
+        if type(exc) not in _LOCATED:
+            raise
+        if not hasattr(exc, "layer_path"):
+            exc.layer_message, exc.layer, exc.layer_path = str(exc), describe(layer), ""
+        exc.layer_path = part + exc.layer_path
+        named = "" if exc.layer_message.startswith(exc.layer) else f" {exc.layer}"    # the repr once
+        exc.args = (f"layer {exc.layer_path.lstrip('.')}{named}, {phase}: {exc.layer_message}",)
+        raise
 
 
 class Sequential(Layer):
@@ -18,13 +53,15 @@ class Sequential(Layer):
         return {str(k): layer for k, layer in enumerate(self.layers)}
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        for k, layer in enumerate(self.layers):
+            with _located(f"[{k}]", layer, "forward"):
+                x = layer.forward(x)
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        for k in reversed(range(len(self.layers))):
+            with _located(f"[{k}]", self.layers[k], "backward"):
+                dout = self.layers[k].backward(dout)
         return dout
 
     def output_shape(self, input_shape):
@@ -49,11 +86,11 @@ class Flatten(Layer):
     in_place = True          # summaries: a view of its input, no new activations
 
     def forward(self, x):
-        self._shape = x.shape
+        self._cache = x.shape                # all that backward needs
         return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, math.prod(x.shape[1:]))
 
     def backward(self, dout):
-        return dout.reshape(self._shape)
+        return dout.reshape(self.cache)
 
     def output_shape(self, input_shape):
         return (input_shape[0], math.prod(input_shape[1:]))
@@ -74,14 +111,17 @@ class Residual(Layer):
         return {"block": self.block}
 
     def forward(self, x):
-        out = self.block.forward(x)
+        with _located(".block", self.block, "forward"):
+            out = self.block.forward(x)
         if out.shape != x.shape:
             raise ValueError(f"Residual: the block must keep the shape so that block(x) + x is defined; "
                              f"x has shape {x.shape}, block(x) has shape {out.shape}")
         return _device.add(out, x)                  # out + x (a kernel on the GPU)
 
     def backward(self, dout):
-        return _device.add(self.block.backward(dout), dout)     # fan-out: block branch + identity branch
+        with _located(".block", self.block, "backward"):
+            dblock = self.block.backward(dout)
+        return _device.add(dblock, dout)            # fan-out: block branch + identity branch
 
     def output_shape(self, input_shape):
         out = tuple(self.block.output_shape(input_shape))

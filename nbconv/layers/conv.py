@@ -35,23 +35,24 @@ class Conv2d(Layer):
                     method=self.method)
 
     def forward(self, x):
-        p = weights(self)
+        p = weights(self, x)
         y, self._cache = F.conv2d_forward(x, p["w"].data, p["b"].data if self.bias else None, **self.hyper())
         return y
 
     def backward(self, dout):
-        dx, dw, db = F.conv2d_backward(dout, self._cache)
+        dx, dw, db = F.conv2d_backward(dout, self.cache)
         self.store_grads(w=dw, b=db)
         return dx
 
     def output_shape(self, input_shape):
         if len(input_shape) != 4 or input_shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d({self.in_channels}, {self.out_channels}) expects input of shape (N, C, H, W) "
-                             f"with C = {self.in_channels}, got {tuple(input_shape)}")
+            raise ValueError(f"{type(self).__name__}({self.in_channels}, {self.out_channels}) expects input of shape "
+                             f"(N, C, H, W) with C = {self.in_channels}, got {tuple(input_shape)}")
         N, C, H, W = input_shape
         return (N, self.out_channels) + tuple(
-            conv_output_size(size, k, stride=s, padding=pad, dilation=d)
-            for size, k, s, pad, d in zip((H, W), self.kernel_size, self.stride, self.padding, self.dilation))
+            conv_output_size(size, k, stride=s, padding=pad, dilation=d, name=axis)
+            for size, k, s, pad, d, axis in zip((H, W), self.kernel_size, self.stride, self.padding, self.dilation,
+                                                ("height", "width")))
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -77,14 +78,14 @@ class Conv1d(Layer):
                          allocate=allocate, dtype=dtype)
 
     def forward(self, x):
-        p = weights(self)
+        p = weights(self, x)
         y, self._cache = F.conv1d_forward(x, p["w"].data, p["b"].data if self.bias else None,
                                           stride=self.stride, padding=self.padding, dilation=self.dilation,
                                           groups=self.groups, method=self.method)
         return y
 
     def backward(self, dout):
-        dx, dw, db = F.conv1d_backward(dout, self._cache)
+        dx, dw, db = F.conv1d_backward(dout, self.cache)
         self.store_grads(w=dw, b=db)
         return dx
 
@@ -113,14 +114,16 @@ class WSConv2d(Conv2d):
         self.eps = eps
 
     def forward(self, x):
-        p = weights(self)
-        w_hat, self._ws_cache = F.weight_standardize_forward(p["w"].data, eps=self.eps)
-        y, self._cache = F.conv2d_forward(x, w_hat, p["b"].data if self.bias else None, **self.hyper())
+        p = weights(self, x)
+        w_hat, ws_cache = F.weight_standardize_forward(p["w"].data, eps=self.eps)
+        y, conv_cache = F.conv2d_forward(x, w_hat, p["b"].data if self.bias else None, **self.hyper())
+        self._cache = ws_cache, conv_cache
         return y
 
     def backward(self, dout):
-        dx, dw_hat, db = F.conv2d_backward(dout, self._cache)
-        (dw,) = F.weight_standardize_backward(dw_hat, self._ws_cache)   # chain rule into the raw weights
+        ws_cache, conv_cache = self.cache
+        dx, dw_hat, db = F.conv2d_backward(dout, conv_cache)
+        (dw,) = F.weight_standardize_backward(dw_hat, ws_cache)        # chain rule into the raw weights
         self.store_grads(w=dw, b=db)
         return dx
 

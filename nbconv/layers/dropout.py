@@ -29,7 +29,7 @@ class Dropout(Layer):
         return y
 
     def backward(self, dout):
-        (dx,) = F.dropout_backward(dout, self._cache)
+        (dx,) = F.dropout_backward(dout, self.cache)
         return dx
 
     def output_shape(self, input_shape):

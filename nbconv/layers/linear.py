@@ -7,6 +7,7 @@ import numpy as np
 from .. import functional as F
 from .. import init as initializers
 from .base import Layer
+from ._util import weights
 
 
 def as_rng(seed) -> np.random.Generator:
@@ -30,12 +31,12 @@ class Linear(Layer):
                          allocate=allocate, dtype=dtype)
 
     def forward(self, x):
-        p = self.params()
+        p = weights(self, x)
         y, self._cache = F.linear_forward(x, p["w"].data, p["b"].data if self.bias else None)
         return y
 
     def backward(self, dout):
-        dx, dw, db = F.linear_backward(dout, self._cache)
+        dx, dw, db = F.linear_backward(dout, self.cache)
         self.store_grads(w=dw, b=db)
         return dx
 

@@ -65,14 +65,14 @@ class _BatchNorm(_Affine):
 
     def forward(self, x):
         check_rank(self, x, self._ranks, self._layout)
-        p = weights(self)
+        p = weights(self, x)
         y, self._cache = F.batch_norm_forward(x, p["gamma"].data, p["beta"].data, self.running_mean,
                                               self.running_var, training=self.training,
                                               momentum=self.momentum, eps=self.eps)
         return y
 
     def backward(self, dout):
-        dx, dgamma, dbeta = F.batch_norm_backward(dout, self._cache)
+        dx, dgamma, dbeta = F.batch_norm_backward(dout, self.cache)
         self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
@@ -109,13 +109,13 @@ class LayerNorm(_Affine):
         self._init_affine(shape, dtype, allocate)
 
     def forward(self, x):
-        p = weights(self)
+        p = weights(self, x)
         y, self._cache = F.layer_norm_forward(x, p["gamma"].data, p["beta"].data,
                                               normalized_ndim=len(self.normalized_shape), eps=self.eps)
         return y
 
     def backward(self, dout):
-        dx, dgamma, dbeta = F.layer_norm_backward(dout, self._cache)
+        dx, dgamma, dbeta = F.layer_norm_backward(dout, self.cache)
         self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
@@ -139,12 +139,12 @@ class InstanceNorm2d(_Affine):
 
     def forward(self, x):
         check_rank(self, x, (4,), "(N, C, H, W)")
-        p = weights(self)
+        p = weights(self, x)
         y, self._cache = F.instance_norm_forward(x, p["gamma"].data, p["beta"].data, eps=self.eps)
         return y
 
     def backward(self, dout):
-        dx, dgamma, dbeta = F.instance_norm_backward(dout, self._cache)
+        dx, dgamma, dbeta = F.instance_norm_backward(dout, self.cache)
         self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
@@ -173,13 +173,13 @@ class GroupNorm(_Affine):
         self._init_affine((num_channels,), dtype, allocate)
 
     def forward(self, x):
-        p = weights(self)
+        p = weights(self, x)
         y, self._cache = F.group_norm_forward(x, p["gamma"].data, p["beta"].data, num_groups=self.num_groups,
                                               eps=self.eps)
         return y
 
     def backward(self, dout):
-        dx, dgamma, dbeta = F.group_norm_backward(dout, self._cache)
+        dx, dgamma, dbeta = F.group_norm_backward(dout, self.cache)
         self.store_grads(gamma=dgamma, beta=dbeta)
         return dx
 
@@ -209,7 +209,7 @@ class LocalResponseNorm(Layer):
         return y
 
     def backward(self, dout):
-        (dx,) = F.local_response_norm_backward(dout, self._cache)
+        (dx,) = F.local_response_norm_backward(dout, self.cache)
         return dx
 
     def output_shape(self, input_shape):

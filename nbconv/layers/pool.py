@@ -43,7 +43,7 @@ class MaxPool2d(_Pool2d):
         return y
 
     def backward(self, dout):
-        (dx,) = F.max_pool2d_backward(dout, self._cache)
+        (dx,) = F.max_pool2d_backward(dout, self.cache)
         return dx
 
 
@@ -56,7 +56,7 @@ class AvgPool2d(_Pool2d):
         return y
 
     def backward(self, dout):
-        (dx,) = F.avg_pool2d_backward(dout, self._cache)
+        (dx,) = F.avg_pool2d_backward(dout, self.cache)
         return dx
 
 
@@ -73,7 +73,7 @@ class LPPool2d(_Pool2d):
         return y
 
     def backward(self, dout):
-        (dx,) = F.lp_pool2d_backward(dout, self._cache)
+        (dx,) = F.lp_pool2d_backward(dout, self.cache)
         return dx
 
     def extra_repr(self):
@@ -88,7 +88,7 @@ class GlobalAvgPool2d(Layer):
         return y
 
     def backward(self, dout):
-        (dx,) = F.global_avg_pool2d_backward(dout, self._cache)
+        (dx,) = F.global_avg_pool2d_backward(dout, self.cache)
         return dx
 
     def output_shape(self, input_shape):
