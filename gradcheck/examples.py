@@ -8,9 +8,16 @@ v4 = v3 + b.  The forward pass runs the neuron as ``linear`` (v4) -> ``tanh``
 (y) -> ``mse`` (L, the mean of one squared error); the backward pass runs their
 ``*_backward`` in reverse.  Each value is printed next to the lecture's figure
 (the text rounds and truncates; WORKED_EXAMPLES.md gives the true values).
+
+Every derivative d<a>/d<n> is also estimated numerically, without nbconv: ``graph``
+writes the same graph as a plain-Python function of the inputs in which any node (or
+input) can be nudged by +-h where it is computed, and ``backprop_numeric`` takes the
+central difference (a(n + h) - a(n - h)) / 2h of the target a for d<a>/d<n>.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -31,12 +38,23 @@ LECTURE = {
 }
 
 
-def backprop_example(eta: float = 0.7) -> dict[str, float]:
+# the worked example's inputs: x = [x1, x2], w = [w1, w2], b, the target t and the SGD step eta
+X1, X2, W1, W2, B, T, ETA = 2.0, -0.5, 1.0, 3.0, -1.2, -1.0, 0.7
+
+# the step of the numeric derivatives: central differences err by about h^2 times the third
+# derivative (up to 1e-9 at h = 1e-5 for dL/dx2, whose nudge reaches v4 times w2 = 3) and
+# rounding by about 1e-16 / h; h = 1e-6 keeps both near 1e-11, far below the tests' 1e-8
+NUMERIC_H = 1e-6
+
+GRAPH = "v1 = x1*w1, v2 = x2*w2, v3 = v1 + v2, v4 = v3 + b, y = tanh(v4), L = (y - t)^2"
+
+
+def backprop_example(eta: float = ETA) -> dict[str, float]:
     """Every intermediate value of the worked example, computed by the functional ops."""
-    x = np.array([[2.0, -0.5]])          # one sample, two inputs
-    w = np.array([[1.0, 3.0]])           # one neuron
-    b = np.array([-1.2])
-    t = np.array([[-1.0]])
+    x = np.array([[X1, X2]])             # one sample, two inputs
+    w = np.array([[W1, W2]])             # one neuron
+    b = np.array([B])
+    t = np.array([[T]])
 
     # forward
     v4, lin_cache = F.linear_forward(x, w, b)            # v4 = x1*w1 + x2*w2 + b
@@ -65,19 +83,91 @@ def backprop_example(eta: float = 0.7) -> dict[str, float]:
     }
 
 
+def graph(x1=X1, x2=X2, w1=W1, w2=W2, b=B, t=T, nudge=None) -> dict[str, float]:
+    """The worked example's graph in plain Python (no nbconv), node by node:
+
+        v1 = x1*w1, v2 = x2*w2, v3 = v1 + v2, v4 = v3 + b, y = tanh(v4), L = (y - t)^2
+
+    ``nudge`` maps names of nodes or inputs to a number added where that value is
+    computed, so every node after it sees the change: ``graph(nudge={"v3": h})`` is the
+    graph with v3 + h in place of v3.  Returns every input and node by name."""
+    nudge = nudge or {}
+    unknown = set(nudge) - {"x1", "x2", "w1", "w2", "b", "t", "v1", "v2", "v3", "v4", "y", "L"}
+    if unknown:
+        raise ValueError(f"graph has no node or input {sorted(unknown)}")
+
+    def node(name, value):
+        return value + nudge.get(name, 0.0)
+
+    x1, x2 = node("x1", x1), node("x2", x2)             # the inputs can be nudged too
+    w1, w2, b, t = node("w1", w1), node("w2", w2), node("b", b), node("t", t)
+    v1 = node("v1", x1 * w1)
+    v2 = node("v2", x2 * w2)
+    v3 = node("v3", v1 + v2)
+    v4 = node("v4", v3 + b)
+    y = node("y", math.tanh(v4))
+    L = node("L", (y - t) ** 2)
+    return {"x1": x1, "x2": x2, "w1": w1, "w2": w2, "b": b, "t": t,
+            "v1": v1, "v2": v2, "v3": v3, "v4": v4, "y": y, "L": L}
+
+
+def numeric_derivative(target: str, source: str, h: float = NUMERIC_H) -> float:
+    """d target / d source by central differences on ``graph``:
+    (target(source + h) - target(source - h)) / 2h."""
+    up = graph(nudge={source: h})[target]
+    down = graph(nudge={source: -h})[target]
+    return (up - down) / (2.0 * h)
+
+
+def _derivative(name: str):
+    """'dL/dw1' -> ('L', 'w1'); None for the rows that are not derivatives."""
+    top, slash, bottom = name.partition("/")
+    if slash and top.startswith("d") and bottom.startswith("d"):
+        return top[1:], bottom[1:]
+    return None
+
+
+def backprop_numeric(eta: float = ETA, h: float = NUMERIC_H) -> dict[str, float]:
+    """name -> numeric value, for the rows of ``backprop_example`` that have one: every
+    derivative d<a>/d<n> by ``numeric_derivative``, and the "after step" rows as the SGD
+    step taken with the numeric gradients.  The value rows (v1 ... L) have none."""
+    numeric = {}
+    for name in LECTURE:                      # the rows of backprop_example, in order
+        pair = _derivative(name)
+        if pair:
+            numeric[name] = numeric_derivative(*pair, h=h)
+    for param, start in (("w1", W1), ("w2", W2), ("b", B)):
+        numeric[f"{param} after step"] = start - eta * numeric[f"dL/d{param}"]
+    return numeric
+
+
 def format_backprop_example() -> str:
     values = backprop_example()
-    lines = ["Backpropagation worked example (lecture 004): y = tanh(x1*w1 + x2*w2 + b), L = (y - t)^2",
-             "x = [2.0, -0.5], t = -1, w = [1.0, 3.0], b = -1.2, SGD step eta = 0.7",
+    numeric = backprop_numeric()
+    lines = ["Backpropagation worked example of the lecture \"Introduction to neural networks\"",
+             "y = tanh(x1*w1 + x2*w2 + b), L = (y - t)^2",
+             f"x = [{X1}, {X2}], t = {T:g}, w = [{W1}, {W2}], b = {B}, SGD step eta = {ETA}",
+             f"graph nodes: {GRAPH}",
              "",
-             f"{'quantity':<15} {'nbconv':>12} {'true value':>12} {'lecture':>9}  ok"]
+             f"{'quantity':<15} {'nbconv':>12} {'numeric':>12} {'true value':>12} {'lecture':>9}  ok"]
     for name, value in values.items():
         true, text = LECTURE[name]
         ok = "yes" if abs(value - true) <= 1e-6 else "NO"
-        lines.append(f"{name:<15} {value:>12.6f} {true:>12.6f} {text:>9}  {ok}")
-    lines.append("")
-    lines.append("The lecture rounds y to -0.6043 before squaring (L = 0.1567) and truncates the gradients "
-                 "to 4 places; nbconv matches the true values to 1e-6.")
+        num = f"{numeric[name]:>12.6f}" if name in numeric else f"{'-':>12}"
+        lines.append(f"{name:<15} {value:>12.6f} {num} {true:>12.6f} {text:>9}  {ok}")
+    worst = max(abs(numeric[name] - values[name]) for name in numeric if _derivative(name))
+    lines += [
+        "",
+        "nbconv      the functional ops: linear, tanh and mse forward, their *_backward in reverse",
+        f"numeric     d<a>/d<n> as (a(n + h) - a(n - h)) / 2h with h = {NUMERIC_H:g}: the graph above in",
+        "            plain Python, node n nudged by +-h where it is computed; after-step rows: the",
+        "            SGD step with the numeric gradient; value rows: no derivative (-)",
+        "true value  the exact value, to 6 places",
+        "lecture     the figure as the lecture prints it: it rounds y to -0.6043 before squaring",
+        "            (L = 0.1567) and truncates the gradients to 4 places",
+        "ok          nbconv's value matches the true value to 1e-6",
+        f"largest |numeric - nbconv| over the derivative rows: {worst:.1e}",
+    ]
     return "\n".join(lines)
 
 

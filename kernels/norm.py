@@ -22,7 +22,8 @@ index c, the A * B values x[a, c, b]:
 with S the product of the spatial axes (H * W, or L), R the product of the leading
 axes and M of the normalized ones (nbconv.functional builds these reshapes, which
 cost nothing on C-contiguous arrays).  Gradients, per group of m values with
-upstream gradient dxhat (the chain rule through mean and var; see batch_norm_backward):
+upstream gradient dxhat (the chain rule through mean and var, derived step by step in
+batch_norm_backward's docstring; normalize_backward is that derivation with gamma = 1):
 
     dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
 
@@ -123,9 +124,14 @@ def _channel_dx(dy, xhat, c, scale, mean_dy, mean_dy_xhat, dx):
 def normalize_backward(dxhat, xhat, inv_std, dx):
     """The gradient through xhat = (x - mean) * inv_std, mean and var included (m = A * B):
 
-        dx[a, c, b] = inv_std[c] * (dxhat[a, c, b] - (1/m) sum dxhat - xhat[a, c, b] * (1/m) sum dxhat * xhat)
+        dx[a, c, b] = inv_std[c] * (dxhat[a, c, b] - mean_dxhat - xhat[a, c, b] * mean_dxhat_xhat)
 
-    the sums over the group's (a, b).  The derivation is batch_norm_backward's with gamma = 1.
+        mean_dxhat      = (1/m) sum_{a, b} dxhat[a, c, b]
+        mean_dxhat_xhat = (1/m) sum_{a, b} dxhat[a, c, b] * xhat[a, c, b]
+
+    It is the same derivation as batch_norm_backward's docstring (the graph, the chain rule
+    node by node, the algebra) with gamma = 1, so that dout = dxhat and scale = inv_std[c];
+    the group of m values plays the channel's part.
     """
     A, C, B = dxhat.shape
     m = A * B
@@ -162,23 +168,110 @@ def channel_affine_backward(dout, xhat, gamma, dxhat, dgamma, dbeta):
 
 @njit(cache=True)
 def batch_norm_backward(dout, xhat, gamma, inv_std, training, dx, dgamma, dbeta):
-    """Batch norm's whole backward, x (N, C, S), m = N * S values per channel:
+    """Batch norm's whole backward, x (N, C, S).  This docstring is THE derivation, to which
+    nbconv.functional.batch_norm_backward, normalize_backward (gamma = 1) and the parallel
+    twin below refer.
 
-        dbeta[c]  = sum_{n, s} dout[n, c, s]
-        dgamma[c] = sum_{n, s} dout[n, c, s] * xhat[n, c, s]
+    Every channel c is normalized on its own, over its m = N * S values.  For one channel,
+    drop c and number its values x_i, i = (n, s); "sum_i" is sum_{n, s}.
 
-    Training (batch statistics): out = gamma * xhat + beta and xhat = (x - mean) * inv_std,
-    where mean and var depend on every x of the channel.  With dxhat = gamma * dout,
+    1. The forward as a graph of small steps (batch_norm_forward, in training)
 
-        dvar  = sum dxhat * (x - mean) * (-1/2) inv_std^3
-        dmean = -inv_std * sum dxhat             (the dvar term's sum (x - mean) is 0)
-        dx    = dxhat * inv_std + dvar * 2 (x - mean) / m + dmean / m
+        mu      = (1/m) sum_j x_j                    the mean
+        xc_i    = x_i - mu                           centred values
+        var     = (1/m) sum_j xc_j^2                 the biased variance
+        inv_std = (var + eps)^(-1/2)
+        xhat_i  = xc_i * inv_std
+        out_i   = gamma * xhat_i + beta
 
-    which, written with xhat and the two sums above, is
+    x_i reaches the loss L along three paths: directly (x_i -> xc_i -> xhat_i), through
+    var (x_i -> xc_i -> var -> inv_std -> every xhat_j) and through mu (x_i -> mu -> every
+    xc_j).  The forward caches xhat and inv_std; the backward needs nothing else.
 
-        dx[n, c, s] = gamma[c] * inv_std[c] / m * (m * dout - dbeta[c] - xhat * dgamma[c])
+    2. The chain rule, backwards node by node (dz means dL/dz; dout_i is given)
 
-    Inference (running statistics, constants): dx[n, c, s] = gamma[c] * inv_std[c] * dout.
+        node out_i = gamma * xhat_i + beta:
+            dbeta    = sum_i dout_i
+            dgamma   = sum_i dout_i * xhat_i
+            dxhat_i  = gamma * dout_i
+        node xhat_i = xc_i * inv_std:
+            dinv_std = sum_i dxhat_i * xc_i
+            dxc_i   += dxhat_i * inv_std                            (1st part of dxc_i)
+        node inv_std = (var + eps)^(-1/2):
+            dvar     = dinv_std * (-1/2) * (var + eps)^(-3/2)
+                     = -1/2 * inv_std^3 * sum_i dxhat_i * xc_i
+        node var = (1/m) sum_j xc_j^2:
+            dxc_i   += dvar * 2 * xc_i / m                          (2nd part of dxc_i)
+        so  dxc_i    = dxhat_i * inv_std + dvar * 2 * xc_i / m
+        node xc_i = x_i - mu:
+            dx_i    += dxc_i                                        (1st part of dx_i)
+            dmean    = -sum_i dxc_i
+                     = -inv_std * sum_i dxhat_i - dvar * (2/m) * sum_i xc_i
+                     = -inv_std * sum_i dxhat_i
+                       (the dvar contribution vanishes: sum_i xc_i = sum_i x_i - m * mu = 0)
+        node mu = (1/m) sum_j x_j:
+            dx_i    += dmean / m                                    (2nd part of dx_i)
+
+    Together, dx_i along its three paths:
+
+        dx_i = dxhat_i * inv_std                direct
+             + dvar * 2 * xc_i / m              through var
+             + dmean / m                        through mean
+
+    3. The algebra, to the form the loop computes.  Name the two sums over the channel
+
+        S1 = sum_j dout_j                (= dbeta)
+        S2 = sum_j dout_j * xhat_j       (= dgamma)
+
+    and use xc_j = xhat_j / inv_std and dxhat_j = gamma * dout_j:
+
+        dvar  = -1/2 * inv_std^3 * sum_j (gamma * dout_j) * (xhat_j / inv_std)
+              = -1/2 * gamma * inv_std^2 * S2
+        dmean = -inv_std * sum_j gamma * dout_j
+              = -gamma * inv_std * S1
+
+    Put dxhat_i, dvar, dmean and xc_i = xhat_i / inv_std into the three paths:
+
+        dx_i = (gamma * dout_i) * inv_std
+             + (-1/2 * gamma * inv_std^2 * S2) * 2 * (xhat_i / inv_std) / m
+             + (-gamma * inv_std * S1) / m
+
+             = gamma * inv_std * dout_i
+             - gamma * inv_std * xhat_i * S2 / m
+             - gamma * inv_std * S1 / m
+
+             = gamma * inv_std / m * (m * dout_i - S1 - xhat_i * S2)
+
+             = gamma * inv_std * (dout_i - S1 / m - xhat_i * S2 / m)
+
+             = scale * (dout_i - mean_dout - xhat_i * mean_dout_xhat)
+
+    with scale = gamma * inv_std, mean_dout = S1 / m, mean_dout_xhat = S2 / m.  In the code
+    below (the channel's loop body, c restored):
+
+        symbol                  code
+        S1, S2                  sum_dout, sum_dout_xhat = _channel_sums(dout, xhat, c)
+        dbeta, dgamma           dbeta[c] = sum_dout;  dgamma[c] = sum_dout_xhat
+        dx_i                    _channel_dx(dout, xhat, c, scale, mean_dy, mean_dy_xhat, dx),
+                                which sets dx[n, c, s] = scale * (dy[n, c, s] - mean_dy
+                                                        - xhat[n, c, s] * mean_dy_xhat)
+                                with its arguments
+          dy                      dout
+          scale                   gamma[c] * inv_std[c]
+          mean_dy                 sum_dout / m             (mean_dout)
+          mean_dy_xhat            sum_dout_xhat / m        (mean_dout_xhat)
+
+    tests/test_norm.py::ref_batch_norm_backward computes the same graph node by node in
+    NumPy (steps 1 and 2, with std = 1 / inv_std), and
+    test_batch_norm_training_backward_matches_the_staged_chain_rule compares it with this
+    kernel (through nbconv.functional) to 1e-10.
+
+    4. Inference (training false): mu and var are the running statistics, constants, so
+    the paths through var and mean are gone and only the direct one is left:
+
+        dx_i = gamma * inv_std * dout_i      _channel_dx(..., scale, 0.0, 0.0, dx)
+
+    dbeta and dgamma are the same sums as in training (xhat made with the running statistics).
     """
     N, C, S = dout.shape
     m = N * S
@@ -292,7 +385,8 @@ def batch_norm_forward_parallel(x, gamma, beta, eps, training, mean, var, xhat, 
 
 @njit(cache=True, parallel=True, fastmath={"reassoc"})
 def batch_norm_backward_parallel(dout, xhat, gamma, inv_std, training, dx, dgamma, dbeta):
-    """batch_norm_backward with one task per channel c (the same formulas):
+    """batch_norm_backward with one task per channel c (the same formulas, derived in
+    batch_norm_backward's docstring; scale, mean_dout, mean_dout_xhat are its names):
 
         dbeta[c]  = sum dout,   dgamma[c] = sum dout * xhat
         dx = gamma[c] * inv_std[c] / m * (m * dout - dbeta[c] - xhat * dgamma[c])   (training)

@@ -184,8 +184,8 @@ def format_summary(s: ModelSummary) -> str:
                      f"{acts:>14}{r.params:>16,}")
     lines.append(rule)
     lines.append(f"total activations: {s.total_activations:,} per image (input included) = "
-                 f"{_bytes(s.activation_bytes)} in {dtype}, forward only (about twice that with the "
-                 f"gradients of the backward pass)")
+                 f"{_bytes(s.activation_bytes)} in {dtype},")
+    lines.append("                   forward only (about twice that with the gradients of the backward pass)")
     lines.append(f"total parameters: {s.total_params:,} = {_bytes(s.param_bytes)} in {dtype}")
     if s.total_buffers:
         lines.append(f"buffers (running statistics, not trained): {s.total_buffers:,} = "

@@ -476,6 +476,7 @@ def run(args) -> int:
 def _run(args) -> int:
     from . import models, optim
     from .data import load_digits, random_shift
+    from .summary import summary
 
     device = getattr(args, "device", DEFAULTS["device"])
     problem = _device.cuda_unavailable() if device == _device.CUDA else None
@@ -491,6 +492,9 @@ def _run(args) -> int:
           f"{args.model} with {model.num_params():,} parameters; {args.optimizer} lr {args.lr:g}, "
           f"{args.schedule} schedule, batch {args.batch_size}, {args.epochs} epochs, shift {args.shift}, "
           f"seed {args.seed}, conv method {args.method}, device {device}", flush=True)
+    # the network before it trains: per layer its output shape and parameter count (nbconv.summary)
+    shape = "x".join(str(s) for s in data.input_shape)
+    print(f"\n{args.model}, per {shape} image:\n{summary(model, data.input_shape)}\n", flush=True)
     resume = args.checkpoint is not None and os.path.exists(args.checkpoint)
     if resume:
         print(f"resuming from {args.checkpoint}", flush=True)

@@ -5,7 +5,7 @@ import pytest
 
 import nbconv.functional as F
 from nbconv.cli import main
-from nbconv.gradcheck.examples import backprop_example
+from nbconv.gradcheck.examples import backprop_example, backprop_numeric, graph
 
 # WORKED_EXAMPLES.md, "Backpropagation worked example", the corrected values
 TRUE_VALUES = {
@@ -28,6 +28,48 @@ def test_backprop_example_cli(capsys):
     assert main(["gradcheck", "--example", "backprop"]) == 0
     out = capsys.readouterr().out
     assert "dL/dw1" in out and "1.004494" in out and "1.0044" in out and " NO" not in out
+
+
+DERIVATIVES = [name for name in TRUE_VALUES if "/" in name]      # dv1/dx1 ... dL/dx2
+
+
+def test_backprop_numeric_derivatives_match_the_analytic_ones():
+    values, numeric = backprop_example(), backprop_numeric()
+    assert len(DERIVATIVES) == 15 and set(DERIVATIVES) <= set(numeric)
+    for name in DERIVATIVES:
+        assert abs(numeric[name] - values[name]) <= 1e-8, name
+    for name in ("w1 after step", "w2 after step", "b after step"):   # the step with the numeric gradient
+        assert abs(numeric[name] - values[name]) <= 1e-8, name
+    assert not {"v1", "v2", "v3", "v4", "y", "L"} & set(numeric)        # value rows: no derivative
+
+
+def test_backprop_graph_nudges_a_node_for_everything_after_it():
+    plain, nudged = graph(), graph(nudge={"v3": 0.25})
+    assert [plain[n] for n in ("v1", "v2", "v3", "v4", "y", "L")] == pytest.approx(
+        [2.0, -1.5, 0.5, -0.7, -0.604368, 0.156525], abs=1e-6)
+    assert (nudged["v1"], nudged["v2"]) == (plain["v1"], plain["v2"])  # before v3: unchanged
+    assert nudged["v3"] == plain["v3"] + 0.25 and nudged["v4"] == pytest.approx(plain["v4"] + 0.25)
+    with pytest.raises(ValueError, match="no node or input"):
+        graph(nudge={"v5": 1.0})
+
+
+def test_backprop_cli_defines_the_nodes_and_prints_the_numeric_column(capsys):
+    assert main(["gradcheck", "--example", "backprop"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("quantity"))
+    for definition in ("v1 = x1*w1", "v2 = x2*w2", "v3 = v1 + v2", "v4 = v3 + b", "y = tanh(v4)",
+                       "L = (y - t)^2"):
+        assert definition in "\n".join(lines[:header]), definition     # defined above the table
+    assert lines[header].split() == ["quantity", "nbconv", "numeric", "true", "value", "lecture", "ok"]
+    rows = {line.split()[0]: line.split() for line in lines[header + 1:] if line.split()
+            and line.split()[0] in TRUE_VALUES and "after" not in line}
+    for name in DERIVATIVES:                                         # name, nbconv, numeric, true, ...
+        assert float(rows[name][2]) == pytest.approx(float(rows[name][1]), abs=1e-6), name
+    for name in ("v1", "v2", "v3", "v4", "y", "L"):
+        assert rows[name][2] == "-", name
+    assert any(line.startswith("numeric ") for line in lines[header + 1:])   # the footer explains it
+    assert max(len(line) for line in lines) <= 100
 
 
 def test_fan_out_rule():

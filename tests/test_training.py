@@ -322,6 +322,36 @@ def test_cli_smoke_plot_and_checkpoint(tmp_path, capsys):
     assert re.search(r"nbconv train: cannot load .*run.npz: .*not in the checkpoint", capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("model, rows", [
+    ("lenet", [r"0 Conv2d\s+w 32x1x3x3\s+\[32x8x8\]\s+2,048\s+288",
+               r"1 BatchNorm2d\s+gamma 32, beta 32\s+\[32x8x8\]\s+2,048\s+64",
+               r"6 MaxPool2d\s+2x2 stride 2x2\s+\[32x4x4\]\s+512\s+0",
+               r"12 Linear\s+w 128x256, b 128\s+\[128\]\s+128\s+32,896",
+               r"14 Linear\s+w 10x128, b 10\s+\[10\]\s+10\s+1,290"]),
+    ("residual", [r"0 Conv2d\s+w 16x1x3x3\s+\[16x8x8\]\s+1,024\s+144",
+                  r"\s+3\.block\.0 Conv2d\s+w 16x16x3x3\s+\[16x8x8\]\s+1,024\s+2,304",
+                  r"3 Residual add\s+block\(x\) \+ x\s+\[16x8x8\]\s+1,024\s+0",
+                  r"12 GlobalAvgPool2d\s+\[16\]\s+16\s+0",
+                  r"13 Linear\s+w 10x16, b 10\s+\[10\]\s+10\s+170"]),
+])
+def test_cli_prints_the_model_before_the_first_epoch(small, capsys, monkeypatch, model, rows):
+    import nbconv.data
+    monkeypatch.setattr(nbconv.data, "load_digits", lambda seed=0: small)     # a small, quick epoch
+    argv = ["train", "--model", model, "--epochs", "1", "--batch-size", "100", "--shift", "0", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("digits: 300 train, 90 validation")
+    before, epoch_line, _ = out.partition("epoch   1/1")
+    assert epoch_line                                   # the table comes before the first epoch
+    assert f"{model}, per 1x8x8 image:" in before
+    assert re.search(r"^layer\s+parameter shapes / window\s+output\s+activations\s+parameters$", before, re.M)
+    assert re.search(r"^input\s+\[1x8x8\]\s+64\s+0$", before, re.M)
+    for row in rows:
+        assert re.search(rf"^{row}$", before, re.M), row
+    params = (models.lenet if model == "lenet" else models.residual_net)().num_params()
+    assert f"total parameters: {params:,} =" in before
+
+
 def test_cli_rejects_bad_options(capsys):
     for argv, message in ((["--epochs", "0"], r"--epochs: must be >= 1, got 0"),
                           (["--lr", "-1"], r"--lr: must be a finite number > 0, got -1"),
