@@ -46,9 +46,9 @@ def family(name, fn):
 if what == "first":
     conv(method, np.float32)
 else:                                             # every family, both dtypes
-    import nbconv.functional.activation as fa, nbconv.functional.norm as fn, nbconv.functional.pool as fp
-    for module in (fa, fn, fp):                   # method: "naive" or "parallel" twins
-        module.PARALLEL_MIN_SIZE = 0 if method == "parallel" else 10**12
+    import nbconv.functional.norm as fn
+    fn.PARALLEL_MIN_SIZE = 0 if method == "parallel" else 10**12    # method: "naive" or "parallel" twins
+    form = "fast" if method == "parallel" else "naive"
     convs = ("direct",) if method == "naive" else ("im2col", "blocked")
     for dtype in (np.float32, np.float64):
         for m in convs:
@@ -56,10 +56,10 @@ else:                                             # every family, both dtypes
         x = np.ones((2, 4, 6, 6), dtype)
         def act():
             for op in ("relu", "leaky_relu", "elu", "sigmoid", "tanh"):
-                y, c = getattr(F, op + "_forward")(x); getattr(F, op + "_backward")(y, c)
+                y, c = getattr(F, op + "_forward")(x, method=form); getattr(F, op + "_backward")(y, c)
         def pool():
             for op in ("max_pool2d", "avg_pool2d"):
-                y, c = getattr(F, op + "_forward")(x, kernel_size=2); getattr(F, op + "_backward")(y, c)
+                y, c = getattr(F, op + "_forward")(x, kernel_size=2, method=form); getattr(F, op + "_backward")(y, c)
         def bn():
             g = np.ones(4, dtype)
             for training in (True, False):

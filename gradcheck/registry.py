@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -34,12 +35,20 @@ class Case:
     kinks: str | None = None                  # how the inputs avoid the op's kinks, if it has any
     in_place: tuple[str, ...] = ()            # inputs the forward updates in place by design (named in names)
 
-    def run(self, seed: int = 0, device: str = "cpu") -> GradientCheck:
+    def forms(self) -> tuple:
+        """The forms this op's forward takes as ``method`` (nbconv.functional.dispatch):
+        ("naive", "fast"), or (None,) for an op whose case fixes its kernel itself (the
+        convolutions name theirs: "direct", "im2col", "blocked")."""
+        from nbconv.functional import dispatch
+        return tuple(m for m in ("naive", "fast") if m in dispatch.CPU.get(self.op, {})) or (None,)
+
+    def run(self, seed: int = 0, device: str = "cpu", method: str | None = None) -> GradientCheck:
         """The check on ``device``: "cpu", or "cuda" (inputs copied to the GPU at every
         evaluation of the finite differences, outputs and gradients copied back; see
-        ``harness.on_device``)."""
+        ``harness.on_device``), of the form ``method`` (one of ``forms()``; None: the default)."""
         rng = np.random.default_rng(seed)
-        forward, backward = on_device(self.forward, self.backward, device)
+        forward = self.forward if method is None else partial(self.forward, method=method)
+        forward, backward = on_device(forward, self.backward, device)
         return check_gradients(forward, backward, self.make_inputs(rng), names=self.names,
                                threshold=self.threshold, seed=seed, allow_in_place=self.in_place)
 

@@ -73,22 +73,24 @@ def gradcheck(args) -> int:
     else:
         cases = [c for c in all_cases() if not args.op or c.op in args.op]
 
-    header = f"{'op':<20} {'case':<58} {'grad':<8} {'max rel err':>11} {'threshold':>9}  result"
+    header = (f"{'op':<18} {'case':<52} {'form':<6} {'grad':<8} {'max rel err':>11} {'threshold':>9}  result")
     print(header)
     print("-" * len(header))
     failures = rows = 0
     for case in cases:
-        check = _run_case(case, args.seed, device)
-        for report in check:
-            verdict = "PASS" if report.passed else "FAIL"
-            failures += not report.passed
-            rows += 1
-            print(f"{case.op:<20} {case.label[:58]:<58} {'d' + report.name:<8} "
-                  f"{report.max_rel_error:>11.2e} {report.threshold:>9.0e}  {verdict}")
-            if not report.passed:
-                print(f"    {report}")
-        for text in check.warnings:
-            print(f"    warning: {text}")
+        # every form of the op (naive and fast, nbconv.functional.dispatch); the GPU has one
+        for form in (case.forms() if device == "cpu" else (None,)):
+            check = _run_case(case, args.seed, device, form)
+            for report in check:
+                verdict = "PASS" if report.passed else "FAIL"
+                failures += not report.passed
+                rows += 1
+                print(f"{case.op:<18} {case.label[:52]:<52} {form or '':<6} {'d' + report.name:<8} "
+                      f"{report.max_rel_error:>11.2e} {report.threshold:>9.0e}  {verdict}")
+                if not report.passed:
+                    print(f"    {report}")
+            for text in check.warnings:
+                print(f"    warning: {text}")
     kinked = sorted({c.op for c in cases if c.kinks})
     print("-" * len(header))
     if kinked:
@@ -97,11 +99,11 @@ def gradcheck(args) -> int:
     return 1 if failures else 0
 
 
-def _run_case(case, seed: int, device: str):
-    """case.run on ``device``; on the GPU inside _device.tuned_cuda_run (under Numba's CUDA
-    simulator a shorter thread switch interval makes its barriers several times faster)."""
+def _run_case(case, seed: int, device: str, form=None):
+    """case.run on ``device`` in ``form``; on the GPU inside _device.tuned_cuda_run (under Numba's
+    CUDA simulator a shorter thread switch interval makes its barriers several times faster)."""
     if device == "cpu":
-        return case.run(seed=seed)
+        return case.run(seed=seed, method=form)
     from nbconv.functional import _device
     with _device.tuned_cuda_run():
         return case.run(seed=seed, device=device)

@@ -171,7 +171,7 @@ def test_fast_methods_keep_float32_end_to_end(method, rng):
 
 
 def test_unknown_method_names_the_three_methods():
-    with pytest.raises(ValueError, match=r"method must be one of \('direct', 'im2col', 'blocked'\), got 'fft'"):
+    with pytest.raises(ValueError, match=r"method must be one of 'direct', 'im2col', 'blocked', 'naive', 'fast', 'auto', got 'fft'"):
         F.conv2d_forward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), method="fft")
 
 
@@ -421,21 +421,22 @@ def test_a_warm_cache_loads_the_fast_kernels_without_compiling(tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_functional_ops_give_the_same_numbers_on_either_side_of_the_parallel_threshold(dtype, monkeypatch, rng):
-    # nbconv.functional runs the parallel twins from PARALLEL_MIN_SIZE elements on: force each side
-    import nbconv.functional.activation as fa
+    # nbconv.functional runs the parallel twins from PARALLEL_MIN_SIZE elements on (batch norm) or
+    # for method="fast" (activations, pooling): force each side
     import nbconv.functional.norm as fn
-    import nbconv.functional.pool as fp
 
     x = rng.standard_normal((3, 4, 6, 6)).astype(dtype)
     gamma, beta = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
 
-    def everything():
+    def everything(method):
         results = []
         for op in ("relu", "leaky_relu", "elu", "sigmoid", "tanh"):
-            y, cache = getattr(F, f"{op}_forward")(x)
+            y, cache = getattr(F, f"{op}_forward")(x, method=method)
+            assert cache.method == method
             results += [y, *getattr(F, f"{op}_backward")(y * 2, cache)]
         for op in ("max_pool2d", "avg_pool2d"):
-            y, cache = getattr(F, f"{op}_forward")(x, kernel_size=3, stride=2, padding=1)
+            y, cache = getattr(F, f"{op}_forward")(x, kernel_size=3, stride=2, padding=1, method=method)
+            assert cache.method == method
             results += [y, *getattr(F, f"{op}_backward")(y * 2, cache)]
         for training in (True, False):
             stats = [np.zeros(4, dtype), np.ones(4, dtype)]
@@ -443,12 +444,10 @@ def test_functional_ops_give_the_same_numbers_on_either_side_of_the_parallel_thr
             results += [y, *stats, *F.batch_norm_backward(y * 2, cache)]
         return results
 
-    for module in (fa, fn, fp):
-        monkeypatch.setattr(module, "PARALLEL_MIN_SIZE", 10**12)
-    naive = everything()
-    for module in (fa, fn, fp):
-        monkeypatch.setattr(module, "PARALLEL_MIN_SIZE", 0)
-    fast = everything()
+    monkeypatch.setattr(fn, "PARALLEL_MIN_SIZE", 10**12)
+    naive = everything("naive")
+    monkeypatch.setattr(fn, "PARALLEL_MIN_SIZE", 0)
+    fast = everything("fast")
     exact = len(naive) - 2 * 6                 # activations and pooling: bit for bit
     for a, e in zip(fast[:exact], naive[:exact]):
         np.testing.assert_array_equal(a, e)

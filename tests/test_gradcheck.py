@@ -94,17 +94,27 @@ def test_registry_op_names_follow_design():
         assert case.backward.__name__ == f"{case.op}_backward", (case.op, case.backward.__name__)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.op}: {c.label}" for c in CASES])
-def test_registry_case(case):
-    for report in case.run():
-        assert report.passed, str(report)
+FORMS = [(case, form) for case in CASES for form in case.forms()]
+
+
+@pytest.mark.parametrize("case, form", FORMS, ids=[f"{c.op}: {c.label} [{f}]" for c, f in FORMS])
+def test_registry_case(case, form):
+    check = case.run(method=form)
+    assert check.passed, str(check)
+
+
+def test_the_registry_checks_both_forms_of_the_ops_that_have_them():
+    from nbconv.functional import dispatch
+    for op, forms in dispatch.CPU.items():
+        assert {f for c, f in FORMS if c.op == op} == set(forms), op
 
 
 def test_cli_gradcheck_one_op(capsys):
     assert main(["gradcheck", "--op", "linear"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("linear")]
-    assert len(rows) == 5 and all(line.endswith("PASS") for line in rows)
+    assert len(rows) == 10 and all(line.endswith("PASS") for line in rows)      # naive and fast
+    assert {line.split()[-5] for line in rows} == {"naive", "fast"}
     assert "dw" in out and "threshold" in out
 
 
@@ -365,7 +375,7 @@ def test_a_tie_in_max_pooling_is_reported_as_a_kink():
 
 def test_the_cli_prints_in_place_warnings(monkeypatch, capsys):
     import nbconv.gradcheck
-    case = registry.Case("sigmoid", "written in place", sigmoid_forward, sigmoid_backward_in_place,
+    case = registry.Case("my_sigmoid", "written in place", sigmoid_forward, sigmoid_backward_in_place,
                          lambda rng: (rng.standard_normal((2, 3)),), names=("x",))
     monkeypatch.setattr(nbconv.gradcheck, "all_cases", lambda: [case])
     with pytest.warns(InPlaceWarning):

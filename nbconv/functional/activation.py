@@ -5,9 +5,9 @@ flattened array (one compiled kernel per dtype, whatever the rank).  PReLU and
 maxout act per channel, channel axis 1, and view x as (N, C, S) with S the
 product of the trailing axes.
 
-Arrays of at least PARALLEL_MIN_SIZE elements run the elementwise ops' parallel twins
-(``*_parallel`` in ``nbconv.kernels.activation``), which compute every element exactly as
-the naive kernels beside them do, on every core.
+The elementwise ops take ``method`` (see ``dispatch``): "naive" runs the loop of
+``nbconv.kernels.activation``, "fast" its parallel twin (``*_parallel``, every element
+computed exactly as the loop does, on every core), "auto" the twin for large arrays.
 
 At the kink x = 0 the derivative is taken from the x <= 0 side: relu'(0) = 0,
 leaky_relu'(0) = negative_slope, elu'(0) = alpha, prelu'(0) = the slope.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.kernels import activation as K
-from . import _device
+from . import _device, dispatch
 from ._checks import as_dout, as_float, as_float_array, as_int, check_cache, same_dtype
 
 __all__ = [
@@ -51,43 +51,24 @@ def _input(x, min_ndim: int) -> np.ndarray:
     return contiguous
 
 
-# Arrays of at least this many elements run the parallel twin of a kernel; smaller ones the
-# naive kernel itself, which is faster when waking a second thread costs more than the work.
-# Both give the same numbers, bit for bit.
-PARALLEL_MIN_SIZE = 1 << 16
+def _elementwise(op: str, method, x, *hyper):
+    """Run op's 1-D forward kernel over the flattened x -> (y of x's shape, the form that ran).
+
+    ``method`` picks the kernel (``dispatch``): "naive" the loop, "fast" its parallel twin,
+    "auto" the twin from dispatch.FAST_FROM elements on; on the GPU the CUDA launcher."""
+    device = _device.array_device(x)
+    method = dispatch.resolve(op, method, device, x.size)
+    y = _device.empty_like(x)
+    dispatch.kernels(op, method, device).forward(_device.flat(x), _device.flat(y), *hyper)
+    return y, method
 
 
-def _fast(kernel, size: int):
-    """The kernel to run on ``size`` elements: its parallel twin for large arrays."""
-    return getattr(K, kernel.__name__ + "_parallel") if size >= PARALLEL_MIN_SIZE else kernel
-
-
-def _on_gpu(kernel):
-    """The CUDA launcher with the CPU kernel's name (nbconv.kernels.cuda.activation)."""
-    return getattr(_device.kernels("activation", _device.CUDA), kernel.__name__)
-
-
-def _elementwise(kernel, x: np.ndarray, *hyper) -> np.ndarray:
-    """Run a 1-D elementwise forward kernel over the flattened x; the output keeps x's shape."""
-    if _device.is_device_array(x):
-        y = _device.empty_like(x)
-        _on_gpu(kernel)(_device.flat(x), _device.flat(y), *hyper)
-        return y
-    y = np.empty_like(x)
-    _fast(kernel, x.size)(x.reshape(-1), y.reshape(-1), *hyper)
-    return y
-
-
-def _elementwise_backward(kernel, dout, saved: np.ndarray, *hyper) -> np.ndarray:
-    """Run a 1-D elementwise backward kernel; ``saved`` is the cached x or y (same shape as dout)."""
-    if _device.device_of(dout=dout, **{"the forward's cached array": saved}) == _device.CUDA:
-        dy = as_dout(dout, saved.shape, saved.dtype)
-        dx = _device.empty_like(saved)
-        _on_gpu(kernel)(_device.flat(dy), _device.flat(saved), _device.flat(dx), *hyper)
-        return dx
+def _elementwise_backward(op: str, method: str, dout, saved, *hyper):
+    """Run op's 1-D backward kernel, in the form its forward ran; ``saved`` is the cached x or y."""
+    device = _device.device_of(dout=dout, **{"the forward's cached array": saved})
     dy = as_dout(dout, saved.shape, saved.dtype)
-    dx = np.empty_like(saved)
-    _fast(kernel, saved.size)(dy.reshape(-1), saved.reshape(-1), dx.reshape(-1), *hyper)
+    dx = _device.empty_like(saved)
+    dispatch.kernels(op, method, device).backward(_device.flat(dy), _device.flat(saved), _device.flat(dx), *hyper)
     return dx
 
 
@@ -96,18 +77,20 @@ def _elementwise_backward(kernel, dout, saved: np.ndarray, *hyper) -> np.ndarray
 @dataclass(frozen=True)
 class ReluCache:
     x: np.ndarray
+    method: str        # the form the forward ran ("naive" or "fast"), for the backward
 
 
-def relu_forward(x):
+def relu_forward(x, *, method="auto"):
     """y = max(0, x), elementwise; x of any rank >= 1."""
     x = _input(x, 1)
-    return _elementwise(K.relu_forward, x), ReluCache(x)
+    y, method = _elementwise("relu", method, x)
+    return y, ReluCache(x, method)
 
 
 def relu_backward(dout, cache: ReluCache):
     """-> (dx,) with dx = dout * [x > 0]."""
     check_cache(cache, ReluCache, "relu_forward")
-    return (_elementwise_backward(K.relu_backward, dout, cache.x),)
+    return (_elementwise_backward("relu", cache.method, dout, cache.x),)
 
 
 # --- leaky_relu ----------------------------------------------------------------------------------
@@ -116,23 +99,24 @@ def relu_backward(dout, cache: ReluCache):
 class LeakyReluCache:
     x: np.ndarray
     negative_slope: float
+    method: str
 
 
-def leaky_relu_forward(x, *, negative_slope=0.01):
+def leaky_relu_forward(x, *, negative_slope=0.01, method="auto"):
     """y = x for x > 0, negative_slope * x for x <= 0; x of any rank >= 1.
 
     The lecture's max(0.1 x, x) is ``negative_slope=0.1``; any real slope is accepted.
     """
     x = _input(x, 1)
     negative_slope = as_float("negative_slope", negative_slope)
-    y = _elementwise(K.leaky_relu_forward, x, negative_slope)
-    return y, LeakyReluCache(x, negative_slope)
+    y, method = _elementwise("leaky_relu", method, x, negative_slope)
+    return y, LeakyReluCache(x, negative_slope, method)
 
 
 def leaky_relu_backward(dout, cache: LeakyReluCache):
     """-> (dx,) with dx = dout for x > 0, negative_slope * dout for x <= 0."""
     check_cache(cache, LeakyReluCache, "leaky_relu_forward")
-    return (_elementwise_backward(K.leaky_relu_backward, dout, cache.x, cache.negative_slope),)
+    return (_elementwise_backward("leaky_relu", cache.method, dout, cache.x, cache.negative_slope),)
 
 
 # --- elu -----------------------------------------------------------------------------------------
@@ -141,19 +125,21 @@ def leaky_relu_backward(dout, cache: LeakyReluCache):
 class EluCache:
     x: np.ndarray
     alpha: float
+    method: str
 
 
-def elu_forward(x, *, alpha=1.0):
+def elu_forward(x, *, alpha=1.0, method="auto"):
     """y = x for x > 0, alpha * (exp(x) - 1) for x <= 0; alpha >= 0; x of any rank >= 1."""
     x = _input(x, 1)
     alpha = as_float("alpha", alpha, minimum=0.0)
-    return _elementwise(K.elu_forward, x, alpha), EluCache(x, alpha)
+    y, method = _elementwise("elu", method, x, alpha)
+    return y, EluCache(x, alpha, method)
 
 
 def elu_backward(dout, cache: EluCache):
     """-> (dx,) with dx = dout for x > 0, dout * alpha * exp(x) for x <= 0."""
     check_cache(cache, EluCache, "elu_forward")
-    return (_elementwise_backward(K.elu_backward, dout, cache.x, cache.alpha),)
+    return (_elementwise_backward("elu", cache.method, dout, cache.x, cache.alpha),)
 
 
 # --- sigmoid -------------------------------------------------------------------------------------
@@ -161,19 +147,20 @@ def elu_backward(dout, cache: EluCache):
 @dataclass(frozen=True)
 class SigmoidCache:
     y: np.ndarray      # the output sigma(x): the derivative is y (1 - y)
+    method: str
 
 
-def sigmoid_forward(x):
+def sigmoid_forward(x, *, method="auto"):
     """y = 1 / (1 + exp(-x)), elementwise, in a form that never overflows; x of any rank >= 1."""
     x = _input(x, 1)
-    y = _elementwise(K.sigmoid_forward, x)
-    return y, SigmoidCache(y)
+    y, method = _elementwise("sigmoid", method, x)
+    return y, SigmoidCache(y, method)
 
 
 def sigmoid_backward(dout, cache: SigmoidCache):
     """-> (dx,) with dx = dout * y * (1 - y)."""
     check_cache(cache, SigmoidCache, "sigmoid_forward")
-    return (_elementwise_backward(K.sigmoid_backward, dout, cache.y),)
+    return (_elementwise_backward("sigmoid", cache.method, dout, cache.y),)
 
 
 # --- tanh ----------------------------------------------------------------------------------------
@@ -181,19 +168,20 @@ def sigmoid_backward(dout, cache: SigmoidCache):
 @dataclass(frozen=True)
 class TanhCache:
     y: np.ndarray      # the output tanh(x): the derivative is 1 - y^2
+    method: str
 
 
-def tanh_forward(x):
+def tanh_forward(x, *, method="auto"):
     """y = tanh(x), elementwise; x of any rank >= 1."""
     x = _input(x, 1)
-    y = _elementwise(K.tanh_forward, x)
-    return y, TanhCache(y)
+    y, method = _elementwise("tanh", method, x)
+    return y, TanhCache(y, method)
 
 
 def tanh_backward(dout, cache: TanhCache):
     """-> (dx,) with dx = dout * (1 - y^2)."""
     check_cache(cache, TanhCache, "tanh_forward")
-    return (_elementwise_backward(K.tanh_backward, dout, cache.y),)
+    return (_elementwise_backward("tanh", cache.method, dout, cache.y),)
 
 
 # --- prelu ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """conv2d and conv1d: cross-correlation with stride, padding, dilation and groups.
 
-Three methods compute the same numbers (to rounding):
+Three methods compute the same numbers (to rounding); the names every op takes map onto them
+(``ALIASES``): "naive" is "direct", "fast" and "auto" are "im2col".
   - ``"direct"``: the naive loop nest of ``nbconv.kernels.conv``, the teaching reference;
   - ``"im2col"`` (default): im2col + GEMM, one matrix product per group and batch chunk.  The
     lowering kernels are the fast path of ``nbconv.kernels.im2col`` (a "wide" layout whose
@@ -60,6 +61,8 @@ from ._checks import as_dout, as_float_array, as_int, as_pair, check_cache, chec
 __all__ = ["Conv2dCache", "conv2d_forward", "conv2d_backward", "conv1d_forward", "conv1d_backward"]
 
 METHODS = ("direct", "im2col", "blocked")
+# the names every op takes (nbconv.functional.dispatch), and the conv method each one means
+ALIASES = {"naive": "direct", "fast": "im2col", "auto": "im2col"}
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
     padding = as_pair("padding", padding, 0)
     dilation = as_pair("dilation", dilation, 1)
     groups = as_int("groups", groups, 1)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(method, str) or method not in METHODS + tuple(ALIASES):
+        raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS + tuple(ALIASES))}, "
+                         f"got {method!r}")
+    method = ALIASES.get(method, method)
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
     if C % groups != 0:

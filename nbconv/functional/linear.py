@@ -1,7 +1,8 @@
 """linear: y = x W^T + b (the lecture's y = Wx + b, one row of x per sample).
 
-NumPy arrays run the CPU kernels of nbconv.kernels.linear; CUDA device arrays run their twins in
-nbconv.kernels.cuda.linear and give device arrays (see ``_device``).
+``method``: "naive" runs the loop nest of nbconv.kernels.linear, "fast" the same three sums as
+GEMMs through NumPy's BLAS, "auto" (the default) the fast form (see ``dispatch``).  CUDA device
+arrays run the twins in nbconv.kernels.cuda.linear and give device arrays (see ``_device``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device
+from . import _device, dispatch
 from ._checks import as_dout, as_float_array, check_cache, check_shape, same_dtype
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward"]
@@ -21,11 +22,13 @@ class LinearCache:
     x: np.ndarray
     w: np.ndarray
     has_bias: bool
+    method: str               # the form the forward ran, "naive" or "fast": the backward runs it too
 
 
-def linear_forward(x, w, b=None):
-    """x (N, D), w (M, D), b (M,) or None -> y (N, M)."""
+def linear_forward(x, w, b=None, *, method="auto"):
+    """x (N, D), w (M, D), b (M,) or None -> y (N, M); method "naive", "fast" or "auto"."""
     device = _device.device_of(x=x, w=w, b=b)
+    dispatch.check_method("linear", method, device)
     x = as_float_array("x", x, ndim=2)
     w = as_float_array("w", w, ndim=2)
     same_dtype("x", x, w=w)
@@ -40,8 +43,9 @@ def linear_forward(x, w, b=None):
         same_dtype("x", x, b=bias)
         check_shape("b", bias, (M,))
     y = _device.empty((x.shape[0], M), x.dtype, device)
-    _device.kernels("linear", device).linear_forward(x, w, bias, y)
-    return y, LinearCache(x, w, b is not None)
+    method = dispatch.resolve("linear", method, device, y.size)
+    dispatch.kernels("linear", method, device).forward(x, w, bias, y)
+    return y, LinearCache(x, w, b is not None, method)
 
 
 def linear_backward(dout, cache: LinearCache):
@@ -51,5 +55,5 @@ def linear_backward(dout, cache: LinearCache):
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, (x.shape[0], w.shape[0]), x.dtype)
     dx, dw, db = _device.empty_like(x), _device.empty_like(w), _device.empty(w.shape[0], x.dtype, device)
-    _device.kernels("linear", device).linear_backward(dy, x, w, dx, dw, db)
+    dispatch.kernels("linear", cache.method, device).backward(dy, x, w, dx, dw, db)
     return dx, dw, (db if cache.has_bias else None)

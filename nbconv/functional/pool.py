@@ -14,9 +14,10 @@ Max pooling remembers, for every output, the input pixel that won its window
 the (H, W) plane of its channel); its backward routes each gradient to that
 pixel only.
 
-Max and average pooling of inputs with at least PARALLEL_MIN_SIZE elements run the parallel
-twins of the naive kernels (``*_parallel`` in ``nbconv.kernels.pool``, one task per (n, c)
-plane), which give bit for bit the same results.
+``method`` (see ``dispatch``): "naive" runs the loops of ``nbconv.kernels.pool``; for max and
+average pooling "fast" runs their parallel twins (``*_parallel``, one task per (n, c) plane, bit
+for bit the same results), and "auto" the twins for large inputs.  Lp and global average pooling
+have one form, the loop.
 
 CUDA device arrays in (see ``_device``): the launchers of the same names in
 ``nbconv.kernels.cuda.pool`` run (one thread per output element; max pooling's backward
@@ -31,9 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbconv.kernels import pool as K
 from nbconv.shapes import conv_output_size
-from . import _device
+from . import _device, dispatch
 from ._checks import as_dout, as_float, as_float_array, as_pair, check_cache
 
 __all__ = [
@@ -49,6 +49,7 @@ class MaxPool2dCache:
     x_shape: tuple[int, int, int, int]
     dtype: np.dtype
     switches: np.ndarray          # int64 (N, C, OH, OW): row * W + col of each window's maximum
+    method: str                   # the form the forward ran, for the backward
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class AvgPool2dCache:
     kernel_size: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
+    method: str
 
 
 @dataclass(frozen=True)
@@ -75,32 +77,15 @@ class GlobalAvgPool2dCache:
     dtype: np.dtype
 
 
-# Inputs of at least this many elements run the parallel twin of a kernel; smaller ones the
-# naive kernel itself (waking a second thread would cost more than the work).
-PARALLEL_MIN_SIZE = 1 << 16
-
-
-def _fast(kernel, size: int):
-    """The kernel to run on ``size`` elements: its parallel twin for large arrays."""
-    return getattr(K, kernel.__name__ + "_parallel") if size >= PARALLEL_MIN_SIZE else kernel
-
-
-def _pick(kernel, size: int, device: str):
-    """The kernel for ``device``: on the CPU as ``_fast`` chooses, on the GPU the launcher of the
-    same name in nbconv.kernels.cuda.pool (one thread per output element, no parallel variant)."""
-    if device == _device.CPU:
-        return _fast(kernel, size)
-    return getattr(_device.kernels("pool", device), kernel.__name__)
-
-
-def _kernels(device: str):
-    """The pooling kernels of ``device``: the CPU module K, or its CUDA twin."""
-    return K if device == _device.CPU else _device.kernels("pool", device)
+def _pool_kernels(op: str, method, device: str, size: int):
+    """(the form that runs, its kernels) for ``op`` on an input of ``size`` elements."""
+    method = dispatch.resolve(op, method, device, size)
+    return method, dispatch.kernels(op, method, device)
 
 
 # ----------------------------------------------------------------------------- max pooling
 
-def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
+def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto"):
     """x (N, C, H, W) -> out (N, C, OH, OW), the maximum of every window.
 
         out[n, c, i, j] = max_{ki, kj} x[n, c, i*SH - PH + ki, j*SW - PW + kj]   (padding is -inf)
@@ -108,13 +93,15 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
     Ties go to the first maximum in row-major window order.
     """
     device = _device.device_of(x=x)
+    dispatch.check_method("max_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
     N, C = x.shape[:2]
     out = _device.empty((N, C, OH, OW), x.dtype, device)
     switches = _device.empty((N, C, OH, OW), np.int64, device)
-    _pick(K.max_pool2d_forward, x.size, device)(x, out, switches, *kernel_size, *stride, *padding)
-    return out, MaxPool2dCache(tuple(x.shape), np.dtype(x.dtype), switches)
+    method, kernels = _pool_kernels("max_pool2d", method, device, x.size)
+    kernels.forward(x, out, switches, *kernel_size, *stride, *padding)
+    return out, MaxPool2dCache(tuple(x.shape), np.dtype(x.dtype), switches, method)
 
 
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
@@ -123,13 +110,13 @@ def max_pool2d_backward(dout, cache: MaxPool2dCache):
     device = _device.device_of(dout=dout, **{"the forward's switches": cache.switches})
     dy = as_dout(dout, cache.switches.shape, cache.dtype)
     dx = _device.empty(cache.x_shape, cache.dtype, device)
-    _pick(K.max_pool2d_backward, dx.size, device)(dy, cache.switches, dx)
+    dispatch.kernels("max_pool2d", cache.method, device).backward(dy, cache.switches, dx)
     return (dx,)
 
 
 # ----------------------------------------------------------------------------- average pooling
 
-def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
+def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto"):
     """x (N, C, H, W) -> out (N, C, OH, OW), the mean of every window.
 
         out[n, c, i, j] = (1 / (KH*KW)) * sum_{ki, kj} x[n, c, i*SH - PH + ki, j*SW - PW + kj]
@@ -137,11 +124,13 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
     Zero padding counts in the average: the divisor is always KH*KW.
     """
     device = _device.device_of(x=x)
+    dispatch.check_method("avg_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
     out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
-    _pick(K.avg_pool2d_forward, x.size, device)(x, out, *kernel_size, *stride, *padding)
-    return out, AvgPool2dCache(tuple(x.shape), np.dtype(x.dtype), kernel_size, stride, padding)
+    method, kernels = _pool_kernels("avg_pool2d", method, device, x.size)
+    kernels.forward(x, out, *kernel_size, *stride, *padding)
+    return out, AvgPool2dCache(tuple(x.shape), np.dtype(x.dtype), kernel_size, stride, padding, method)
 
 
 def avg_pool2d_backward(dout, cache: AvgPool2dCache):
@@ -152,13 +141,15 @@ def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, (N, C, OH, OW), cache.dtype)
     dx = _device.empty(cache.x_shape, cache.dtype, device)
-    _pick(K.avg_pool2d_backward, dx.size, device)(dy, dx, *cache.kernel_size, *cache.stride, *cache.padding)
+    method = cache.method if device == _device.CPU else "naive"     # a CPU cache may meet a device dout
+    dispatch.kernels("avg_pool2d", method, device).backward(dy, dx, *cache.kernel_size, *cache.stride,
+                                                            *cache.padding)
     return (dx,)
 
 
 # ----------------------------------------------------------------------------- Lp-norm pooling
 
-def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None):
+def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None, method="auto"):
     """x (N, C, H, W) -> out (N, C, OH, OW), the p-norm of every window (p = norm_type >= 1).
 
         out[n, c, i, j] = (sum_{ki, kj} |x[n, c, i*SH + ki, j*SW + kj]|^p)^(1/p)
@@ -166,13 +157,14 @@ def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None):
     p = 2 is the L2-norm pooling of the notes.  No padding.
     """
     device = _device.device_of(x=x)
+    dispatch.check_method("lp_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     p = as_float("norm_type", norm_type, minimum=1)
     if not math.isfinite(p):
         raise ValueError(f"norm_type must be a finite real number >= 1, got {norm_type!r}")
     kernel_size, stride, _, (OH, OW) = _window(x, kernel_size, stride, 0)
     out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
-    _kernels(device).lp_pool2d_forward(x, out, p, *kernel_size, *stride)
+    _pool_kernels("lp_pool2d", method, device, x.size)[1].forward(x, out, p, *kernel_size, *stride)
     return out, LpPool2dCache(x, out, p, kernel_size, stride)
 
 
@@ -184,21 +176,23 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, out.shape, x.dtype)
     dx = _device.empty_like(x)
-    _kernels(device).lp_pool2d_backward(dy, x, out, dx, cache.norm_type, *cache.kernel_size, *cache.stride)
+    dispatch.kernels("lp_pool2d", "naive", device).backward(dy, x, out, dx, cache.norm_type, *cache.kernel_size,
+                                                            *cache.stride)
     return (dx,)
 
 
 # ----------------------------------------------------------------------------- global average pooling
 
-def global_avg_pool2d_forward(x):
+def global_avg_pool2d_forward(x, *, method="auto"):
     """x (N, C, H, W) -> out (N, C), the mean of every channel's feature map."""
     device = _device.device_of(x=x)
+    dispatch.check_method("global_avg_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     N, C, H, W = x.shape
     if H == 0 or W == 0:
         raise ValueError(f"x must have a non-empty feature map (H, W >= 1) to average, got shape {tuple(x.shape)}")
     out = _device.empty((N, C), x.dtype, device)
-    _kernels(device).global_avg_pool2d_forward(x, out)
+    _pool_kernels("global_avg_pool2d", method, device, x.size)[1].forward(x, out)
     return out, GlobalAvgPool2dCache(tuple(x.shape), np.dtype(x.dtype))
 
 
@@ -208,7 +202,7 @@ def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
     device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, cache.x_shape[:2], cache.dtype)
     dx = _device.empty(cache.x_shape, cache.dtype, device)
-    _kernels(device).global_avg_pool2d_backward(dy, dx)
+    dispatch.kernels("global_avg_pool2d", "naive", device).backward(dy, dx)
     return (dx,)
 
 

@@ -21,8 +21,11 @@ class _Elementwise(Layer):
     in_place = True          # summaries: the output may overwrite the input, no new activations
     _forward = _backward = None
 
+    def __init__(self, *, method: str = "auto"):
+        self.method = method     # "naive" (the loop), "fast" (its parallel twin) or "auto"
+
     def forward(self, x):
-        y, self._cache = type(self)._forward(x, **self.hyper())
+        y, self._cache = type(self)._forward(x, **self.hyper(), method=self.method)
         return y
 
     def backward(self, dout):
@@ -58,7 +61,8 @@ class LeakyReLU(_Elementwise):
     """x for x > 0, negative_slope * x otherwise."""
     _forward, _backward = staticmethod(F.leaky_relu_forward), staticmethod(F.leaky_relu_backward)
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, *, method: str = "auto"):
+        super().__init__(method=method)
         self.negative_slope = negative_slope
 
     def hyper(self):
@@ -69,7 +73,8 @@ class ELU(_Elementwise):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
     _forward, _backward = staticmethod(F.elu_forward), staticmethod(F.elu_backward)
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, *, method: str = "auto"):
+        super().__init__(method=method)
         self.alpha = alpha
 
     def hyper(self):

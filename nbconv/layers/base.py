@@ -143,6 +143,20 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    def set_method(self, method: str) -> "Layer":
+        """Run every op of this layer and its children in ``method``: "naive" (the teaching loop
+        nests), "fast" (the optimized kernels) or "auto" (fast where it pays; see
+        nbconv.functional.dispatch).  Layers whose op has one form only keep it.  Returns the layer.
+
+        ``model.set_method("naive")`` runs a whole network on the loops, to time the difference."""
+        if method not in ("naive", "fast", "auto"):
+            raise ValueError(f"method must be 'naive', 'fast' or 'auto', got {method!r}")
+        if hasattr(self, "method"):
+            self.method = method
+        for child in self.children().values():
+            child.set_method(method)
+        return self
+
     # -- devices
     def to(self, device: str) -> "Layer":
         """Move every parameter (data and grad) and buffer of this layer and its children to

@@ -24,15 +24,16 @@ class Linear(Layer):
     """x (N, in_features) -> y (N, out_features); parameters w (out, in) and b (out,)."""
 
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True, init="he_normal",
-                 seed=None, dtype=np.float32, allocate: bool = True):
+                 seed=None, dtype=np.float32, allocate: bool = True, method: str = "auto"):
         self.in_features, self.out_features, self.bias = in_features, out_features, bias
+        self.method = method          # "naive" (the loop nest), "fast" (GEMM) or "auto"
         shapes = {"w": (out_features, in_features)} | ({"b": (out_features,)} if bias else {})
         self.init_params(shapes, {"w": weight_init(init, as_rng(seed)), "b": np.zeros},
                          allocate=allocate, dtype=dtype)
 
     def forward(self, x):
         p = weights(self, x)
-        y, self._cache = F.linear_forward(x, p["w"].data, p["b"].data if self.bias else None)
+        y, self._cache = F.linear_forward(x, p["w"].data, p["b"].data if self.bias else None, method=self.method)
         return y
 
     def backward(self, dout):

@@ -16,7 +16,8 @@ def _pair(v):
 
 
 class _Pool2d(Layer):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, *, method: str = "auto"):
+        self.method = method          # "naive" (the loops), "fast" (parallel twins) or "auto"
         self.kernel_size = _pair(kernel_size)
         self.stride = self.kernel_size if stride is None else _pair(stride)
         self.padding = _pair(padding)
@@ -39,7 +40,7 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         y, self._cache = F.max_pool2d_forward(x, kernel_size=self.kernel_size, stride=self.stride,
-                                              padding=self.padding)
+                                              padding=self.padding, method=self.method)
         return y
 
     def backward(self, dout):
@@ -52,7 +53,7 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         y, self._cache = F.avg_pool2d_forward(x, kernel_size=self.kernel_size, stride=self.stride,
-                                              padding=self.padding)
+                                              padding=self.padding, method=self.method)
         return y
 
     def backward(self, dout):
@@ -63,13 +64,13 @@ class AvgPool2d(_Pool2d):
 class LPPool2d(_Pool2d):
     """x (N, C, H, W) -> the p-norm of every window, p = norm_type (2: the notes' L2-norm pooling). No padding."""
 
-    def __init__(self, norm_type, kernel_size, stride=None):
-        super().__init__(kernel_size, stride, 0)
+    def __init__(self, norm_type, kernel_size, stride=None, *, method: str = "auto"):
+        super().__init__(kernel_size, stride, 0, method=method)
         self.norm_type = norm_type
 
     def forward(self, x):
         y, self._cache = F.lp_pool2d_forward(x, norm_type=self.norm_type, kernel_size=self.kernel_size,
-                                             stride=self.stride)
+                                             stride=self.stride, method=self.method)
         return y
 
     def backward(self, dout):
@@ -83,8 +84,11 @@ class LPPool2d(_Pool2d):
 class GlobalAvgPool2d(Layer):
     """x (N, C, H, W) -> (N, C), the mean of every feature map (GoogLeNet/ResNet's replacement for FC layers)."""
 
+    def __init__(self, *, method: str = "auto"):
+        self.method = method
+
     def forward(self, x):
-        y, self._cache = F.global_avg_pool2d_forward(x)
+        y, self._cache = F.global_avg_pool2d_forward(x, method=self.method)
         return y
 
     def backward(self, dout):
