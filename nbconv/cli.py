@@ -14,7 +14,7 @@ import sys
 
 # Modules that add a sub-command: each has ``register(subparsers)``, which adds its parser and
 # sets ``func=run`` with ``run(args) -> exit status``.
-COMMANDS = ("nbconv.cli", "nbconv.summary", "nbconv.training", "nbconv.bench")
+COMMANDS = ("nbconv.cli", "nbconv.summary", "nbconv.train_cli", "nbconv.bench")
 
 
 def main(argv=None) -> int:

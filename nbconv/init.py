@@ -9,6 +9,10 @@ weight (F, C, KH, KW) they are C*KH*KW and F*KH*KW.
     xavier_uniform(shape, rng)  U(-a, a), a = sqrt(6/(fan_in + fan_out))
     he_normal(shape, rng)       N(0, 2/fan_in)            He et al., for ReLU nets
     he_uniform(shape, rng)      U(-a, a), a = sqrt(6/fan_in)
+
+The layers draw their weights through two helpers: ``as_rng(seed)`` (a Generator from a seed,
+a Generator or None) and ``weight_init(name_or_fn, rng)`` (the initializer as a function of the
+shape alone, as ``Layer.init_params`` takes it).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 import numpy as np
 
 __all__ = ["fans", "normal", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform", "zeros", "ones",
-           "INITIALIZERS"]
+           "INITIALIZERS", "as_rng", "weight_init"]
 
 
 def fans(shape) -> tuple[int, int]:
@@ -68,3 +72,15 @@ def ones(shape, rng=None) -> np.ndarray:
 
 INITIALIZERS = {"normal": normal, "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform,
                 "he_normal": he_normal, "he_uniform": he_uniform}
+
+
+def as_rng(seed) -> np.random.Generator:
+    """A numpy Generator from a seed, a Generator, or None (fresh entropy)."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def weight_init(name_or_fn, rng):
+    """``shape -> array``: the initializer named ``name_or_fn`` (a key of INITIALIZERS) or the
+    function ``name_or_fn(shape, rng)`` itself, drawing from ``rng``."""
+    fn = INITIALIZERS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
+    return lambda shape: fn(shape, rng)

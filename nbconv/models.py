@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .init import as_rng
 from .layers import (BatchNorm2d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Residual,
                      Sequential)
-from .layers.linear import as_rng
 
 __all__ = ["lenet", "residual_net"]
 

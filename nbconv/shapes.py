@@ -10,14 +10,15 @@ input evenly (``(W - F + 2P) / S`` must be whole).
 
 from __future__ import annotations
 
+from ._args import _int_at_least
+
 
 def conv_output_size(size: int, kernel: int, *, stride: int = 1, padding: int = 0,
                      dilation: int = 1, strict: bool = False, name: str = "input") -> int:
     """Output length along one axis of a convolution or pooling window."""
     for arg, value, minimum in (("size", size, 0), ("kernel", kernel, 1), ("stride", stride, 1),
                                 ("padding", padding, 0), ("dilation", dilation, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{arg} must be an int >= {minimum}, got {value!r}")
+        _int_at_least(arg, value, minimum)
     span = dilation * (kernel - 1) + 1          # the receptive field of one output
     room = size + 2 * padding - span            # how far the window can slide
     if room < 0:

@@ -1,5 +1,6 @@
-"""Training: mini-batch gradient descent with validation, early stopping, a learning-rate schedule,
-checkpoints that resume exactly, and the ``nbconv train`` command.
+"""Training: mini-batch gradient descent with validation, early stopping, a learning-rate schedule
+and checkpoints that resume exactly (the ``nbconv train`` command is nbconv.train_cli, the figure
+of a run nbconv.plot).
 
 One step of the loop, with nothing hidden::
 
@@ -48,9 +49,10 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import functional as F
+from ._args import _positive_int
 from .functional import _device
 
-__all__ = ["History", "train", "evaluate", "thread_limit", "plot_training", "register", "run"]
+__all__ = ["History", "train", "evaluate", "thread_limit"]
 
 
 # ---------------------------------------------------------------- history
@@ -89,14 +91,6 @@ class History:
 
 
 # ---------------------------------------------------------------- helpers
-
-def _as_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
 
 def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
     """(start, stop) of each mini-batch.  A last batch of a single sample is merged into the one
@@ -171,7 +165,7 @@ def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
 
     The model's train/eval mode is restored afterwards.  An empty set gives (nan, nan).
     """
-    batch_size = _as_positive_int("batch_size", batch_size)
+    batch_size = _positive_int("batch_size", batch_size)
     n = len(y)
     if n == 0:
         return math.nan, math.nan
@@ -217,12 +211,12 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
     Returns the History of all epochs (those before a resume included).
     """
     _check_data(data)
-    epochs = _as_positive_int("epochs", epochs)
-    batch_size = _as_positive_int("batch_size", batch_size)
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if early_stopping_patience is not None:
-        early_stopping_patience = _as_positive_int("early_stopping_patience", early_stopping_patience)
+        early_stopping_patience = _positive_int("early_stopping_patience", early_stopping_patience)
         if len(data.y_val) == 0:
             raise ValueError("early stopping watches the validation loss, but data.x_val is empty")
     if resume and checkpoint is None:
@@ -311,138 +305,7 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
     return history
 
 
-# ---------------------------------------------------------------- plotting
-
-def plot_training(history: History, model, path, *, test_accuracy: float | None = None) -> str:
-    """Save one figure to ``path``: the loss curves, the accuracy curves and the filters of the
-    model's first convolution as small gray images.  Needs matplotlib (``pip install "nbconv[plot]"``)."""
-    try:
-        from matplotlib.figure import Figure       # no pyplot: no backend is chosen or changed
-    except ImportError as exc:
-        raise ImportError('--plot needs matplotlib, an optional dependency of nbconv; install it with: '
-                          'pip install "nbconv[plot]"') from exc
-    filters = next((_device.to_host(p.data) for name, p in model.named_parameters() if p.data.ndim == 4), None)
-    fig = Figure(figsize=(12, 4.2), layout="constrained")
-    outer = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1])
-    epochs = np.arange(1, len(history) + 1)
-
-    ax = fig.add_subplot(outer[0])
-    ax.plot(epochs, history.train_loss, marker="o", ms=3, label="train")
-    ax.plot(epochs, history.val_loss, marker="o", ms=3, label="validation")
-    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss", yscale="log")
-    ax.legend()
-
-    ax = fig.add_subplot(outer[1])
-    ax.plot(epochs, history.train_acc, marker="o", ms=3, label="train")
-    ax.plot(epochs, history.val_acc, marker="o", ms=3, label="validation")
-    if test_accuracy is not None:
-        ax.axhline(test_accuracy, color="gray", ls="--", lw=1, label=f"test {test_accuracy:.4f}")
-    ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    ax.legend()
-
-    if filters is None:
-        ax = fig.add_subplot(outer[2])
-        ax.text(0.5, 0.5, "no convolution", ha="center", va="center")
-        ax.axis("off")
-    else:
-        count = filters.shape[0]
-        cols = math.ceil(math.sqrt(count))
-        rows = math.ceil(count / cols)
-        inner = outer[2].subgridspec(rows, cols, wspace=0.08, hspace=0.08)
-        for f in range(rows * cols):
-            ax = fig.add_subplot(inner[f // cols, f % cols])
-            ax.axis("off")
-            if f < count:
-                kernel = filters[f].mean(axis=0)      # (KH, KW); the first layer usually has one channel
-                limit = float(np.abs(kernel).max()) or 1.0
-                ax.imshow(kernel, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
-            if f == cols // 2:
-                ax.set_title(f"first-layer filters ({count})")
-    fig.savefig(path, dpi=110)
-    return os.fspath(path)
-
-
-# ---------------------------------------------------------------- the command line
-
-# Tuned so that every seed tried reaches >= 0.98 test accuracy in a few seconds of training
-# (see the README): a LeNet-style CNN of 62,378 parameters, Adam with a cosine schedule, and
-# random shifts of one pixel as data augmentation.
-DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="im2col",
-                schedule="cosine", shift=1, threads=1, device="cpu")
-
-
-def _cli_int(minimum: int):
-    def parse(text: str) -> int:
-        import argparse
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
-
-
-def _cli_float_positive(text: str) -> float:
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def register(commands) -> None:
-    from .functional.conv import METHODS as CONV_METHODS
-    from .optim import OPTIMIZERS
-    p = commands.add_parser("train", help="train a CNN on the digits data set and print its test accuracy",
-                            description="Train the default LeNet-style CNN (conv, batch norm, ReLU, pooling, FC) "
-                                        "on scikit-learn's digits; the last line printed is the test accuracy.")
-    p.add_argument("--model", choices=("lenet", "residual"), default=DEFAULTS["model"],
-                   help="network: lenet (default) or residual (Residual blocks with batch norm)")
-    p.add_argument("--epochs", type=_cli_int(1), default=DEFAULTS["epochs"], help="epochs (default %(default)s)")
-    p.add_argument("--batch-size", type=_cli_int(1), default=DEFAULTS["batch_size"],
-                   help="mini-batch size (default %(default)s)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
-                   help="optimizer (default %(default)s)")
-    p.add_argument("--lr", type=_cli_float_positive, default=DEFAULTS["lr"],
-                   help="initial learning rate (default %(default)s)")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
-                   help="seed of the split, the initial weights and the shuffling (default %(default)s)")
-    p.add_argument("--method", choices=CONV_METHODS, default=DEFAULTS["method"],
-                   help="convolution kernel (default %(default)s)")
-    p.add_argument("--schedule", choices=("cosine", "step", "none"), default=DEFAULTS["schedule"],
-                   help="learning-rate schedule per epoch: cosine annealing to 0, step (x0.1 every third of "
-                        "the epochs) or none (default %(default)s)")
-    p.add_argument("--shift", type=_cli_int(0), default=DEFAULTS["shift"],
-                   help="data augmentation: move each training image by up to this many pixels, 0 for "
-                        "none (default %(default)s)")
-    p.add_argument("--patience", type=_cli_int(1), default=None,
-                   help="early stopping: epochs without a lower validation loss (default: off)")
-    p.add_argument("--checkpoint", metavar="PATH",
-                   help="save a checkpoint there after every epoch; resume from it if it exists")
-    p.add_argument("--plot", metavar="OUT.PNG", help="save loss/accuracy curves and first-layer filters")
-    p.add_argument("--threads", type=_cli_int(1), default=DEFAULTS["threads"],
-                   help="threads for the parallel kernels and BLAS (default %(default)s: the 8x8 digits are too "
-                        "small for threads to pay, they only add synchronization)")
-    p.add_argument("--device", choices=_device.DEVICES, default=DEFAULTS["device"],
-                   help="where to train: cpu (default) or cuda (the GPU kernels; needs nbconv[cuda] and an NVIDIA "
-                        "GPU, or NUMBA_ENABLE_CUDASIM=1 for Numba's slow CUDA simulator)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars; one line per epoch instead")
-    p.set_defaults(func=run)
-
-
-def _make_schedule(name: str, optimizer, epochs: int):
-    if name == "none":
-        return None
-    from . import optim
-    if name == "cosine":
-        return optim.CosineLR(optimizer, total_epochs=epochs)
-    return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
-
+# ---------------------------------------------------------------- threads
 
 @contextlib.contextmanager
 def thread_limit(threads: int):
@@ -451,7 +314,7 @@ def thread_limit(threads: int):
     both are restored afterwards.  Small images such as the 8x8 digits give each parallel region
     too little work: extra threads only add synchronization, and on a busy machine they wait for
     each other far longer than the work takes."""
-    threads = _as_positive_int("threads", threads)
+    threads = _positive_int("threads", threads)
     import numba
 
     before = numba.get_num_threads()
@@ -466,63 +329,3 @@ def thread_limit(threads: int):
                 yield
     finally:
         numba.set_num_threads(before)
-
-
-def run(args) -> int:
-    with thread_limit(args.threads):
-        return _run(args)
-
-
-def _run(args) -> int:
-    from . import models, optim
-    from .data import load_digits, random_shift
-    from .summary import summary
-
-    device = getattr(args, "device", DEFAULTS["device"])
-    problem = _device.cuda_unavailable() if device == _device.CUDA else None
-    if problem:
-        print(f"nbconv train: --device cuda: {problem}", file=sys.stderr)
-        return 2
-    data = load_digits(seed=args.seed)
-    build = models.lenet if args.model == "lenet" else models.residual_net
-    model = build(method=args.method, seed=args.seed).to(device)     # before the optimizer: its state follows
-    optimizer = optim.make_optimizer(args.optimizer, model.parameters(), args.lr)
-    schedule = _make_schedule(args.schedule, optimizer, args.epochs)
-    print(f"digits: {len(data.y_train)} train, {len(data.y_val)} validation, {len(data.y_test)} test images; "
-          f"{args.model} with {model.num_params():,} parameters; {args.optimizer} lr {args.lr:g}, "
-          f"{args.schedule} schedule, batch {args.batch_size}, {args.epochs} epochs, shift {args.shift}, "
-          f"seed {args.seed}, conv method {args.method}, device {device}", flush=True)
-    # the network before it trains: per layer its output shape and parameter count (nbconv.summary)
-    shape = "x".join(str(s) for s in data.input_shape)
-    print(f"\n{args.model}, per {shape} image:\n{summary(model, data.input_shape)}\n", flush=True)
-    resume = args.checkpoint is not None and os.path.exists(args.checkpoint)
-    if resume:
-        print(f"resuming from {args.checkpoint}", flush=True)
-
-    def report(epoch, history):
-        print(f"epoch {epoch:>3}/{args.epochs}  train loss {history.train_loss[-1]:.4f} "
-              f"acc {history.train_acc[-1]:.4f}  val loss {history.val_loss[-1]:.4f} "
-              f"acc {history.val_acc[-1]:.4f}  lr {history.lr[-1]:.3g}  {history.seconds[-1]:.2f} s", flush=True)
-
-    tic = time.perf_counter()
-    try:
-        history = train(model, data, optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                        schedule=schedule, early_stopping_patience=args.patience, checkpoint=args.checkpoint,
-                        resume=resume, progress=not args.no_progress,
-                        augment=(lambda x, rng: random_shift(x, rng, args.shift)) if args.shift else None,
-                        callback=report if args.no_progress else None)
-    except ValueError as exc:
-        if not resume:
-            raise
-        print(f"nbconv train: {exc}", file=sys.stderr)
-        return 1
-    seconds = time.perf_counter() - tic
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
-    kept = (history.best_epoch or len(history)) - 1          # the epoch whose weights the model holds
-    stopped = f", stopped early after epoch {history.stopped_epoch}" if history.stopped_epoch else ""
-    print(f"trained {len(history)} epochs ({seconds:.1f} s in this run){stopped}; weights of epoch {kept + 1}: "
-          f"val accuracy {history.val_acc[kept]:.4f}, test loss {test_loss:.4f}")
-    if args.plot:
-        print(f"saved {plot_training(history, model, args.plot, test_accuracy=test_acc)}")
-    print(f"test accuracy: {test_acc:.4f}")
-    return 0

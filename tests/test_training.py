@@ -364,7 +364,7 @@ def test_cli_rejects_bad_options(capsys):
 
 
 def test_plot_needs_matplotlib_only_when_asked(tmp_path, monkeypatch):
-    from nbconv.training import plot_training
+    from nbconv.plot import plot_training
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r'pip install "nbconv\[plot\]"'):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._args import _int_at_least
 from .base import Layer
 from ._util import weights
 
@@ -86,9 +87,7 @@ class PReLU(Layer):
     one slope shared by every element (num_parameters=1) or one per channel of axis 1 (num_parameters=C)."""
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype=np.float32, allocate: bool = True):
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1:
-            raise ValueError(f"num_parameters must be an int >= 1 (1 or the number of channels), "
-                             f"got {num_parameters!r}")
+        _int_at_least("num_parameters", num_parameters, hint=" (1 or the number of channels)")
         self.num_parameters, self.init = num_parameters, init
         self.init_params({"weight": (num_parameters,)}, {"weight": lambda shape: np.full(shape, init)},
                          allocate=allocate, dtype=dtype)
@@ -119,8 +118,7 @@ class Maxout(Layer):
     """
 
     def __init__(self, pieces: int):
-        if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1:
-            raise ValueError(f"pieces must be an int >= 1, got {pieces!r}")
+        _int_at_least("pieces", pieces)
         self.pieces = pieces
 
     def forward(self, x):

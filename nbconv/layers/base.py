@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..functional import _device
+from . import _table
 from ._util import describe
 
 
@@ -127,8 +128,7 @@ class Layer:
     def summary(self, input_shape, dtype_bytes: int = 4) -> None:
         """Print the table of nbconv.summary.summary: per layer the output shape, activations and
         parameters, and the memory totals, for one sample of ``input_shape`` (no batch axis)."""
-        from ..summary import summary
-        print(summary(self, input_shape, dtype_bytes=dtype_bytes))
+        print(_table.summary(self, input_shape, dtype_bytes=dtype_bytes))
 
     def num_params(self) -> int:
         own = sum(int(np.prod(s)) for s in self.param_shapes().values())

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from ..functional import _device
 from .base import Layer
+from ._table import Row, child_name, walk
 from ._util import describe
 
 _LOCATED = (ValueError, TypeError, RuntimeError, NotImplementedError)    # exactly these types, not subclasses
@@ -68,6 +69,13 @@ class Sequential(Layer):
         for layer in self.layers:
             input_shape = layer.output_shape(input_shape)
         return input_shape
+
+    def summary_rows(self, name, shape, depth, rows):
+        """Summary table (nbconv.summary): the rows of the layers in order, nested one level below
+        a named Sequential; returns the output shape."""
+        for k, sub in enumerate(self.layers):
+            shape = walk(sub, child_name(name, k), shape, depth + (1 if name else 0), rows)
+        return shape
 
     def __getitem__(self, k):
         return self.layers[k]
@@ -128,6 +136,16 @@ class Residual(Layer):
         if out != tuple(input_shape):
             raise ValueError(f"Residual: the block must keep the shape so that block(x) + x is defined; "
                              f"input shape {tuple(input_shape)}, block output shape {out}")
+        return out
+
+    def summary_rows(self, name, shape, depth, rows):
+        """Summary table (nbconv.summary): the block's rows one level deeper, then the add as a
+        row of its own (it stores block(x) + x); returns the output shape."""
+        inner = walk(self.block, child_name(name, "block"), shape, depth + 1, rows)
+        out = self.output_shape(shape)          # checks that the block kept the shape
+        assert tuple(inner) == tuple(out)
+        rows.append(Row(name or "residual", "Residual add", "block(x) + x", tuple(out[1:]),
+                        math.prod(out[1:]), 0, depth=depth))
         return out
 
     def __repr__(self):

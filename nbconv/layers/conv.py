@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..init import as_rng, weight_init
 from ..shapes import conv_output_size
 from .base import Layer
 from ._util import weights
-from .linear import as_rng, weight_init
 
 
 def _pair(v):

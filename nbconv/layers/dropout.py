@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
+from ..init import as_rng
 from .base import Layer
-from .linear import as_rng
 
 
 class Dropout(Layer):
@@ -34,6 +34,10 @@ class Dropout(Layer):
 
     def output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def summary_detail(self):
+        """The detail column of the summary table (nbconv.summary)."""
+        return f"p={self.p}"
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -5,19 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .. import init as initializers
+from ..init import as_rng, weight_init
 from .base import Layer
 from ._util import weights
-
-
-def as_rng(seed) -> np.random.Generator:
-    """A numpy Generator from a seed, a Generator, or None (fresh entropy)."""
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-def weight_init(name_or_fn, rng):
-    fn = initializers.INITIALIZERS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
-    return lambda shape: fn(shape, rng)
 
 
 class Linear(Layer):

@@ -12,14 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._args import _int_at_least
 from .base import Layer
 from ._util import check_rank, weights
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 class _Affine(Layer):
@@ -43,7 +38,7 @@ class _BatchNorm(_Affine):
 
     def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float32,
                  allocate: bool = True):
-        self.num_features = _positive_int("num_features", num_features)
+        self.num_features = _int_at_least("num_features", num_features)
         self.momentum, self.eps = momentum, eps
         self._init_affine((num_features,), dtype, allocate)
         self._buffers = {"running_mean": np.zeros(num_features, dtype=dtype),
@@ -102,7 +97,7 @@ class LayerNorm(_Affine):
     def __init__(self, normalized_shape, *, eps: float = 1e-5, dtype=np.float32, allocate: bool = True):
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         for size in shape:
-            _positive_int("every size in normalized_shape", size)
+            _int_at_least("every size in normalized_shape", size)
         if not shape:
             raise ValueError("normalized_shape must name at least one axis, got ()")
         self.normalized_shape, self.eps = shape, eps
@@ -134,7 +129,7 @@ class InstanceNorm2d(_Affine):
     """x (N, C, H, W): normalizes each (sample, channel) over H and W; gamma and beta per channel."""
 
     def __init__(self, num_features: int, *, eps: float = 1e-5, dtype=np.float32, allocate: bool = True):
-        self.num_features, self.eps = _positive_int("num_features", num_features), eps
+        self.num_features, self.eps = _int_at_least("num_features", num_features), eps
         self._init_affine((num_features,), dtype, allocate)
 
     def forward(self, x):
@@ -164,8 +159,8 @@ class GroupNorm(_Affine):
 
     def __init__(self, num_groups: int, num_channels: int, *, eps: float = 1e-5, dtype=np.float32,
                  allocate: bool = True):
-        _positive_int("num_groups", num_groups)
-        _positive_int("num_channels", num_channels)
+        _int_at_least("num_groups", num_groups)
+        _int_at_least("num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"num_groups must divide num_channels, got num_groups={num_groups}, "
                              f"num_channels={num_channels}")
@@ -200,7 +195,7 @@ class LocalResponseNorm(Layer):
     """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
-        self.size = _positive_int("size", size)
+        self.size = _int_at_least("size", size)
         self.alpha, self.beta, self.k = alpha, beta, k
 
     def forward(self, x):
