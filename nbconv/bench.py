@@ -4,6 +4,8 @@
     nbconv bench --full                the shapes of the performance issue
     nbconv bench --op conv2d --op relu only these ops
     nbconv bench --json out.json       also save every number
+    nbconv bench --train               ms per training step of three LeNet-style nets and where it goes
+                                       (nbconv.bench_train)
 
 One table per op and shape.  Each row is one method:
 
@@ -570,10 +572,18 @@ def register(commands) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement, the best is kept (default 5)")
     p.add_argument("--json", metavar="PATH", help="also save every number as JSON")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch column even if torch is importable")
+    p.add_argument("--train", action="store_true",
+                   help="time whole training steps (forward, loss, backward, Adam) of three LeNet-style nets "
+                        "instead, with each layer type's share (nbconv.bench_train; uses --repeat, --json, "
+                        "--no-torch)")
     p.set_defaults(func=run, full=False)
 
 
 def run(args) -> int:
+    if getattr(args, "train", False):
+        from nbconv import bench_train
+
+        return bench_train.run(args)
     ops = args.op or list(ALL_OPS)
     torch = None if args.no_torch else _torch()
     conv_shapes = CONV_SHAPES if args.full else QUICK_CONV_SHAPES
