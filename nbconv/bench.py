@@ -6,6 +6,7 @@
     nbconv bench --json out.json       also save every number
     nbconv bench --train               ms per training step of three LeNet-style nets and where it goes
                                        (nbconv.bench_train)
+    nbconv bench --train --threads 1   the same on one Numba and one BLAS thread (restored afterwards)
 
 One table per op and shape.  Each row is one method:
 
@@ -576,10 +577,24 @@ def register(commands) -> None:
                    help="time whole training steps (forward, loss, backward, Adam) of three LeNet-style nets "
                         "instead, with each layer type's share (nbconv.bench_train; uses --repeat, --json, "
                         "--no-torch)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="run with at most this many Numba and BLAS threads (restored afterwards; default: "
+                        "as the process is set up). On a small or busy machine, threads that wait for each "
+                        "other at every parallel region can cost more than they bring: compare --threads 1")
     p.set_defaults(func=run, full=False)
 
 
 def run(args) -> int:
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return _run(args)
+    from nbconv.training import thread_limit
+
+    with thread_limit(threads):           # the header's thread counts show the limit
+        return _run(args)
+
+
+def _run(args) -> int:
     if getattr(args, "train", False):
         from nbconv import bench_train
 

@@ -155,3 +155,23 @@ def test_torch_twin_is_the_same_net():
     assert bt.torch_step_time(torch, model, x, y, steps=1) > 0
     result = bt.bench_net(TINY, steps=1, warmup=1, torch=torch)
     assert result.torch_status.startswith("PyTorch") and result.ratio > 0
+
+
+def test_threads_limits_the_run_and_restores_the_setting(capsys, monkeypatch):
+    import numba
+
+    from nbconv.cli import main
+
+    monkeypatch.setattr(bt, "NETS", (TINY,))
+    seen = []
+    real = bt.time_steps
+
+    def spy(*args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bt, "time_steps", spy)
+    before = numba.get_num_threads()
+    assert main(["bench", "--train", "--repeat", "1", "--no-torch", "--threads", "1"]) == 0
+    assert seen == [1] and numba.get_num_threads() == before
+    assert "numba" in capsys.readouterr().out
