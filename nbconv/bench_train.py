@@ -394,6 +394,18 @@ def run(args, nets=None) -> int:
     steps = max(1, args.repeat)
     torch = None if args.no_torch else bench._torch()
     torch_note = "off (--no-torch)" if args.no_torch else "not installed"
+    threads = getattr(args, "threads", None)
+    if torch is not None and threads is not None:     # the peer gets the same thread budget
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return _run(args, nets, steps, torch, torch_note)
+        finally:
+            torch.set_num_threads(torch_threads)
+    return _run(args, nets, steps, torch, torch_note)
+
+
+def _run(args, nets, steps, torch, torch_note) -> int:
     started = time.perf_counter()
 
     info = bench.machine_info()
