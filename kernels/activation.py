@@ -20,6 +20,8 @@ import math
 
 from numba import njit, prange
 
+from . import vecmath
+
 
 # --- ReLU(x) = max(0, x) ------------------------------------------------------------------------
 
@@ -229,10 +231,10 @@ def maxout_backward(dy, argmax, dx, pieces):
 
 # =================================================================================================
 # Parallel twins of the elementwise kernels: the same formula for every element, the elements
-# split between the threads (prange).  Every element is computed exactly as by its naive twin,
-# so the results are bit for bit the same; they differ only in using every core, which pays for
-# the memory-bound ops (relu, leaky_relu and every backward read and write at the memory's
-# speed) and twice over for the transcendental ones (exp, tanh per element).
+# split between the threads (prange).  relu's, leaky_relu's and the sigmoid and tanh backward
+# compute every element exactly as their naive twins, bit for bit, on every core, which pays for
+# these memory-bound ops.  The exp-based ones (elu, sigmoid and tanh forward, elu backward) also
+# vectorize their exp: see the note above elu_forward_parallel.
 # =================================================================================================
 
 @njit(cache=True, parallel=True)
@@ -275,35 +277,34 @@ def leaky_relu_backward_parallel(dy, x, dx, negative_slope):
             dx[i] = negative_slope * dy[i]
 
 
-@njit(cache=True, parallel=True)
+# The exp-based twins below are the fast forms of elu, sigmoid and tanh, and more than parallel:
+# they call the vectorizable exp, expm1 and tanh of nbconv.kernels.vecmath instead of the C
+# library's, in branch-free bodies (a select in place of if/else; error_model="numpy" drops the
+# zero test of every division), so that each thread's loop runs 4 (float64) or 8 (float32)
+# elements per instruction.  Their results differ from the naive loops' by at most 2 ulp (the
+# accuracy of vecmath), not bit for bit; every special value (0, inf, NaN) comes out the same.
+
+@njit(cache=True, parallel=True, error_model="numpy")
 def elu_forward_parallel(x, y, alpha):
-    """y[i] = x[i] if x[i] > 0 else alpha * expm1(x[i]), as elu_forward."""
+    """y[i] = x[i] if x[i] > 0 else alpha * expm1(x[i]), with vecmath's expm1."""
     for i in prange(x.shape[0]):
-        if x[i] > 0.0:
-            y[i] = x[i]
-        else:
-            y[i] = alpha * math.expm1(x[i])
+        y[i] = x[i] if x[i] > 0.0 else alpha * vecmath.expm1(x[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def elu_backward_parallel(dy, x, dx, alpha):
-    """dx[i] = dy[i] if x[i] > 0 else dy[i] * alpha * exp(x[i]), as elu_backward."""
+    """dx[i] = dy[i] if x[i] > 0 else dy[i] * alpha * exp(x[i]), with vecmath's exp."""
     for i in prange(x.shape[0]):
-        if x[i] > 0.0:
-            dx[i] = dy[i]
-        else:
-            dx[i] = dy[i] * alpha * math.exp(x[i])
+        dx[i] = dy[i] if x[i] > 0.0 else dy[i] * alpha * vecmath.exp(x[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def sigmoid_forward_parallel(x, y):
-    """y[i] = 1 / (1 + exp(-x[i])) in the stable form of sigmoid_forward."""
+    """y[i] = 1 / (1 + exp(-x[i])) in the stable form of sigmoid_forward, written as one select:
+    with e = exp(-|x|), y = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0."""
     for i in prange(x.shape[0]):
-        if x[i] >= 0.0:
-            y[i] = 1.0 / (1.0 + math.exp(-x[i]))
-        else:
-            e = math.exp(x[i])
-            y[i] = e / (1.0 + e)
+        e = vecmath.exp(-abs(x[i]))
+        y[i] = (1.0 if x[i] >= 0.0 else e) / (1.0 + e)
 
 
 @njit(cache=True, parallel=True)
@@ -313,11 +314,11 @@ def sigmoid_backward_parallel(dy, y, dx):
         dx[i] = dy[i] * y[i] * (1.0 - y[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def tanh_forward_parallel(x, y):
-    """y[i] = tanh(x[i]), as tanh_forward."""
+    """y[i] = tanh(x[i]), with vecmath's tanh."""
     for i in prange(x.shape[0]):
-        y[i] = math.tanh(x[i])
+        y[i] = vecmath.tanh(x[i])
 
 
 @njit(cache=True, parallel=True)

@@ -6,8 +6,9 @@ maxout act per channel, channel axis 1, and view x as (N, C, S) with S the
 product of the trailing axes.
 
 The elementwise ops take ``method`` (see ``dispatch``): "naive" runs the loop of
-``nbconv.kernels.activation``, "fast" its parallel twin (``*_parallel``, every element
-computed exactly as the loop does, on every core), "auto" the twin for large arrays.
+``nbconv.kernels.activation``, "fast" its parallel twin (``*_parallel``, on every core: bit for
+bit the loop's numbers for relu and leaky_relu; elu, sigmoid and tanh also vectorize their exp
+and tanh with nbconv.kernels.vecmath, within 2 ulp), "auto" the twin for large arrays.
 
 At the kink x = 0 the derivative is taken from the x <= 0 side: relu'(0) = 0,
 leaky_relu'(0) = negative_slope, elu'(0) = alpha, prelu'(0) = the slope.

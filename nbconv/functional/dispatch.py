@@ -5,11 +5,13 @@ Every forward of ``nbconv.functional`` takes ``method=``:
     "naive"   the teaching loop nest of nbconv.kernels, the formula written as loops
               (every op has one)
     "fast"    the optimized CPU kernel beside it: a GEMM where the math is a matrix
-              product, a parallel twin (prange) where the elements are independent
+              product, a parallel twin (prange) where the elements are independent, with
+              the vectorizable exp and tanh of nbconv.kernels.vecmath where it needs them
     "auto"    the default: "fast" where it pays, "naive" elsewhere (FAST_FROM below)
 
 and its backward runs the method its forward ran (the cache keeps it).  Both forms compute
-the same numbers (tests/test_dispatch.py holds them to each other).  The convolutions name
+the same numbers: bit for bit where the fast form only adds threads, to rounding where it sums
+in another order (GEMM) or calls vecmath (2 ulp); tests/test_dispatch.py holds them to each other.  The convolutions name
 their methods after what they do ("direct", "im2col", "blocked"; see nbconv.functional.conv).
 
 On the GPU (CUDA device arrays in) every op has one form, the ``@cuda.jit`` twin of the naive
