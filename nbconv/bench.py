@@ -380,35 +380,18 @@ def bench_linear(shape=LINEAR_SHAPE, repeat=3, torch=None) -> Table:
 def memory_op_methods(op):
     """(naive_forward, naive_backward, nbconv_forward, nbconv_backward, torch_forward(torch, x)) for one op.
 
-    The naive pair calls the reference kernels the way nbconv.functional did before it had the
-    parallel twins; the nbconv pair is nbconv.functional as it is."""
+    The naive pair is the op with method="naive" (its loops, through nbconv.functional.dispatch);
+    the nbconv pair is its fast form (method="fast", what "auto" runs at these sizes).
+    Batch norm, not in the dispatch table yet, calls its reference kernels the way
+    nbconv.functional did before it had the parallel twins."""
     import nbconv.functional as F_
-    from nbconv.kernels import activation as KA
     from nbconv.kernels import norm as KN
-    from nbconv.kernels import pool as KP
 
     if op in ("max_pool2d", "avg_pool2d"):
-        def naive_fwd(x):
-            N, C, H, W = x.shape
-            out = np.empty((N, C, H // 2, W // 2), x.dtype)
-            if op == "max_pool2d":
-                switches = np.empty(out.shape, np.int64)
-                KP.max_pool2d_forward(x, out, switches, 2, 2, 2, 2, 0, 0)
-                return out, (x.shape, switches)
-            KP.avg_pool2d_forward(x, out, 2, 2, 2, 2, 0, 0)
-            return out, (x.shape, None)
-
-        def naive_bwd(dout, saved):
-            dx = np.empty(saved[0], dout.dtype)
-            if op == "max_pool2d":
-                KP.max_pool2d_backward(dout, saved[1], dx)
-            else:
-                KP.avg_pool2d_backward(dout, dx, 2, 2, 2, 2, 0, 0)
-            return dx
-
-        forward = getattr(F_, f"{op}_forward")
-        return (naive_fwd, naive_bwd, lambda x: forward(x, kernel_size=2),
-                getattr(F_, f"{op}_backward"), lambda t, x: getattr(t.nn.functional, op)(x, 2))
+        forward, backward = getattr(F_, f"{op}_forward"), getattr(F_, f"{op}_backward")
+        return (lambda x: forward(x, kernel_size=2, method="naive"), backward,
+                lambda x: forward(x, kernel_size=2, method="fast"), backward,
+                lambda t, x: getattr(t.nn.functional, op)(x, 2))
 
     if op == "batch_norm":
         def params(x):
@@ -441,22 +424,9 @@ def memory_op_methods(op):
         return (naive_fwd, naive_bwd, lambda x: F_.batch_norm_forward(x, *params(x)),
                 F_.batch_norm_backward, torch_fwd)
 
-    fwd_kernel, bwd_kernel = getattr(KA, f"{op}_forward"), getattr(KA, f"{op}_backward")
-    hyper = {"leaky_relu": (0.01,), "elu": (1.0,)}.get(op, ())
-    saves_output = op in ("sigmoid", "tanh")
-
-    def naive_fwd(x):
-        y = np.empty_like(x)
-        fwd_kernel(x.reshape(-1), y.reshape(-1), *hyper)
-        return y, (y if saves_output else x)
-
-    def naive_bwd(dout, saved):
-        dx = np.empty_like(saved)
-        bwd_kernel(dout.reshape(-1), saved.reshape(-1), dx.reshape(-1), *hyper)
-        return dx
-
+    forward, backward = getattr(F_, f"{op}_forward"), getattr(F_, f"{op}_backward")
     torch_name = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "sigmoid": "sigmoid", "tanh": "tanh"}[op]
-    return (naive_fwd, naive_bwd, getattr(F_, f"{op}_forward"), getattr(F_, f"{op}_backward"),
+    return (lambda x: forward(x, method="naive"), backward, lambda x: forward(x, method="fast"), backward,
             lambda t, x: getattr(t, torch_name)(x) if op in ("sigmoid", "tanh", "relu")
             else getattr(t.nn.functional, torch_name)(x))
 
