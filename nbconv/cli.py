@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules that add a sub-command: each has ``register(subparsers)``, which adds its parser and
@@ -17,7 +18,17 @@ import sys
 COMMANDS = ("nbconv.cli", "nbconv.summary", "nbconv.train_cli", "nbconv.bench")
 
 
+# Numba's OpenMP threads keep spinning for a while after each parallel region (libgomp's default
+# OMP_WAIT_POLICY is active) and take the core that OpenBLAS's threads need for the next GEMM:
+# on the 2-core machine a training step of the digits net ran 3x slower on 2 threads than with
+# the threads asleep between regions.  The command line is nbconv's own process, so it asks the
+# OpenMP runtime to sleep, unless the user chose a policy; `nbconv bench` prints the setting.
+# The library (import nbconv) changes nothing of the kind.
+OPENMP_WAIT = ("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv=None) -> int:
+    os.environ.setdefault(*OPENMP_WAIT)          # before Numba's first parallel region starts OpenMP
     parser = argparse.ArgumentParser(prog="nbconv", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:

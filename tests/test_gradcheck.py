@@ -454,3 +454,13 @@ def test_the_noise_floor_grows_with_the_loss_and_never_drops_below_1e_8():
     from nbconv.gradcheck.harness import noise_floor
     assert noise_floor(0.0, 1e-5, 1e-7) == 1e-8
     assert noise_floor(10.0, 1e-5, 1e-7) == pytest.approx(10 * 2.0 ** -52 * 10.0 / 1e-5 / 1e-7)
+
+
+def test_the_command_line_lets_openmp_threads_sleep_unless_the_user_chose(monkeypatch, capsys):
+    import os
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert main(["gradcheck", "--list"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert main(["gradcheck", "--list"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
