@@ -423,7 +423,8 @@ def _kinks(name, worst, analytic, numeric, failing, loss_at, h) -> str:
         if abs(analytic[worst] - slope) <= 1e-4 * max(abs(slope), 1.0):
             side = f"; the analytic value is the slope from {words}, a valid choice at a kink"
     checked = [tuple(int(i) for i in index) for index in failing[:KINK_CHECKS]]
-    kinked = sum(_is_kink(*_one_sided_slopes(loss_at, index, h)) for index in checked)
+    kinked = sum(index == worst or _is_kink(*_one_sided_slopes(loss_at, index, h))   # worst: measured above
+                 for index in checked)
     return (f"kink: yes, {where} sits at a kink (a tie for a max, x = 0 of ReLU or |x|): the slope is "
             f"{left:.6g} from the left and {right:.6g} from the right, and the central difference averages "
             f"them ({numeric[worst]:.6g}){side}; {kinked} of the {len(checked)} failing elements checked sit at "

@@ -58,9 +58,9 @@ def _elementwise(op: str, method, x, *hyper):
     ``method`` picks the kernel (``dispatch``): "naive" the loop, "fast" its parallel twin,
     "auto" the twin from dispatch.FAST_FROM elements on; on the GPU the CUDA launcher."""
     device = _device.array_device(x)
-    method = dispatch.resolve(op, method, device, x.size)
+    method, kernels = dispatch.select(op, method, device, x.size)
     y = _device.empty_like(x)
-    dispatch.kernels(op, method, device).forward(_device.flat(x), _device.flat(y), *hyper)
+    kernels.forward(_device.flat(x), _device.flat(y), *hyper)
     return y, method
 
 

@@ -149,6 +149,13 @@ def kernels(op: str, method: str, device: str) -> Kernels:
     return _table(device)[op][method]
 
 
+def select(op: str, method, device: str, size: int) -> tuple[str, Kernels]:
+    """What a forward runs: (the resolved form, to keep in the cache for the backward, and its
+    kernel pair)."""
+    method = resolve(op, method, device, size)
+    return method, kernels(op, method, device)
+
+
 def _table(device: str) -> dict:
     if device == _device.CPU:
         return CPU

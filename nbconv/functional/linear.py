@@ -43,8 +43,8 @@ def linear_forward(x, w, b=None, *, method="auto"):
         same_dtype("x", x, b=bias)
         check_shape("b", bias, (M,))
     y = _device.empty((x.shape[0], M), x.dtype, device)
-    method = dispatch.resolve("linear", method, device, y.size)
-    dispatch.kernels("linear", method, device).forward(x, w, bias, y)
+    method, kernels = dispatch.select("linear", method, device, y.size)
+    kernels.forward(x, w, bias, y)
     return y, LinearCache(x, w, b is not None, method)
 
 

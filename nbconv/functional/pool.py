@@ -77,12 +77,6 @@ class GlobalAvgPool2dCache:
     dtype: np.dtype
 
 
-def _pool_kernels(op: str, method, device: str, size: int):
-    """(the form that runs, its kernels) for ``op`` on an input of ``size`` elements."""
-    method = dispatch.resolve(op, method, device, size)
-    return method, dispatch.kernels(op, method, device)
-
-
 # ----------------------------------------------------------------------------- max pooling
 
 def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto"):
@@ -99,7 +93,7 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto")
     N, C = x.shape[:2]
     out = _device.empty((N, C, OH, OW), x.dtype, device)
     switches = _device.empty((N, C, OH, OW), np.int64, device)
-    method, kernels = _pool_kernels("max_pool2d", method, device, x.size)
+    method, kernels = dispatch.select("max_pool2d", method, device, x.size)
     kernels.forward(x, out, switches, *kernel_size, *stride, *padding)
     return out, MaxPool2dCache(tuple(x.shape), np.dtype(x.dtype), switches, method)
 
@@ -128,7 +122,7 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto")
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
     out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
-    method, kernels = _pool_kernels("avg_pool2d", method, device, x.size)
+    method, kernels = dispatch.select("avg_pool2d", method, device, x.size)
     kernels.forward(x, out, *kernel_size, *stride, *padding)
     return out, AvgPool2dCache(tuple(x.shape), np.dtype(x.dtype), kernel_size, stride, padding, method)
 
@@ -164,7 +158,7 @@ def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None, method="auto"
         raise ValueError(f"norm_type must be a finite real number >= 1, got {norm_type!r}")
     kernel_size, stride, _, (OH, OW) = _window(x, kernel_size, stride, 0)
     out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
-    _pool_kernels("lp_pool2d", method, device, x.size)[1].forward(x, out, p, *kernel_size, *stride)
+    dispatch.select("lp_pool2d", method, device, x.size)[1].forward(x, out, p, *kernel_size, *stride)
     return out, LpPool2dCache(x, out, p, kernel_size, stride)
 
 
@@ -192,7 +186,7 @@ def global_avg_pool2d_forward(x, *, method="auto"):
     if H == 0 or W == 0:
         raise ValueError(f"x must have a non-empty feature map (H, W >= 1) to average, got shape {tuple(x.shape)}")
     out = _device.empty((N, C), x.dtype, device)
-    _pool_kernels("global_avg_pool2d", method, device, x.size)[1].forward(x, out)
+    dispatch.select("global_avg_pool2d", method, device, x.size)[1].forward(x, out)
     return out, GlobalAvgPool2dCache(tuple(x.shape), np.dtype(x.dtype))
 
 
