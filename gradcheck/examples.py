@@ -7,7 +7,7 @@ The graph of the lecture names its nodes v1 = x1*w1, v2 = x2*w2, v3 = v1 + v2,
 v4 = v3 + b.  The forward pass runs the neuron as ``linear`` (v4) -> ``tanh``
 (y) -> ``mse`` (L, the mean of one squared error); the backward pass runs their
 ``*_backward`` in reverse.  Each value is printed next to the lecture's figure
-(the text rounds and truncates; WORKED_EXAMPLES.md gives the true values).
+(the text rounds and truncates; LECTURE below keeps the exact value beside each figure).
 
 Every derivative d<a>/d<n> is also estimated numerically, without nbconv: ``graph``
 writes the same graph as a plain-Python function of the inputs in which any node (or
@@ -23,7 +23,7 @@ import numpy as np
 
 import nbconv.functional as F
 
-# name -> (the true value from WORKED_EXAMPLES.md, the figure as the lecture prints it)
+# name -> (the exact value, the figure as the lecture prints it)
 LECTURE = {
     "v1": (2.0, "2"), "v2": (-1.5, "-1.5"), "v3": (0.5, "0.5"), "v4": (-0.7, "-0.7"),
     "y": (-0.604368, "-0.6043"), "L": (0.156525, "0.1567"),

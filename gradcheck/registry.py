@@ -25,7 +25,7 @@ KINK_THRESHOLD = 1e-6     # ops with kinks (ReLU at 0, max ties, |x| at 0), inpu
 class Case:
     """One gradient check: ``forward(*make_inputs(rng))`` against ``backward``."""
 
-    op: str                                   # the op's name as in DESIGN.md, e.g. "conv2d"
+    op: str                                   # the op's name in nbconv.functional, e.g. "conv2d"
     label: str                                # what this case exercises, e.g. "im2col, stride 2"
     forward: Callable                         # (*inputs) -> (out, cache)
     backward: Callable                        # (dout, cache) -> grads; the nbconv.functional function

@@ -23,7 +23,7 @@ How memory is counted (the convention of the notes' VGGNet table, seeds/003):
 
 With these rules the rows of the notes' table add up to 15,237,608 activations (60,950,432
 bytes, 61 MB per image in float32) and 138,357,544 parameters; the notes' own TOTAL line
-prints 24M / 93 MB and 138M (see WORKED_EXAMPLES.md).
+prints 24M / 93 MB and 138M (`nbconv summary vgg16` prints both and says why they differ).
 
 The command line: ``nbconv summary vgg16`` and ``nbconv summary alexnet-conv1``.
 """

@@ -66,7 +66,7 @@ def _maxout_ref(x, pieces, dout):
 
 
 def test_single_neuron_worked_example():
-    # WORKED_EXAMPLES.md: y = ReLU(0.12 - 0.21 - 0.05 + 0.42) = 0.28, the ReLU passes it through
+    # The course's worked example: y = ReLU(0.12 - 0.21 - 0.05 + 0.42) = 0.28, the ReLU passes it through
     x = np.array([[0.8, -0.3, 0.1]])
     w = np.array([[0.15, 0.7, -0.5]])
     z, _ = F.linear_forward(x, w, np.array([0.42]))
@@ -84,7 +84,7 @@ def test_single_neuron_worked_example():
 
 
 def test_dense_layer_with_tanh_worked_example():
-    # WORKED_EXAMPLES.md: Wx + b = [0.285, -0.533, 0.762], tanh -> [0.27753, -0.48767, 0.64225]
+    # The course's worked example: Wx + b = [0.285, -0.533, 0.762], tanh -> [0.27753, -0.48767, 0.64225]
     W = np.array([[0.15, -0.7], [0.02, 0.81], [1.1, -0.24]])
     b = np.array([0.0, -0.3, 0.14])
     x = np.array([[0.5, -0.3]])
@@ -96,7 +96,7 @@ def test_dense_layer_with_tanh_worked_example():
 
 
 def test_backpropagation_worked_example_through_tanh():
-    # WORKED_EXAMPLES.md: y = tanh(x1 w1 + x2 w2 + b), L = (y - t)^2
+    # The course's worked example: y = tanh(x1 w1 + x2 w2 + b), L = (y - t)^2
     x, w, b, t = np.array([[2.0, -0.5]]), np.array([[1.0, 3.0]]), np.array([-1.2]), -1.0
     v4, lin_cache = F.linear_forward(x, w, b)
     assert v4[0, 0] == pytest.approx(-0.7, abs=1e-12)

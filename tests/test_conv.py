@@ -7,7 +7,7 @@ import nbconv.functional as F
 
 METHODS = ["direct", "im2col", "blocked"]
 
-# WORKED_EXAMPLES.md: a 4x6 image and a 3x3 kernel (lecture 004)
+# The course's worked example: a 4x6 image and a 3x3 kernel (lecture 004)
 IMAGE = np.array([[6, 5, 3, -1, 6, 7], [4, 6, 2, 4, 6, 2], [1, 3, 6, 0, 0, 1], [5, 7, 2, 1, 5, 8]], float)
 KERNEL = np.array([[3, 2, -1], [-1, 1, 4], [1, 3, 2]], float)
 
@@ -202,7 +202,7 @@ def test_conv1d_against_numpy_correlate(method, rng):
 
 @pytest.mark.parametrize("L, padding, stride, out", [(5, 1, 1, 5), (5, 1, 2, 3), (5, 1, 3, 2)])
 def test_conv1d_output_sizes(L, padding, stride, out):
-    # WORKED_EXAMPLES.md, 1-D: W = 5, F = 3, P = 1: S = 1 -> 5, S = 2 -> 3; S = 3 floors to 2
+    # The course's worked example, 1-D: W = 5, F = 3, P = 1: S = 1 -> 5, S = 2 -> 3; S = 3 floors to 2
     y, _ = F.conv1d_forward(np.zeros((1, 1, L)), np.zeros((1, 1, 3)), padding=padding, stride=stride)
     assert y.shape == (1, 1, out)
 

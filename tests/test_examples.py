@@ -7,7 +7,7 @@ import nbconv.functional as F
 from nbconv.cli import main
 from nbconv.gradcheck.examples import backprop_example, backprop_numeric, graph
 
-# WORKED_EXAMPLES.md, "Backpropagation worked example", the corrected values
+# The course's worked example, "Backpropagation worked example", the corrected values
 TRUE_VALUES = {
     "v1": 2.0, "v2": -1.5, "v3": 0.5, "v4": -0.7, "y": -0.604368, "L": 0.156525,
     "dv1/dx1": 1.0, "dv1/dw1": 2.0, "dv2/dx2": 3.0, "dv2/dw2": -0.5, "dy/dv4": 0.634740,

@@ -11,7 +11,7 @@ def test_linear_matches_numpy(rng):
 
 
 def test_single_neuron_worked_example():
-    # WORKED_EXAMPLES.md, single neuron: y = ReLU(w . x + b) = 0.28 (the ReLU is inactive here)
+    # The course's worked example, single neuron: y = ReLU(w . x + b) = 0.28 (the ReLU is inactive here)
     x = np.array([[0.8, -0.3, 0.1]])
     w = np.array([[0.15, 0.7, -0.5]])
     y, _ = F.linear_forward(x, w, np.array([0.42]))

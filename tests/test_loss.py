@@ -44,7 +44,7 @@ def pair_inputs(rng, name, shape, dtype=np.float64):
 # ---------------------------------------------------------------- softmax
 
 def test_softmax_worked_example():
-    # WORKED_EXAMPLES.md, softmax (004): z = [1, 0, 0.5, -1, 1]
+    # The course's worked example, softmax (004): z = [1, 0, 0.5, -1, 1]
     z = np.array([1.0, 0.0, 0.5, -1.0, 1.0])
     expected = [0.32157, 0.11830, 0.19504, 0.04352, 0.32157]
     by_hand = [math.exp(v) / sum(math.exp(u) for u in z) for v in z]
@@ -293,7 +293,7 @@ def test_mse_mae_worked_forms():
 
 
 def test_mse_backprop_worked_example():
-    # WORKED_EXAMPLES.md, backpropagation (004): y = tanh(-0.7), t = -1, L = (y - t)^2
+    # The course's worked example, backpropagation (004): y = tanh(-0.7), t = -1, L = (y - t)^2
     y, t = np.array([np.tanh(-0.7)]), np.array([-1.0])
     assert y[0] == pytest.approx(-0.604368, abs=5e-7)
     loss, cache = F.mse_forward(y, t)

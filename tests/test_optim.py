@@ -48,7 +48,7 @@ def quadratic(seed=0, n=5):
 # --------------------------------------------------------------------------- the lecture's SGD example
 
 def test_sgd_reproduces_the_lecture_iterates():
-    # f(x) = x^2 - 2, x0 = 3, alpha = 0.4, grad f = 2x  (WORKED_EXAMPLES.md, with the text's misprints fixed)
+    # f(x) = x^2 - 2, x0 = 3, alpha = 0.4, grad f = 2x  (the lecture's worked example, with the text's misprints fixed)
     expected = [(0.6, -1.64), (0.12, -1.9856), (0.024, -1.999424), (0.0048, -1.99997696),
                 (0.00096, -1.9999990784)]
     (x,) = ps = params([3.0])

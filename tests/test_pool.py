@@ -105,7 +105,7 @@ LP_SETTINGS = [(2, None), (3, 1), (3, 2), ((2, 3), (1, 2)), ((3, 1), (2, 1))]
 # ----------------------------------------------------------------------------- worked examples
 
 def test_max_pool_worked_example_4x6_image():
-    # WORKED_EXAMPLES.md, convolution of a 4x6 image: 2x2 max pooling, stride 2
+    # The course's worked example, convolution of a 4x6 image: 2x2 max pooling, stride 2
     image = np.array([[6, 5, 3, -1, 6, 7], [4, 6, 2, 4, 6, 2], [1, 3, 6, 0, 0, 1], [5, 7, 2, 1, 5, 8]],
                      dtype=np.float64)
     out, cache = F.max_pool2d_forward(image[None, None], kernel_size=2, stride=2)
@@ -115,7 +115,7 @@ def test_max_pool_worked_example_4x6_image():
 
 
 def test_max_pool_worked_example_002():
-    # WORKED_EXAMPLES.md, max pooling (002)
+    # The course's worked example, max pooling (002)
     x = np.array([[1, 3, 2, 9], [7, 4, 1, 5], [8, 5, 2, 3], [4, 2, 1, 4]], dtype=np.float64)
     out, cache = F.max_pool2d_forward(x[None, None], kernel_size=2)
     np.testing.assert_array_equal(out[0, 0], [[7, 9], [8, 4]])
