@@ -77,6 +77,9 @@ CPU = {
     # one loop each, no optimized twin yet: "fast" is refused, "auto" runs the loop
     "lp_pool2d": {"naive": Kernels(pool.lp_pool2d_forward, pool.lp_pool2d_backward)},
     "global_avg_pool2d": {"naive": Kernels(pool.global_avg_pool2d_forward, pool.global_avg_pool2d_backward)},
+    # --- normalization ---
+    # --- softmax and the losses ---
+    # --- prelu, maxout, dropout, residual ---
 }
 
 # "auto" runs "fast" for outputs of at least this many elements, "naive" below: a GEMM pays at
@@ -93,6 +96,9 @@ FAST_FROM = {
     "avg_pool2d": 1 << 16,
     "lp_pool2d": 0,
     "global_avg_pool2d": 0,
+    # --- normalization ---
+    # --- softmax and the losses ---
+    # --- prelu, maxout, dropout, residual ---
 }
 
 
@@ -114,6 +120,9 @@ def cuda_table() -> dict:
         "lp_pool2d": {"naive": Kernels(cuda_pool.lp_pool2d_forward, cuda_pool.lp_pool2d_backward)},
         "global_avg_pool2d": {"naive": Kernels(cuda_pool.global_avg_pool2d_forward,
                                                cuda_pool.global_avg_pool2d_backward)},
+        # --- normalization ---
+        # --- softmax and the losses ---
+        # --- prelu, maxout, dropout, residual ---
     }
 
 
