@@ -101,6 +101,8 @@ FAST_FROM = {
     # --- prelu, maxout, dropout, residual ---
 }
 
+# --- the convolutions' table ---
+
 
 def cuda_table() -> dict:
     """The GPU kernels, imported on the first device array (numba.cuda is imported only then)."""
