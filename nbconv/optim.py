@@ -43,8 +43,9 @@ continues exactly as if it had never stopped.
 The learning-rate schedules ``StepLR`` and ``CosineLR`` (``nbconv.schedule``)
 are importable from here too.
 
-Parameters on the GPU (a model moved with ``.to("cuda")``) are updated by the kernels of
-``nbconv.kernels.cuda.optim``, one thread per element, with the same formulas; each state
+Each update is one compiled loop per parameter (``nbconv.kernels.optim``: every element read
+once, no temporary arrays).  Parameters on the GPU (a model moved with ``.to("cuda")``) are
+updated by its twins in ``nbconv.kernels.cuda.optim``, one thread per element, with the same formulas; each state
 array lives on its parameter's device (and follows it there at the next step if the parameter
 was moved after the optimizer was built).  ``state_dict()`` always returns host copies.
 """
@@ -53,6 +54,8 @@ from __future__ import annotations
 
 
 import numpy as np
+
+from nbconv.kernels import optim as cpu_steps
 
 from ._args import _non_negative, _positive, _real
 from .functional import _device
@@ -97,6 +100,15 @@ def _as_param_list(params) -> list:
     return params
 
 
+def _step_kernels(device: str):
+    """The module of step kernels for parameters on ``device``: plain import on the CPU, the GPU
+    twins imported on the first device parameter (numba.cuda is imported only then)."""
+    if device == _device.CPU:
+        return cpu_steps
+    from nbconv.kernels.cuda import optim as cuda_steps
+    return cuda_steps
+
+
 def _is_array(a) -> bool:
     """A NumPy array or a CUDA device array."""
     return isinstance(a, np.ndarray) or _device.is_device_array(a)
@@ -110,10 +122,10 @@ class Optimizer:
     A subclass lists its per-parameter state in ``state_names`` (one zero array
     of the parameter's shape and dtype per name, e.g. ``("v",)``), its scalar
     state in ``scalar_names`` (e.g. Adam's step count ``("t",)``), and writes
-    ``update(i, theta, grad, state)``: the lecture's formula for one parameter, and
-    ``update_cuda(i, theta, grad, state)``: the same formula by a kernel of
-    ``nbconv.kernels.cuda.optim`` for a parameter on the GPU (flat device arrays; the kernel
-    adds the weight decay itself).
+    ``update(K, theta, grad, state)``: the lecture's formula for one parameter, as a call of
+    its step kernel in ``K`` (``nbconv.kernels.optim`` for a NumPy parameter,
+    ``nbconv.kernels.cuda.optim`` for one on the GPU: same names and signatures), on flat
+    views of the parameter, its gradient and its state; the kernel adds the weight decay itself.
     """
 
     state_names: tuple[str, ...] = ()
@@ -153,35 +165,23 @@ class Optimizer:
             device = _device.array_device(p.data)
             for name in self.state_names:        # the state follows its parameter (moved by .to())
                 self.state[name][i] = _device.to_device(self.state[name][i], device)
-            if device == _device.CUDA:
-                self._step_cuda(i, p)
-                continue
-            grad = p.grad
-            if self.weight_decay:
-                grad = grad + self.weight_decay * p.data        # nabla (L + wd/2 ||theta||^2)
-            self.update(i, p.data, grad, {name: self.state[name][i] for name in self.state_names})
-
-    def _step_cuda(self, i: int, p) -> None:
-        """The update of a parameter on the GPU, by the kernel of update_cuda."""
-        if not _device.is_device_array(p.grad):
-            raise TypeError(f"params[{i}].data is a CUDA device array but params[{i}].grad is not; "
-                            f"move the whole model with .to('cuda')")
-        flat = _device.flat
-        self.update_cuda(i, flat(p.data), flat(p.grad),
-                         {name: flat(self.state[name][i]) for name in self.state_names})
+            if device == _device.CUDA and not _device.is_device_array(p.grad):
+                raise TypeError(f"params[{i}].data is a CUDA device array but params[{i}].grad is not; "
+                                f"move the whole model with .to('cuda')")
+            if isinstance(p.data, np.ndarray) and not p.data.flags.c_contiguous:
+                raise ValueError(f"params[{i}].data must be C-contiguous (it is updated in place through "
+                                 f"a flat view); got strides {p.data.strides} for shape {p.data.shape}")
+            flat = _device.flat                  # 1-D views: the kernels loop over elements
+            self.update(_step_kernels(device), flat(p.data), flat(p.grad),
+                        {name: flat(self.state[name][i]) for name in self.state_names})
 
     def begin_step(self) -> None:
         """Once per step, before the parameters (Adam counts t here)."""
 
-    def update(self, i: int, theta: np.ndarray, grad: np.ndarray, state: dict) -> None:
+    def update(self, K, theta, grad, state: dict) -> None:
+        """The formula for one parameter: a call of the step kernel of module ``K``
+        (nbconv.kernels.optim, or its GPU twin), which adds the weight decay itself."""
         raise NotImplementedError
-
-    def update_cuda(self, i: int, theta, grad, state: dict) -> None:
-        raise NotImplementedError(f"{type(self).__name__} has no GPU update; keep its parameters on the CPU")
-
-    @staticmethod
-    def _kernels():
-        return _device.kernels("optim", _device.CUDA)
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0."""
@@ -296,25 +296,8 @@ class SGD(Optimizer):
             self.state_names = ()                # plain SGD keeps no state
         super().__init__(params, lr, weight_decay)
 
-    def update(self, i, theta, grad, state):
-        eta, beta = self.lr, self.momentum
-        if beta == 0:
-            theta -= eta * grad                  # theta = theta - eta * nabla L(theta)
-        elif not self.nesterov:
-            m = state["v"]
-            m *= beta
-            m += eta * grad                      # m_t = beta m_{t-1} + eta nabla L(theta)
-            theta -= m                           # theta = theta - m_t
-        else:
-            v = state["v"]                       # theta holds phi = theta - beta v (the look-ahead point)
-            step = eta * grad                    # eta nabla L(theta - beta v_{t-1})
-            v *= beta
-            v += step                            # v_t = beta v_{t-1} + eta nabla L(theta - beta v_{t-1})
-            theta -= step                        # phi_t = phi_{t-1} - eta nabla L(...) - beta v_t
-            theta -= beta * v
-
-    def update_cuda(self, i, theta, grad, state):
-        K, wd = self._kernels(), self.weight_decay
+    def update(self, K, theta, grad, state):
+        wd = self.weight_decay
         if self.momentum == 0:
             K.sgd_step(theta, grad, self.lr, wd)
         elif not self.nesterov:
@@ -345,13 +328,8 @@ class Adagrad(Optimizer):
         self.eps = _positive("eps", eps)
         super().__init__(params, lr, weight_decay)
 
-    def update(self, i, theta, grad, state):
-        G = state["G"]
-        G += grad * grad                                  # G_t = G_{t-1} + nabla L^2
-        theta -= self.lr * grad / np.sqrt(G + self.eps)   # theta = theta - eta nabla L / sqrt(G_t + eps)
-
-    def update_cuda(self, i, theta, grad, state):
-        self._kernels().adagrad_step(theta, grad, state["G"], self.lr, self.eps, self.weight_decay)
+    def update(self, K, theta, grad, state):
+        K.adagrad_step(theta, grad, state["G"], self.lr, self.eps, self.weight_decay)
 
     def extra_repr(self):
         return f"lr={self.lr:g}, eps={self.eps:g}, weight_decay={self.weight_decay:g}"
@@ -376,14 +354,8 @@ class RMSprop(Optimizer):
         self.eps = _positive("eps", eps)
         super().__init__(params, lr, weight_decay)
 
-    def update(self, i, theta, grad, state):
-        s = state["s"]
-        s *= self.beta
-        s += (1.0 - self.beta) * grad * grad              # s_t = beta s_{t-1} + (1 - beta) nabla L^2
-        theta -= self.lr * grad / np.sqrt(s + self.eps)   # theta = theta - eta nabla L / sqrt(s_t + eps)
-
-    def update_cuda(self, i, theta, grad, state):
-        self._kernels().rmsprop_step(theta, grad, state["s"], self.lr, self.beta, self.eps, self.weight_decay)
+    def update(self, K, theta, grad, state):
+        K.rmsprop_step(theta, grad, state["s"], self.lr, self.beta, self.eps, self.weight_decay)
 
     def extra_repr(self):
         return f"lr={self.lr:g}, beta={self.beta:g}, eps={self.eps:g}, weight_decay={self.weight_decay:g}"
@@ -415,21 +387,9 @@ class Adam(Optimizer):
     def begin_step(self):
         self.t += 1
 
-    def update(self, i, theta, grad, state):
+    def update(self, K, theta, grad, state):
         beta1, beta2 = self.betas
-        m, v = state["m"], state["v"]
-        m *= beta1
-        m += (1.0 - beta1) * grad                         # m_t = beta_1 m_{t-1} + (1 - beta_1) nabla L
-        v *= beta2
-        v += (1.0 - beta2) * grad * grad                  # v_t = beta_2 v_{t-1} + (1 - beta_2) nabla L^2
-        m_hat = m / (1.0 - beta1 ** self.t)               # m^_t = m_t / (1 - beta_1^t)
-        v_hat = v / (1.0 - beta2 ** self.t)               # v^_t = v_t / (1 - beta_2^t)
-        theta -= self.lr * m_hat / np.sqrt(v_hat + self.eps)   # theta = theta - eta m^_t / sqrt(v^_t + eps)
-
-    def update_cuda(self, i, theta, grad, state):
-        beta1, beta2 = self.betas
-        self._kernels().adam_step(theta, grad, state["m"], state["v"], self.lr, beta1, beta2, self.eps, self.t,
-                                  self.weight_decay)
+        K.adam_step(theta, grad, state["m"], state["v"], self.lr, beta1, beta2, self.eps, self.t, self.weight_decay)
 
     def extra_repr(self):
         return (f"lr={self.lr:g}, betas=({self.betas[0]:g}, {self.betas[1]:g}), eps={self.eps:g}, "

@@ -1,16 +1,13 @@
 """The optimizers' update steps on the GPU, one thread per parameter element.
 
-These have NO CPU twin in nbconv.kernels: on the CPU, nbconv.optim writes each update as
-NumPy in-place operations on ``param.data`` and the state arrays.  A numba device array has
-no arithmetic operators, so a parameter on the GPU is updated by these kernels, which apply
-the same formulas (nbconv/optim.py's docstrings, the lecture's symbols) element by element.
+The GPU twins of nbconv.kernels.optim (same names and signatures): the same formulas
+(nbconv/optim.py's docstrings, the lecture's symbols), one thread per element instead of the loop.
 
 Shapes: theta (the parameter), grad and every state array are flat 1-D device arrays of one
 length and dtype (the optimizer passes ``a.reshape(a.size)``).  Every kernel first adds the
 weight decay, g = grad[i] + wd * theta[i] (the gradient of L + wd/2 ||theta||^2; grad itself
 is not changed), then updates theta and its state in place.  The arithmetic runs in float64
-and rounds once on store, where NumPy rounds a float32 parameter after every operation: the
-two agree to float32 precision (float64 parameters: to rounding).
+and rounds once on store, as in the CPU loops.
 """
 
 import math

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-FAMILIES = ["activation", "conv", "dropout", "im2col", "linear", "loss", "norm", "pool"]
+FAMILIES = ["activation", "conv", "dropout", "im2col", "linear", "loss", "norm", "optim", "pool"]
 # modules of nbconv.kernels that hold no op: scalar functions the CPU kernels call (vectorizable
 # exp, log, tanh), which a GPU has in hardware
 HELPERS = {"vecmath"}
