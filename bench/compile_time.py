@@ -46,9 +46,7 @@ def family(name, fn):
 if what == "first":
     conv(method, np.float32)
 else:                                             # every family, both dtypes
-    import nbconv.functional.norm as fn
-    fn.PARALLEL_MIN_SIZE = 0 if method == "parallel" else 10**12    # method: "naive" or "parallel" twins
-    form = "fast" if method == "parallel" else "naive"
+    form = "fast" if method == "parallel" else "naive"     # method: "naive" or "parallel" twins
     convs = ("direct",) if method == "naive" else ("im2col", "blocked")
     for dtype in (np.float32, np.float64):
         for m in convs:
@@ -63,7 +61,7 @@ else:                                             # every family, both dtypes
         def bn():
             g = np.ones(4, dtype)
             for training in (True, False):
-                y, c = F.batch_norm_forward(x, g, g * 0, g * 0, g.copy(), training=training)
+                y, c = F.batch_norm_forward(x, g, g * 0, g * 0, g.copy(), training=training, method=form)
                 F.batch_norm_backward(y, c)
         family(f"activations {np.dtype(dtype).name}", act)
         family(f"pooling {np.dtype(dtype).name}", pool)

@@ -1,19 +1,20 @@
-"""The memory-bound ops (max/avg pooling, batch norm, activations) on (32, 64, 32, 32) and
-linear on (256, 1024) x (1024, 1024), float32: naive kernels against nbconv's.
+"""Every memory-bound op of nbconv.bench.MEMORY_OPS (pooling, normalizations, activations,
+dropout, softmax) on (32, 64, 32, 32), and linear on (256, 1024) x (1024, 1024), float32: each in
+its naive and its fast form (``method=``), through nbconv.functional.
 
     pytest bench/ --benchmark-only
 
-``naive`` calls the reference kernels as nbconv.functional did before the parallel twins;
-``nbconv`` is nbconv.functional as it is.  Each group also times the machine's limit: copying
-the same number of bytes (memory-bound ops) or np.dot of the same size (linear).  Not part of
-the default test run.
+Each group also times the machine's limit: copying the same number of bytes (memory-bound ops)
+or np.dot of the same size (linear).  Not part of the default test run.
 """
 
 import numpy as np
 import pytest
 
 import nbconv.functional as F
-from nbconv.bench import BYTES, LINEAR_SHAPE, MAP_SHAPE, MEMORY_OPS, memory_op_methods
+from nbconv.bench import BYTES, LINEAR_SHAPE, MAP_SHAPE, MEMORY_OPS, memory_op_forms, memory_op_methods
+
+CASES = [(op, method) for op in MEMORY_OPS for method in memory_op_forms(op)]
 
 
 @pytest.fixture(scope="module")
@@ -21,21 +22,17 @@ def x():
     return np.random.default_rng(0).standard_normal(MAP_SHAPE, dtype=np.float32)
 
 
-@pytest.mark.parametrize("method", ["naive", "nbconv"])
-@pytest.mark.parametrize("op", MEMORY_OPS)
+@pytest.mark.parametrize("op, method", CASES)
 def test_forward(benchmark, x, op, method):
-    naive_fwd, _, fwd, _, _ = memory_op_methods(op)
-    f = naive_fwd if method == "naive" else fwd
+    f, _ = memory_op_methods(op, method)
     f(x)                                                       # compile outside the timing
     benchmark.group = f"{op} forward"
     benchmark.pedantic(f, args=(x,), rounds=20, warmup_rounds=2)
 
 
-@pytest.mark.parametrize("method", ["naive", "nbconv"])
-@pytest.mark.parametrize("op", MEMORY_OPS)
+@pytest.mark.parametrize("op, method", CASES)
 def test_backward(benchmark, x, op, method):
-    naive_fwd, naive_bwd, fwd, bwd, _ = memory_op_methods(op)
-    f, b = (naive_fwd, naive_bwd) if method == "naive" else (fwd, bwd)
+    f, b = memory_op_methods(op, method)
     y, cache = f(x)
     dy = np.random.default_rng(1).standard_normal(y.shape, dtype=np.float32)
     b(dy, cache)
@@ -44,7 +41,7 @@ def test_backward(benchmark, x, op, method):
 
 
 @pytest.mark.parametrize("phase", ["forward", "backward"])
-@pytest.mark.parametrize("op", MEMORY_OPS)
+@pytest.mark.parametrize("op", list(MEMORY_OPS))
 def test_copy_limit(benchmark, x, op, phase):
     """Copying as many bytes as the op must move (BYTES): half read, half written."""
     nbytes = BYTES[op][phase == "backward"] * x.nbytes
@@ -61,16 +58,18 @@ def _linear_inputs():
             rng.standard_normal(M, dtype=np.float32))
 
 
-def test_linear_forward(benchmark):
+@pytest.mark.parametrize("method", ["naive", "fast"])
+def test_linear_forward(benchmark, method):
     x, w, b = _linear_inputs()
-    F.linear_forward(x[:1], w, b)
+    F.linear_forward(x[:1], w, b, method=method)
     benchmark.group = "linear forward"
-    benchmark.pedantic(F.linear_forward, args=(x, w, b), rounds=3, warmup_rounds=0)
+    benchmark.pedantic(F.linear_forward, args=(x, w, b), kwargs={"method": method}, rounds=3, warmup_rounds=0)
 
 
-def test_linear_backward(benchmark):
+@pytest.mark.parametrize("method", ["naive", "fast"])
+def test_linear_backward(benchmark, method):
     x, w, b = _linear_inputs()
-    y, cache = F.linear_forward(x, w, b)
+    y, cache = F.linear_forward(x, w, b, method=method)
     benchmark.group = "linear backward"
     benchmark.pedantic(F.linear_backward, args=(np.ones_like(y), cache), rounds=3, warmup_rounds=0)
 

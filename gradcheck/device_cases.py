@@ -91,7 +91,7 @@ CASES = [
     Case("maxout", "x (2, 4, 2), pieces 2", partial(F.maxout_forward, pieces=2), F.maxout_backward,
          lambda rng: (distinct(rng, (2, 4, 2)),), names=("x",), threshold=KINK_THRESHOLD, kinks=_DISTINCT),
 
-    Case("softmax", "x (2, 3, 2), axis 1 (moved last by the transpose kernel)",
+    Case("softmax", "x (2, 3, 2), axis 1 (the (A, C, B) view)",
          partial(F.softmax_forward, axis=1), F.softmax_backward, _normal(2, 3, 2), names=("x",)),
     Case("log_softmax", "x (2, 4), axis -1", F.log_softmax_forward, F.log_softmax_backward, _normal(2, 4),
          names=("x",)),

@@ -18,6 +18,7 @@ the backward pass too.
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 from . import vecmath
@@ -326,3 +327,123 @@ def tanh_backward_parallel(dy, y, dx):
     """dx[i] = dy[i] * (1 - y[i]^2), as tanh_backward."""
     for i in prange(y.shape[0]):
         dx[i] = dy[i] * (1.0 - y[i] * y[i])
+
+
+
+# =================================================================================================
+# Parallel twins of prelu and maxout.  Their naive loops above run on one core, one element at a
+# time with a branch on its sign; the twins split the work into independent tasks that each own
+# a piece of the output, walk it along the contiguous trailing axis S, and choose with a select
+# instead of a branch, so that each thread's inner loop is a straight pass the compiler
+# vectorizes (no mispredicted branches on random signs).  Every output element is computed by
+# the same operations as in the naive loop (bit for bit), except prelu's dweight, a sum, which
+# is added in another (fixed) order: see prelu_backward_parallel.
+# =================================================================================================
+
+# prelu's work is cut into pieces: a row (n, c) of x is one piece, or several of PRELU_BLOCK
+# positions when it is longer (so that a single slope shared by the whole tensor, viewed as one
+# row (1, 1, size), is split between the threads too); a task takes PRELU_BLOCK positions' worth
+# of consecutive pieces (many short rows, such as the (N, C, 1) view of a 2-D x, in one task).
+# The cut is fixed, not one per thread: the pieces, and so the order of dweight's sum, do not
+# depend on the number of threads.
+PRELU_BLOCK = 4096
+
+
+@njit(cache=True)
+def _prelu_pieces(N, C, S):
+    """(B, R, tasks): B pieces per row, R consecutive pieces per task, the number of tasks."""
+    B = (S + PRELU_BLOCK - 1) // PRELU_BLOCK
+    R = max(1, PRELU_BLOCK // max(1, S))
+    return B, R, (N * C * B + R - 1) // R
+
+
+@njit(cache=True, parallel=True)
+def prelu_forward_parallel(x, w, y):
+    """y[n, c, s] = x[n, c, s] if x[n, c, s] > 0 else w[c] * x[n, c, s], as prelu_forward.
+
+    Task t takes pieces t*R ... t*R + R - 1 (piece = (n*C + c)*B + b: row (n, c), block b),
+    stepping (n, c, b) along as a counter instead of dividing at every piece."""
+    N, C, S = x.shape
+    B, R, tasks = _prelu_pieces(N, C, S)
+    for task in prange(tasks):
+        first = task * R
+        n, c, b = first // (C * B), first // B % C, first % B
+        for _ in range(min(R, N * C * B - first)):
+            slope = w[c]
+            for s in range(b * PRELU_BLOCK, min(S, (b + 1) * PRELU_BLOCK)):
+                y[n, c, s] = x[n, c, s] if x[n, c, s] > 0.0 else slope * x[n, c, s]
+            b += 1
+            if b == B:                                   # next row: (n, c + 1), or (n + 1, 0)
+                b, c = 0, c + 1
+                if c == C:
+                    c, n = 0, n + 1
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
+def prelu_backward_parallel(dy, x, w, dx, dw):
+    """dx as prelu_backward; dw[c] = sum_{n, s : x[n, c, s] <= 0} dy[n, c, s] * x[n, c, s]
+    in another order: one pass over the pieces (as prelu_forward_parallel) writes dx and each
+    piece's share of the sum, partial[c, n*B + b]; then dw[c] adds channel c's shares in order.
+
+    The naive loop reads x and dy twice (once for dx, once for dw); this reads them once.
+    fastmath "reassoc" lets each piece's sum run in vector lanes (the select keeps NaN and inf
+    out of the skipped terms exactly as the naive if does).  The pieces are fixed (PRELU_BLOCK),
+    so the result does not depend on the number of threads; it agrees with the naive loop's
+    to rounding (float64 accumulators in both)."""
+    N, C, S = x.shape
+    B, R, tasks = _prelu_pieces(N, C, S)
+    partial = np.zeros((C, N * B))
+    for task in prange(tasks):
+        first = task * R
+        n, c, b = first // (C * B), first // B % C, first % B
+        for _ in range(min(R, N * C * B - first)):
+            slope = w[c]
+            acc = 0.0
+            for s in range(b * PRELU_BLOCK, min(S, (b + 1) * PRELU_BLOCK)):
+                dx[n, c, s] = dy[n, c, s] if x[n, c, s] > 0.0 else slope * dy[n, c, s]
+                acc += dy[n, c, s] * x[n, c, s] if x[n, c, s] <= 0.0 else 0.0
+            partial[c, n * B + b] = acc
+            b += 1
+            if b == B:
+                b, c = 0, c + 1
+                if c == C:
+                    c, n = 0, n + 1
+    for c in prange(C):
+        acc = 0.0
+        for j in range(N * B):
+            acc += partial[c, j]
+        dw[c] = acc
+
+
+@njit(cache=True, parallel=True)
+def maxout_forward_parallel(x, y, argmax, pieces):
+    """y[n, k, s] = max_p x[n, k * pieces + p, s] and its first argmax, as maxout_forward.
+
+    One task per sample n.  The loops are swapped to (k, p, s), so that the inner loop runs
+    along the contiguous rows: y holds the running maximum, and piece p replaces it where it is
+    larger (or a NaN over a number).  Each s sees the pieces in the same order, p = 0, 1, ...,
+    with the same test as the naive loop: the same maximum, the same first argmax."""
+    N, K, S = y.shape
+    for n in prange(N):
+        for k in range(K):
+            for s in range(S):
+                y[n, k, s] = x[n, k * pieces, s]
+                argmax[n, k, s] = 0
+            for p in range(1, pieces):
+                for s in range(S):
+                    v = x[n, k * pieces + p, s]
+                    if v > y[n, k, s] or (math.isnan(v) and not math.isnan(y[n, k, s])):
+                        y[n, k, s] = v
+                        argmax[n, k, s] = p
+
+
+@njit(cache=True, parallel=True)
+def maxout_backward_parallel(dy, argmax, dx, pieces):
+    """dx[n, k * pieces + p, s] = dy[n, k, s] if p == argmax[n, k, s] else 0, as maxout_backward,
+    one task per sample n, along the contiguous rows."""
+    N, K, S = dy.shape
+    for n in prange(N):
+        for k in range(K):
+            for p in range(pieces):
+                for s in range(S):
+                    dx[n, k * pieces + p, s] = dy[n, k, s] if argmax[n, k, s] == p else 0.0

@@ -115,8 +115,8 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 # The naive nest above walks the formula one output at a time.  The blocked kernels below
 # compute exactly the same numbers (up to the order of the additions) with four changes:
 #
-# 1. Polyphase padding.  The functional layer first copies x into xq, zero-padded and split
-#    into SH*SW "phases" (pad_polyphase):
+# 1. Polyphase padding.  The driver (nbconv.functional.conv_fast) first copies x into xq,
+#    zero-padded and split into SH*SW "phases" (pad_polyphase):
 #
 #        xq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v] = xpad[n, c, u*SH + ph, v*SW + pw]
 #

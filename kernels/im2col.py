@@ -149,8 +149,8 @@ def conv2d_backward_im2col(dy, cols, w_rows, dx, dw_rows, db, KH, KW, stride_h, 
 #     shared pixels).
 #   - rows_to_nchw / nchw_to_rows: the parallel copies between the GEMM's (F, n*L) row order
 #     and y's (N, F, OH, OW), bias and bias gradient on the way.
-# The GEMMs themselves are called by nbconv.functional.conv (NumPy's np.dot with out=, one per
-# group and batch chunk), which also owns the scratch buffers.  Same dtype end to end:
+# The GEMMs themselves are called by nbconv.functional.conv_fast (NumPy's np.dot with out=, one
+# per group and batch chunk), which also owns the scratch buffers.  Same dtype end to end:
 # float32 in, sgemm, float32 out.
 # =============================================================================================
 

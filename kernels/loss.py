@@ -1,8 +1,10 @@
 """Softmax, log-softmax and the losses of the lecture: cross-entropy, MSE, MAE, BCE.
 
 Shapes:
-  softmax, log_softmax      x (R, C) -> out (R, C): one distribution per row.  The functional
-                            layer moves the softmax axis last and flattens the other axes into R.
+  softmax, log_softmax      x (A, C, B) -> out (A, C, B): one distribution over c for every
+                            (a, b).  The functional layer views an array of any shape so: C the
+                            softmax axis, A the product of the axes before it, B of those after
+                            (a reshape of the contiguous array, no copy; B = 1 for the last axis).
   cross_entropy             logits (N, C), target (N,) int64 class indices, probs (N, C) written
                             for the backward pass -> the mean loss, returned as a float.
   mse, mae, bce,            y, t (M,) (the functional layer flattens any shape) -> the mean
@@ -11,15 +13,23 @@ Shapes:
 Every loss is a MEAN, so every backward divides by the count (N or M) and multiplies by the
 upstream gradient ``dout``, a float (1.0 when the loss is the end of the graph).
 
-Numerical stability: softmax and log-softmax subtract the row maximum before exp (it cancels
-mathematically), so every exponent is <= 0 and exp cannot overflow; cross-entropy and
-BCE-with-logits never take the log of a probability that may have rounded to 0.
+Numerical stability: softmax and log-softmax subtract the maximum of the distribution before
+exp (it cancels mathematically), so every exponent is <= 0 and exp cannot overflow;
+cross-entropy and BCE-with-logits never take the log of a probability that may have rounded to 0.
+
+Every op comes twice: first its naive loop nest, the formula written as loops; then, in the
+second half of the module, its fast form ``<name>_fast`` (vectorized, on every core; the note
+above them says how), which nbconv.functional runs for method="fast".
 """
 
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from . import vecmath
 
 BCE_LOG_CLAMP = -100.0   # BCE clamps log(p) and log(1 - p) at -100, as PyTorch does
 BCE_GRAD_EPS = 1e-12     # and floors p (1 - p) at 1e-12 in the gradient, as PyTorch does
@@ -29,68 +39,74 @@ BCE_GRAD_EPS = 1e-12     # and floors p (1 - p) at 1e-12 in the gradient, as PyT
 
 @njit(cache=True)
 def softmax_forward(x, s):
-    """s[r, c] = exp(x[r, c] - m_r) / sum_k exp(x[r, k] - m_r),   m_r = max_k x[r, k]"""
-    R, C = x.shape
-    for r in range(R):
-        m = -np.inf
-        for c in range(C):
-            if x[r, c] > m:
-                m = x[r, c]
-        acc = 0.0
-        for c in range(C):
-            s[r, c] = math.exp(x[r, c] - m)
-            acc += s[r, c]
-        for c in range(C):
-            s[r, c] = s[r, c] / acc
+    """s[a, c, b] = exp(x[a, c, b] - m[a, b]) / sum_k exp(x[a, k, b] - m[a, b]),
+    m[a, b] = max_k x[a, k, b]"""
+    A, C, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            m = -np.inf
+            for c in range(C):
+                if x[a, c, b] > m:
+                    m = x[a, c, b]
+            acc = 0.0
+            for c in range(C):
+                s[a, c, b] = math.exp(x[a, c, b] - m)
+                acc += s[a, c, b]
+            for c in range(C):
+                s[a, c, b] = s[a, c, b] / acc
 
 
 @njit(cache=True)
 def softmax_backward(s, dout, dx):
-    """dx[r, c] = s[r, c] * (dout[r, c] - sum_k dout[r, k] s[r, k])
+    """dx[a, c, b] = s[a, c, b] * (dout[a, c, b] - sum_k dout[a, k, b] s[a, k, b])
 
     (the Jacobian ds_c/dx_k = s_c (delta_ck - s_k), applied to dout)
     """
-    R, C = s.shape
-    for r in range(R):
-        acc = 0.0
-        for k in range(C):
-            acc += dout[r, k] * s[r, k]
-        for c in range(C):
-            dx[r, c] = s[r, c] * (dout[r, c] - acc)
+    A, C, B = s.shape
+    for a in range(A):
+        for b in range(B):
+            acc = 0.0
+            for k in range(C):
+                acc += dout[a, k, b] * s[a, k, b]
+            for c in range(C):
+                dx[a, c, b] = s[a, c, b] * (dout[a, c, b] - acc)
 
 
 # ---------------------------------------------------------------- log-softmax
 
 @njit(cache=True)
 def log_softmax_forward(x, out):
-    """out[r, c] = (x[r, c] - m_r) - log(sum_k exp(x[r, k] - m_r)),   m_r = max_k x[r, k]"""
-    R, C = x.shape
-    for r in range(R):
-        m = -np.inf
-        for c in range(C):
-            if x[r, c] > m:
-                m = x[r, c]
-        acc = 0.0
-        for c in range(C):
-            acc += math.exp(x[r, c] - m)
-        log_acc = math.log(acc)
-        for c in range(C):
-            out[r, c] = (x[r, c] - m) - log_acc
+    """out[a, c, b] = (x[a, c, b] - m[a, b]) - log(sum_k exp(x[a, k, b] - m[a, b])),
+    m[a, b] = max_k x[a, k, b]"""
+    A, C, B = x.shape
+    for a in range(A):
+        for b in range(B):
+            m = -np.inf
+            for c in range(C):
+                if x[a, c, b] > m:
+                    m = x[a, c, b]
+            acc = 0.0
+            for c in range(C):
+                acc += math.exp(x[a, c, b] - m)
+            log_acc = math.log(acc)
+            for c in range(C):
+                out[a, c, b] = (x[a, c, b] - m) - log_acc
 
 
 @njit(cache=True)
 def log_softmax_backward(out, dout, dx):
-    """dx[r, c] = dout[r, c] - softmax[r, c] * sum_k dout[r, k],   softmax = exp(out)
+    """dx[a, c, b] = dout[a, c, b] - softmax[a, c, b] * sum_k dout[a, k, b],   softmax = exp(out)
 
     (d out_k / d x_c = delta_kc - softmax_c)
     """
-    R, C = out.shape
-    for r in range(R):
-        acc = 0.0
-        for k in range(C):
-            acc += dout[r, k]
-        for c in range(C):
-            dx[r, c] = dout[r, c] - math.exp(out[r, c]) * acc
+    A, C, B = out.shape
+    for a in range(A):
+        for b in range(B):
+            acc = 0.0
+            for k in range(C):
+                acc += dout[a, k, b]
+            for c in range(C):
+                dx[a, c, b] = dout[a, c, b] - math.exp(out[a, c, b]) * acc
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -235,4 +251,498 @@ def bce_with_logits_backward(z, t, dout, dz):
         else:
             e = math.exp(z[i])
             sig = e / (1.0 + e)
+        dz[i] = (sig - t[i]) / M * dout
+
+
+# =================================================================================================
+# The fast forms: the same formulas, arranged so that LLVM vectorizes them and numba.prange
+# splits them between the threads.
+#
+# * exp and log are vecmath's (branch-free, inlined: 4 float64 or 8 float32 per instruction)
+#   instead of the C library's, one element at a time; within 2 ulp of it.
+# * softmax over the (A, C, B) view, B = 1: every distribution is a contiguous row; a task takes
+#   whole rows and makes one vectorized pass per step (the max, exp into the output, the sum,
+#   the scaling), the row staying in L1 between them.  The row's maximum uses LLVM's
+#   llvm.maximum (_maximum): a running max written as compare-and-select does not vectorize.
+# * B > 1: the C values of one (a, b) are B apart in memory.  Rather than stride through them, a
+#   task takes a tile of neighbouring b, b0 <= b < b1, and walks c outermost, keeping one running
+#   maximum and one running sum per b in a buffer: every innermost loop runs over b, contiguous,
+#   and vectorizes (one small helper per loop: LLVM keeps vecmath's constants in registers there).
+#   The tile, C x (b1 - b0) elements, is sized to stay in L2 between the passes.  The sums add
+#   the terms in the naive loop's order, c = 0, 1, ...
+# * the sums along a contiguous row (_sum, _dot) let LLVM reassociate (fastmath "reassoc"): it
+#   keeps several vector lanes of running sums and adds them at the end.  That order is fixed by
+#   the compiled code, not by the data or the threads; the sum is in float64, as in the naive
+#   loops, and differs from their sequential order by rounding only.
+# * the factors of a distribution (1 / Z, log Z, the sum of dout for log-softmax) are rounded to
+#   x's dtype before the loops over its elements use them, so those loops run in float32 for
+#   float32 data (8 per instruction, not 4 converted to float64): one more rounding, within an ulp.
+# * the losses' sums over M elements: fixed chunks of CHUNK elements, each summed by one task
+#   (prange over the chunks), then the partial sums added in chunk order.
+# * so every output element, and every sum, is computed by the same code in the same order
+#   whichever thread runs it: the results do not depend on the number of threads.
+# =================================================================================================
+
+TILE = 1 << 16    # elements of a softmax tile (B > 1): 256 KB of float32, within L2
+MIN_TILE_B = 64   # but at least 64 b per tile (long enough vector loops)
+CHUNK = 1 << 13   # elements per partial sum of the mean losses
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum(v):
+    """sum_i v[i] in float64, in the order LLVM picks to vectorize it (see above)."""
+    acc = 0.0
+    for i in range(v.shape[0]):
+        acc += v[i]
+    return acc
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _dot(u, v):
+    """sum_i u[i] v[i] in float64, in the order LLVM picks to vectorize it (see above)."""
+    acc = 0.0
+    for i in range(u.shape[0]):
+        acc += u[i] * v[i]
+    return acc
+
+
+@njit(cache=True)
+def _sum_in_order(v):
+    """v[0] + v[1] + ... in this order: the partial sums of the chunks."""
+    acc = 0.0
+    for i in range(v.shape[0]):
+        acc += v[i]
+    return acc
+
+
+@intrinsic
+def _maximum(typingctx, a, b):
+    """max(a, b) as LLVM's llvm.maximum: NaN if either is NaN.  A running maximum of it
+    vectorizes: it is associative, NaN or not, so LLVM may split it into vector lanes.  Written
+    as ``v if v > m else m`` it does not: with a NaN the result would depend on the order."""
+    if a not in (types.float32, types.float64) or b != a:
+        return None
+
+    def codegen(context, builder, signature, args):
+        t = context.get_value_type(a)
+        f = builder.module.declare_intrinsic("llvm.maximum", [t], ir.FunctionType(t, [t, t]))
+        return builder.call(f, args)
+
+    return a(a, b), codegen
+
+
+@njit(cache=True)
+def _max(v):
+    """max_i v[i] for a non-empty v, in v's dtype (NaN if one is NaN)."""
+    m = v[0]
+    for i in range(1, v.shape[0]):
+        m = _maximum(m, v[i])
+    return m
+
+
+@njit(cache=True)
+def _chunk(k, M):
+    """The elements [lo, hi) of chunk k of M."""
+    lo = k * CHUNK
+    return lo, min(lo + CHUNK, M)
+
+
+# ---------------------------------------------------------------- softmax and log-softmax, fast: rows (B = 1)
+
+@njit(cache=True, error_model="numpy")
+def _exp_minus_scalar(v, m, out):
+    """out[c] = exp(v[c] - m)"""
+    for c in range(v.shape[0]):
+        out[c] = vecmath.exp(v[c] - m)
+
+
+@njit(cache=True, error_model="numpy")
+def _softmax_row(x, s):
+    """s = softmax(x) for one contiguous, non-empty row; returns (m, Z): the row's maximum and
+    sum_c exp(x[c] - m).  The scaling by 1 / Z runs in x's dtype (8 float32 per instruction)."""
+    m = _max(x)
+    _exp_minus_scalar(x, m, s)
+    Z = _sum(s)
+    inv = x.dtype.type(1.0 / Z)
+    for c in range(x.shape[0]):
+        s[c] = s[c] * inv
+    return m, Z
+
+
+@njit(cache=True, parallel=True)
+def _softmax_rows(x, s):
+    for a in prange(x.shape[0]):
+        _softmax_row(x[a], s[a])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmax_backward_rows(s, dout, dx):
+    for a in prange(s.shape[0]):
+        d = _dot(dout[a], s[a])
+        for c in range(s.shape[1]):
+            dx[a, c] = s[a, c] * (dout[a, c] - d)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _log_softmax_rows(x, out):
+    """exp(x - m) goes into the output row to be summed, then is overwritten."""
+    for a in prange(x.shape[0]):
+        row, o = x[a], out[a]
+        m = _max(row)
+        _exp_minus_scalar(row, m, o)
+        log_Z = x.dtype.type(math.log(_sum(o)))
+        for c in range(row.shape[0]):
+            o[c] = (row[c] - m) - log_Z
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _log_softmax_backward_rows(out, dout, dx):
+    for a in prange(out.shape[0]):
+        total = out.dtype.type(_sum(dout[a]))
+        for c in range(out.shape[1]):
+            dx[a, c] = dout[a, c] - vecmath.exp(out[a, c]) * total
+
+
+# ---------------------------------------------------------------- softmax and log-softmax, fast: tiles (B > 1)
+# One loop over j per helper; v, out, m, acc, ... are the rows x[a, c, b0:b1] of a tile and its
+# per-b buffers.
+
+@njit(cache=True)
+def _running_max(v, m):
+    """m[j] = max(m[j], v[j])"""
+    for j in range(v.shape[0]):
+        m[j] = v[j] if v[j] > m[j] else m[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _exp_minus(v, m, out):
+    """out[j] = exp(v[j] - m[j])"""
+    for j in range(v.shape[0]):
+        out[j] = vecmath.exp(v[j] - m[j])
+
+
+@njit(cache=True)
+def _accumulate(v, acc):
+    """acc[j] += v[j]"""
+    for j in range(v.shape[0]):
+        acc[j] += v[j]
+
+
+@njit(cache=True)
+def _accumulate_product(u, v, acc):
+    """acc[j] += u[j] v[j]"""
+    for j in range(u.shape[0]):
+        acc[j] += u[j] * v[j]
+
+
+@njit(cache=True)
+def _scale(v, f):
+    """v[j] = v[j] f[j]"""
+    for j in range(v.shape[0]):
+        v[j] = v[j] * f[j]
+
+
+@njit(cache=True)
+def _shift(v, m, log_Z, out):
+    """out[j] = (v[j] - m[j]) - log_Z[j]: log-softmax"""
+    for j in range(v.shape[0]):
+        out[j] = (v[j] - m[j]) - log_Z[j]
+
+
+@njit(cache=True)
+def _softmax_grad(s, g, d, dx):
+    """dx[j] = s[j] (g[j] - d[j])"""
+    for j in range(s.shape[0]):
+        dx[j] = s[j] * (g[j] - d[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _log_softmax_grad(o, g, total, dx):
+    """dx[j] = g[j] - exp(o[j]) total[j]"""
+    for j in range(o.shape[0]):
+        dx[j] = g[j] - vecmath.exp(o[j]) * total[j]
+
+
+@njit(cache=True)
+def _tile_width(C, B):
+    """b per tile: TILE // C, at least MIN_TILE_B, at most B."""
+    return min(B, max(MIN_TILE_B, TILE // max(C, 1)))
+
+
+@njit(cache=True)
+def _tile(task, tiles, bt, B):
+    """Task -> (a, b0, b1): its a and its b0 <= b < b1, ``tiles`` tiles of bt per a."""
+    a = task // tiles
+    b0 = (task % tiles) * bt
+    return a, b0, min(b0 + bt, B)
+
+
+@njit(cache=True)
+def _max_over_c(x, a, b0, b1):
+    """m[j] = max_c x[a, c, b0 + j]"""
+    m = x[a, 0, b0:b1].copy()
+    for c in range(1, x.shape[1]):
+        _running_max(x[a, c, b0:b1], m)
+    return m
+
+
+@njit(cache=True, parallel=True)
+def _softmax_tiles(x, s, bt):
+    A, C, B = x.shape
+    tiles = (B + bt - 1) // bt
+    for task in prange(A * tiles):
+        a, b0, b1 = _tile(task, tiles, bt, B)
+        m = _max_over_c(x, a, b0, b1)
+        Z = np.zeros(b1 - b0)                    # Z[j] = sum_c exp(x[a, c, b0 + j] - m[j])
+        for c in range(C):
+            _exp_minus(x[a, c, b0:b1], m, s[a, c, b0:b1])
+            _accumulate(s[a, c, b0:b1], Z)
+        inv = (1.0 / Z).astype(x.dtype)
+        for c in range(C):
+            _scale(s[a, c, b0:b1], inv)
+
+
+@njit(cache=True, parallel=True)
+def _softmax_backward_tiles(s, dout, dx, bt):
+    A, C, B = s.shape
+    tiles = (B + bt - 1) // bt
+    for task in prange(A * tiles):
+        a, b0, b1 = _tile(task, tiles, bt, B)
+        d = np.zeros(b1 - b0)                    # d[j] = sum_c dout[a, c, b0 + j] s[a, c, b0 + j]
+        for c in range(C):
+            _accumulate_product(dout[a, c, b0:b1], s[a, c, b0:b1], d)
+        for c in range(C):
+            _softmax_grad(s[a, c, b0:b1], dout[a, c, b0:b1], d, dx[a, c, b0:b1])
+
+
+@njit(cache=True, parallel=True)
+def _log_softmax_tiles(x, out, bt):
+    A, C, B = x.shape
+    tiles = (B + bt - 1) // bt
+    for task in prange(A * tiles):
+        a, b0, b1 = _tile(task, tiles, bt, B)
+        m = _max_over_c(x, a, b0, b1)
+        Z = np.zeros(b1 - b0)
+        for c in range(C):
+            _exp_minus(x[a, c, b0:b1], m, out[a, c, b0:b1])     # scratch, overwritten below
+            _accumulate(out[a, c, b0:b1], Z)
+        log_Z = np.log(Z).astype(x.dtype)
+        for c in range(C):
+            _shift(x[a, c, b0:b1], m, log_Z, out[a, c, b0:b1])
+
+
+@njit(cache=True, parallel=True)
+def _log_softmax_backward_tiles(out, dout, dx, bt):
+    A, C, B = out.shape
+    tiles = (B + bt - 1) // bt
+    for task in prange(A * tiles):
+        a, b0, b1 = _tile(task, tiles, bt, B)
+        total = np.zeros(b1 - b0)                # total[j] = sum_c dout[a, c, b0 + j]
+        for c in range(C):
+            _accumulate(dout[a, c, b0:b1], total)
+        total = total.astype(out.dtype)
+        for c in range(C):
+            _log_softmax_grad(out[a, c, b0:b1], dout[a, c, b0:b1], total, dx[a, c, b0:b1])
+
+
+# ---------------------------------------------------------------- softmax and log-softmax, fast: the entry points
+
+@njit(cache=True)
+def softmax_forward_fast(x, s):
+    """softmax_forward's numbers to a few ulp (vecmath's exp, the sum's order), vectorized, on
+    every core."""
+    A, C, B = x.shape
+    if A * C * B == 0:
+        return
+    if B == 1:
+        _softmax_rows(x.reshape(A, C), s.reshape(A, C))
+    else:
+        _softmax_tiles(x, s, _tile_width(C, B))
+
+
+@njit(cache=True)
+def softmax_backward_fast(s, dout, dx):
+    """softmax_backward's numbers (bit for bit when B > 1, to rounding when B = 1), vectorized,
+    on every core."""
+    A, C, B = s.shape
+    if A * C * B == 0:
+        return
+    if B == 1:
+        _softmax_backward_rows(s.reshape(A, C), dout.reshape(A, C), dx.reshape(A, C))
+    else:
+        _softmax_backward_tiles(s, dout, dx, _tile_width(C, B))
+
+
+@njit(cache=True)
+def log_softmax_forward_fast(x, out):
+    """log_softmax_forward's numbers to a few ulp (vecmath's exp, the sum's order), vectorized, on
+    every core."""
+    A, C, B = x.shape
+    if A * C * B == 0:
+        return
+    if B == 1:
+        _log_softmax_rows(x.reshape(A, C), out.reshape(A, C))
+    else:
+        _log_softmax_tiles(x, out, _tile_width(C, B))
+
+
+@njit(cache=True)
+def log_softmax_backward_fast(out, dout, dx):
+    """log_softmax_backward's numbers to a few ulp (vecmath's exp), vectorized, on every core."""
+    A, C, B = out.shape
+    if A * C * B == 0:
+        return
+    if B == 1:
+        _log_softmax_backward_rows(out.reshape(A, C), dout.reshape(A, C), dx.reshape(A, C))
+    else:
+        _log_softmax_backward_tiles(out, dout, dx, _tile_width(C, B))
+
+
+# ---------------------------------------------------------------- cross-entropy, fast
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def cross_entropy_forward_fast(logits, target, probs):
+    """cross_entropy_forward with the rows of _softmax_row split between the threads; each row's
+    loss term goes to terms[n], added in row order at the end."""
+    N, C = logits.shape
+    terms = np.empty(N)
+    for n in prange(N):
+        m, Z = _softmax_row(logits[n], probs[n])
+        terms[n] = (np.float64(m) - logits[n, target[n]]) + math.log(Z)
+    return _sum_in_order(terms) / N
+
+
+@njit(cache=True, parallel=True)
+def cross_entropy_backward_fast(probs, target, dout, dlogits):
+    """cross_entropy_backward, bit for bit, the rows split between the threads (the one-hot is a
+    select on c, so the loop over c vectorizes)."""
+    N, C = probs.shape
+    for n in prange(N):
+        for c in range(C):
+            onehot = 1.0 if c == target[n] else 0.0
+            dlogits[n, c] = (probs[n, c] - onehot) / N * dout
+
+
+# ---------------------------------------------------------------- MSE, MAE, fast
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum_squared_difference(y, t):
+    acc = 0.0
+    for i in range(y.shape[0]):
+        d = y[i] - t[i]
+        acc += d * d
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def mse_forward_fast(y, t):
+    """mse_forward: chunks of CHUNK elements summed in parallel, the partial sums in order."""
+    M = y.shape[0]
+    partial = np.empty((M + CHUNK - 1) // CHUNK)
+    for k in prange(partial.shape[0]):
+        lo, hi = _chunk(k, M)
+        partial[k] = _sum_squared_difference(y[lo:hi], t[lo:hi])
+    return _sum_in_order(partial) / M
+
+
+@njit(cache=True, parallel=True)
+def mse_backward_fast(y, t, dout, dy):
+    """mse_backward, bit for bit, on every core."""
+    M = y.shape[0]
+    for i in prange(M):
+        dy[i] = 2.0 * (y[i] - t[i]) / M * dout
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum_absolute_difference(y, t):
+    acc = 0.0
+    for i in range(y.shape[0]):
+        acc += abs(y[i] - t[i])
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def mae_forward_fast(y, t):
+    """mae_forward: chunks of CHUNK elements summed in parallel, the partial sums in order."""
+    M = y.shape[0]
+    partial = np.empty((M + CHUNK - 1) // CHUNK)
+    for k in prange(partial.shape[0]):
+        lo, hi = _chunk(k, M)
+        partial[k] = _sum_absolute_difference(y[lo:hi], t[lo:hi])
+    return _sum_in_order(partial) / M
+
+
+@njit(cache=True, parallel=True)
+def mae_backward_fast(y, t, dout, dy):
+    """mae_backward, bit for bit, on every core."""
+    M = y.shape[0]
+    for i in prange(M):
+        dy[i] = np.sign(y[i] - t[i]) / M * dout
+
+
+# ---------------------------------------------------------------- BCE, fast
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def bce_forward_fast(p, t):
+    """bce_forward with vecmath's log, each term in p's dtype: per chunk, the terms into a buffer
+    (a vectorized loop), then their sum in float64; the chunks in parallel, their sums added in
+    order.  (The terms, -t log p and -(1 - t) log(1 - p), are both >= 0: no cancellation.)"""
+    M = p.shape[0]
+    one = p.dtype.type(1.0)                           # 1 and the clamp in p's dtype: float32 stays
+    clamp = one * BCE_LOG_CLAMP                       # float32, 8 elements per instruction
+    partial = np.empty((M + CHUNK - 1) // CHUNK)
+    for k in prange(partial.shape[0]):
+        lo, hi = _chunk(k, M)
+        terms = np.empty(hi - lo, p.dtype)
+        for i in range(lo, hi):
+            log_p = vecmath.log(p[i])
+            log_p = clamp if log_p < clamp else log_p
+            log_1mp = vecmath.log(one - p[i])
+            log_1mp = clamp if log_1mp < clamp else log_1mp
+            terms[i - lo] = -(t[i] * log_p + (one - t[i]) * log_1mp)
+        partial[k] = _sum(terms)
+    return _sum_in_order(partial) / M
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def bce_backward_fast(p, t, dout, dp):
+    """bce_backward, bit for bit, on every core (the floor is a select)."""
+    M = p.shape[0]
+    for i in prange(M):
+        denom = p[i] * (1.0 - p[i])
+        denom = BCE_GRAD_EPS if denom < BCE_GRAD_EPS else denom
+        dp[i] = (p[i] - t[i]) / denom / M * dout
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def bce_with_logits_forward_fast(z, t):
+    """bce_with_logits_forward with vecmath's exp and log, each term in z's dtype, summed as in
+    bce_forward_fast.  vecmath has no log1p: log(1 + e) is computed as log(u) - ((u - 1) - e) / u
+    with u = 1 + e rounded, which corrects the rounding of u (exact to a few ulp, and e itself
+    when u rounds to 1)."""
+    M = z.shape[0]
+    one = z.dtype.type(1.0)
+    zero = one - one
+    partial = np.empty((M + CHUNK - 1) // CHUNK)
+    for k in prange(partial.shape[0]):
+        lo, hi = _chunk(k, M)
+        terms = np.empty(hi - lo, z.dtype)
+        for i in range(lo, hi):
+            e = vecmath.exp(-abs(z[i]))
+            u = one + e
+            log1p_e = vecmath.log(u) - ((u - one) - e) / u
+            relu = z[i] if z[i] > zero else zero
+            terms[i - lo] = (relu - z[i] * t[i]) + log1p_e
+        partial[k] = _sum(terms)
+    return _sum_in_order(partial) / M
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def bce_with_logits_backward_fast(z, t, dout, dz):
+    """bce_with_logits_backward with vecmath's exp, on every core: with e = exp(-|z|),
+    sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0, as one select."""
+    M = z.shape[0]
+    for i in prange(M):
+        e = vecmath.exp(-abs(z[i]))
+        sig = (1.0 if z[i] >= 0.0 else e) / (1.0 + e)
         dz[i] = (sig - t[i]) / M * dout

@@ -25,9 +25,10 @@ One table per op and shape.  Each row is one method:
 - torch: PyTorch's time for the same op, only when torch happens to be importable.
 
 Methods: conv2d ``direct`` (the naive loop nest, the reference of the speedups), ``im2col``,
-``blocked``; linear ``direct`` (the naive kernel, nbconv's only one); the memory-bound ops
-``naive`` (the reference kernel, called as nbconv.functional did before it had the fast ones)
-and ``nbconv`` (nbconv.functional as it is: the parallel twins).
+``blocked``; every other op its two forms through nbconv.functional (``method="naive"``, the
+loops, and ``method="fast"``, GEMM / parallel twins / vectorized exp; see
+nbconv.functional.dispatch), for linear and for each memory-bound op of MEMORY_OPS (an op
+without a fast form shows its naive row alone).
 
 The header says under which setting the numbers were taken: the CPU and its SIMD width (from
 /proc/cpuinfo), Numba's threads and threading layer, and every BLAS library with its core type
@@ -68,23 +69,77 @@ QUICK_MAP_SHAPE = (8, 64, 32, 32)
 LINEAR_SHAPE = (256, 1024, 1024)        # x (N, D) times w (M, D)^T
 QUICK_LINEAR_SHAPE = (64, 1024, 1024)
 
-MEMORY_OPS = ("max_pool2d", "avg_pool2d", "batch_norm", "relu", "leaky_relu", "elu", "sigmoid", "tanh")
 CONV_METHODS = ("direct", "im2col", "blocked")
-ALL_OPS = ("conv2d", "linear") + MEMORY_OPS
 
-# Bytes each memory-bound op must at least move, in units of S = the input's size in bytes:
-# (forward, backward).  Pooling is 2x2 with stride 2 (outputs S/4; max pooling's int64
-# switches 2 * S/4 for float32); batch norm caches xhat, so it writes out and xhat.
-BYTES = {
-    "max_pool2d": (1.75, 1.75),   # fwd: x + out + switches; bwd: dout + switches + dx
-    "avg_pool2d": (1.25, 1.25),   # fwd: x + out; bwd: dout + dx
-    "batch_norm": (3.0, 3.0),     # fwd: x + xhat + out; bwd: dout + xhat + dx
-    "relu": (2.0, 3.0),           # fwd: x + y; bwd: dout + x + dx
-    "leaky_relu": (2.0, 3.0),
-    "elu": (2.0, 3.0),
-    "sigmoid": (2.0, 3.0),        # bwd: dout + y + dx
-    "tanh": (2.0, 3.0),
+# The memory-bound ops, each called through nbconv.functional with ``method="naive"`` (its loops)
+# and ``method="fast"`` (its optimized form), on one (N, C, H, W) float32 input: the op with the
+# hyper-parameters of a small network (2x2 pooling, 8 groups, LRN over 5 channels, softmax over the
+# channel axis), and PyTorch's twin for the peer column.  ``bytes`` is what the kernels move, in
+# units of S = the input's size in bytes, (forward, backward): pooling's output is S/4 and max
+# pooling's int64 switches 2 * S/4 for float32; the normalizations cache xhat (written forward,
+# read backward); dropout keeps its mask, one byte per element (S/4).
+@dataclass(frozen=True)
+class MemoryOp:
+    forward: object            # (F, x, method) -> (y, cache)
+    torch: object              # (torch, x) -> y
+    bytes: tuple               # (forward, backward), in units of the input's bytes
+
+
+def _channels(x, value=1.0):
+    return np.full(x.shape[1], value, x.dtype)
+
+
+def _bn(F, x, method):
+    return F.batch_norm_forward(x, _channels(x), _channels(x, 0.0), _channels(x, 0.0), _channels(x),
+                                training=True, method=method)
+
+
+def _torch_bn(t, x):
+    C = x.shape[1]
+    return t.nn.functional.batch_norm(x, t.zeros(C), t.ones(C), t.ones(C, requires_grad=True),
+                                      t.zeros(C, requires_grad=True), training=True)
+
+
+MEMORY_OPS = {
+    "max_pool2d": MemoryOp(lambda F, x, m: F.max_pool2d_forward(x, kernel_size=2, method=m),
+                           lambda t, x: t.nn.functional.max_pool2d(x, 2),
+                           (1.75, 1.75)),            # fwd: x + out + switches; bwd: dout + switches + dx
+    "avg_pool2d": MemoryOp(lambda F, x, m: F.avg_pool2d_forward(x, kernel_size=2, method=m),
+                           lambda t, x: t.nn.functional.avg_pool2d(x, 2),
+                           (1.25, 1.25)),            # fwd: x + out; bwd: dout + dx
+    "batch_norm": MemoryOp(_bn, _torch_bn, (3.0, 3.0)),   # fwd: x + xhat + out; bwd: dout + xhat + dx
+    "layer_norm": MemoryOp(lambda F, x, m: F.layer_norm_forward(x, np.ones(x.shape[1:], x.dtype),
+                                                                np.zeros(x.shape[1:], x.dtype),
+                                                                normalized_ndim=3, method=m),
+                           lambda t, x: t.nn.functional.layer_norm(x, x.shape[1:]),
+                           (3.0, 3.0)),
+    "group_norm": MemoryOp(lambda F, x, m: F.group_norm_forward(x, _channels(x), _channels(x, 0.0),
+                                                                num_groups=8, method=m),
+                           lambda t, x: t.nn.functional.group_norm(x, 8),
+                           (3.0, 3.0)),
+    "local_response_norm": MemoryOp(lambda F, x, m: F.local_response_norm_forward(x, size=5, method=m),
+                                    lambda t, x: t.nn.functional.local_response_norm(x, 5),
+                                    (3.0, 4.0)),     # fwd: x + d + out; bwd: dout + x + d + dx
+    "relu": MemoryOp(lambda F, x, m: F.relu_forward(x, method=m), lambda t, x: t.relu(x),
+                     (2.0, 3.0)),                    # fwd: x + y; bwd: dout + x + dx
+    "leaky_relu": MemoryOp(lambda F, x, m: F.leaky_relu_forward(x, method=m),
+                           lambda t, x: t.nn.functional.leaky_relu(x), (2.0, 3.0)),
+    "elu": MemoryOp(lambda F, x, m: F.elu_forward(x, method=m), lambda t, x: t.nn.functional.elu(x),
+                    (2.0, 3.0)),
+    "sigmoid": MemoryOp(lambda F, x, m: F.sigmoid_forward(x, method=m), lambda t, x: t.sigmoid(x),
+                        (2.0, 3.0)),                 # bwd: dout + y + dx
+    "tanh": MemoryOp(lambda F, x, m: F.tanh_forward(x, method=m), lambda t, x: t.tanh(x), (2.0, 3.0)),
+    "prelu": MemoryOp(lambda F, x, m: F.prelu_forward(x, _channels(x, 0.25), method=m),
+                      lambda t, x: t.nn.functional.prelu(x, t.full((x.shape[1],), 0.25)), (2.0, 3.0)),
+    "dropout": MemoryOp(lambda F, x, m: F.dropout_forward(x, p=0.5, seed=0, method=m),
+                        lambda t, x: t.nn.functional.dropout(x, 0.5), (2.25, 2.25)),  # + the mask
+    "softmax": MemoryOp(lambda F, x, m: F.softmax_forward(x, axis=1, method=m),
+                        lambda t, x: t.softmax(x, 1), (2.0, 3.0)),   # fwd: x + s; bwd: dout + s + dx
+    "log_softmax": MemoryOp(lambda F, x, m: F.log_softmax_forward(x, axis=1, method=m),
+                            lambda t, x: t.log_softmax(x, 1), (2.0, 3.0)),
 }
+BYTES = {op: spec.bytes for op, spec in MEMORY_OPS.items()}
+ALL_OPS = ("conv2d", "linear") + tuple(MEMORY_OPS)
 
 
 # --------------------------------------------------------------------------- timing and limits
@@ -343,7 +398,8 @@ def bench_conv(shape, methods=CONV_METHODS, repeat=3, torch=None) -> Table:
 
 
 def bench_linear(shape=LINEAR_SHAPE, repeat=3, torch=None) -> Table:
-    """linear forward + backward: x (N, D) @ w (M, D)^T, float32; the naive kernel is nbconv's only one."""
+    """linear forward + backward: x (N, D) @ w (M, D)^T, float32; "naive" its loop nest, "fast" the
+    three GEMMs through BLAS."""
     import nbconv.functional as F_
 
     N, D, M = shape
@@ -354,13 +410,16 @@ def bench_linear(shape=LINEAR_SHAPE, repeat=3, torch=None) -> Table:
     dy = rng.standard_normal((N, M), dtype=np.float32)
     flops = 3 * 2.0 * N * D * M
 
-    def step(x, w, b, dy):
-        y, cache = F_.linear_forward(x, w, b)
+    def step(x, w, b, dy, method):
+        y, cache = F_.linear_forward(x, w, b, method=method)
         return F_.linear_backward(dy, cache)
 
-    step(x[:1, :4], w[:2, :4], b[:2], dy[:1, :2])
     limit = gemm_rate(N, D, M, repeat=max(3, repeat))
-    seconds, times = measure(lambda: step(x, w, b, dy), repeat)
+    rows = []
+    for method in ("naive", "fast"):
+        step(x[:1, :4], w[:2, :4], b[:2], dy[:1, :2], method)
+        seconds, times = measure(lambda: step(x, w, b, dy, method), repeat)
+        rows.append(Row(method, seconds, flops / seconds / 1e9, 0.0, 0.0, times=times))
     limit = max(limit, gemm_rate(N, D, M, repeat=max(3, repeat)))
     torch_seconds = None
     if torch is not None:
@@ -372,68 +431,28 @@ def bench_linear(shape=LINEAR_SHAPE, repeat=3, torch=None) -> Table:
                 torch.autograd.backward(torch.nn.functional.linear(tx, tw, tb), tdy)
             return run
         torch_seconds = _torch_time(build, repeat)
-    rows = [Row("direct", seconds, flops / seconds / 1e9, 0.0, 0.0, times=times)]
     return _finish(Table("linear", f"x {N}x{D}, w {M}x{D}", "GFLOP/s", limit, f"np.dot {N}x{D} @ {D}x{M}", rows),
                    torch_seconds)
 
 
-def memory_op_methods(op):
-    """(naive_forward, naive_backward, nbconv_forward, nbconv_backward, torch_forward(torch, x)) for one op.
+def memory_op_forms(op) -> tuple[str, ...]:
+    """The forms of ``op`` to time: ("naive", "fast"), or ("naive",) while it has no fast form."""
+    from nbconv.functional import dispatch
 
-    The naive pair is the op with method="naive" (its loops, through nbconv.functional.dispatch);
-    the nbconv pair is its fast form (method="fast", what "auto" runs at these sizes).
-    Batch norm, not in the dispatch table yet, calls its reference kernels the way
-    nbconv.functional did before it had the parallel twins."""
+    return tuple(m for m in ("naive", "fast") if m in dispatch.CPU[op])
+
+
+def memory_op_methods(op, method):
+    """(forward(x) -> (y, cache), backward(dout, cache)) of ``op`` in form ``method``, through
+    nbconv.functional with the hyper-parameters of MEMORY_OPS."""
     import nbconv.functional as F_
-    from nbconv.kernels import norm as KN
 
-    if op in ("max_pool2d", "avg_pool2d"):
-        forward, backward = getattr(F_, f"{op}_forward"), getattr(F_, f"{op}_backward")
-        return (lambda x: forward(x, kernel_size=2, method="naive"), backward,
-                lambda x: forward(x, kernel_size=2, method="fast"), backward,
-                lambda t, x: getattr(t.nn.functional, op)(x, 2))
-
-    if op == "batch_norm":
-        def params(x):
-            C = x.shape[1]
-            return (np.ones(C, x.dtype), np.zeros(C, x.dtype), np.zeros(C, x.dtype), np.ones(C, x.dtype))
-
-        def naive_fwd(x):
-            gamma, beta, rm, rv = params(x)
-            x3 = x.reshape(x.shape[0], x.shape[1], -1)
-            C, m = x3.shape[1], x3.shape[0] * x3.shape[2]
-            mean, var, inv_std, xhat, out = np.empty(C), np.empty(C), np.empty(C), np.empty_like(x3), np.empty_like(x3)
-            KN.moments(x3, mean, var)
-            KN.normalize_forward(x3, mean, var, 1e-5, xhat, inv_std)
-            KN.running_average_update(rm, rv, mean, var, 0.1, m / (m - 1))
-            KN.channel_affine_forward(xhat, gamma, beta, out)
-            return out.reshape(x.shape), (xhat, gamma, inv_std)
-
-        def naive_bwd(dout, saved):
-            xhat, gamma, inv_std = saved
-            d3 = dout.reshape(xhat.shape)
-            dx, dgamma, dbeta = np.empty_like(xhat), np.empty_like(gamma), np.empty_like(gamma)
-            KN.batch_norm_backward(d3, xhat, gamma, inv_std, True, dx, dgamma, dbeta)
-            return dx.reshape(dout.shape), dgamma, dbeta
-
-        def torch_fwd(t, x):
-            C = x.shape[1]
-            return t.nn.functional.batch_norm(x, t.zeros(C), t.ones(C), t.ones(C, requires_grad=True),
-                                              t.zeros(C, requires_grad=True), training=True)
-
-        return (naive_fwd, naive_bwd, lambda x: F_.batch_norm_forward(x, *params(x)),
-                F_.batch_norm_backward, torch_fwd)
-
-    forward, backward = getattr(F_, f"{op}_forward"), getattr(F_, f"{op}_backward")
-    torch_name = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "sigmoid": "sigmoid", "tanh": "tanh"}[op]
-    return (lambda x: forward(x, method="naive"), backward, lambda x: forward(x, method="fast"), backward,
-            lambda t, x: getattr(t, torch_name)(x) if op in ("sigmoid", "tanh", "relu")
-            else getattr(t.nn.functional, torch_name)(x))
+    spec = MEMORY_OPS[op]
+    return (lambda x: spec.forward(F_, x, method)), getattr(F_, f"{op}_backward")
 
 
 def bench_memory_op(op, shape=MAP_SHAPE, repeat=3, torch=None) -> Table:
-    """Forward and backward of a memory-bound op on x of ``shape`` (float32), naive against nbconv."""
-    naive_fwd, naive_bwd, fwd, bwd, torch_fwd = memory_op_methods(op)
+    """Forward and backward of a memory-bound op on x of ``shape`` (float32), naive against fast."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
     S = x.nbytes
@@ -441,8 +460,9 @@ def bench_memory_op(op, shape=MAP_SHAPE, repeat=3, torch=None) -> Table:
     limit_before = (copy_rate(int(fwd_bytes), repeat=max(3, repeat)), copy_rate(int(bwd_bytes), repeat=max(3, repeat)))
     rows = []
     for phase, nbytes in (("forward", fwd_bytes), ("backward", bwd_bytes)):
-        for method, (f, b) in (("naive", (naive_fwd, naive_bwd)), ("nbconv", (fwd, bwd))):
-            small = x[:1, :2, :4, :4].copy()
+        for method in memory_op_forms(op):
+            f, b = memory_op_methods(op, method)
+            small = x[:1, :8, :4, :4].copy()
             y_small, c_small = f(small)
             b(np.ones_like(y_small), c_small)                # compile
             if phase == "forward":
@@ -455,9 +475,10 @@ def bench_memory_op(op, shape=MAP_SHAPE, repeat=3, torch=None) -> Table:
             rows.append(Row(method, seconds, nbytes / seconds / 1e9, 0.0, 0.0, phase=phase, times=times))
     limit = max(limit_before[0], copy_rate(int(fwd_bytes), repeat=max(3, repeat)))
     limit_bwd = max(limit_before[1], copy_rate(int(bwd_bytes), repeat=max(3, repeat)))
+    torch_fwd = MEMORY_OPS[op].torch
     if torch is not None:
         for row in rows:
-            if row.method != "nbconv":
+            if row.method != rows[-1].method:            # the peer time beside the fastest form
                 continue
 
             def build(phase=row.phase):
@@ -522,10 +543,16 @@ def summarize(tables) -> list[str]:
         if fractions:
             lines.append(f"conv2d fwd+bwd, {method}: median {statistics.median(fractions):.0%} of the GEMM rate "
                          f"over {len(fractions)} shapes (target {target:.0%})")
-    memory = [r.fraction for t in tables if t.op in MEMORY_OPS for r in t.rows if r.method == "nbconv"]
+    memory = [r.fraction for t in tables if t.op in MEMORY_OPS for r in t.rows if r.method == "fast"]
     if memory:
-        lines.append(f"memory-bound ops (nbconv, fwd and bwd): median {statistics.median(memory):.0%} of the copy "
-                     f"bandwidth over {len(memory)} rows, lowest {min(memory):.0%} (target 50%)")
+        lines.append(f"memory-bound ops (fast, fwd and bwd): median {statistics.median(memory):.0%} of the copy "
+                     f"bandwidth over {len(memory)} rows, lowest {min(memory):.0%} (target 50%, lowest 25%)")
+    for method, target in (("im2col", 1.2), ("blocked", 1.0)):
+        ratios = [r.seconds / t.rows[-1].torch_seconds for t in conv for r in t.rows   # the peer time
+                  if r.method == method and t.rows[-1].torch_seconds]                 # sits on the last row
+        if ratios:
+            lines.append(f"conv2d fwd+bwd, {method}: median {statistics.median(ratios):.2f}x PyTorch's time "
+                         f"over {len(ratios)} shapes (target {target:.1f}x)")
     return lines
 
 

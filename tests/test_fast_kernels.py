@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import nbconv.functional as F
-import nbconv.functional.conv as conv_module
+import nbconv.functional.conv_fast as conv_fast
 from nbconv.kernels import activation as KA
 from nbconv.kernels import conv as KC
 from nbconv.kernels import im2col as KI
@@ -79,8 +79,8 @@ def _run(method, x, w, b, dout_seed=1, **hyper):
 def small_chunks(monkeypatch):
     """Cut the work into many chunks, so that tiny problems exercise the chunk loops too:
     im2col's batch chunks (one sample each) and the blocked kernels' row chunks (5 positions)."""
-    monkeypatch.setattr(conv_module, "COLS_BUDGET", 1)
-    monkeypatch.setattr(conv_module, "BLOCKED_CHUNK_BYTES", 5 * 8)
+    monkeypatch.setattr(conv_fast, "COLS_BUDGET", 1)
+    monkeypatch.setattr(conv_fast, "BLOCKED_CHUNK_BYTES", 5 * 8)
 
 
 @settings(max_examples=25, deadline=None)
@@ -91,8 +91,8 @@ def test_fast_methods_equal_direct_forward_and_backward(s, chunked):
     expected = _run("direct", x, w, b, **hyper)
     with pytest.MonkeyPatch.context() as mp:
         if chunked:
-            mp.setattr(conv_module, "COLS_BUDGET", 1)
-            mp.setattr(conv_module, "BLOCKED_CHUNK_BYTES", 3 * np.dtype(s["dtype"]).itemsize)
+            mp.setattr(conv_fast, "COLS_BUDGET", 1)
+            mp.setattr(conv_fast, "BLOCKED_CHUNK_BYTES", 3 * np.dtype(s["dtype"]).itemsize)
         for method in FAST:
             got = _run(method, x, w, b, **hyper)
             for name, a, e in zip(("y", "dx", "dw", "db"), got, expected):
@@ -176,7 +176,7 @@ def test_unknown_method_names_the_three_methods():
 
 
 def test_workspace_is_per_thread_and_reused():
-    ws = conv_module._workspace
+    ws = conv_fast._workspace
     a = ws.get("test", (2, 3), np.float32)
     b = ws.get("test", (3, 2), np.float32)
     assert b.base is a.base                          # reused, not reallocated
@@ -186,7 +186,7 @@ def test_workspace_is_per_thread_and_reused():
     thread.join()
     assert other[0].base is not a.base               # another thread gets its own buffer
     assert ws.get("test", (10, 10), np.float64).dtype == np.float64
-    conv_module.release_workspace()
+    conv_fast.release_workspace()
     assert not ws.buffers
 
 
@@ -207,7 +207,7 @@ def _polyphase_reference(x, stride, padding, Hq, Wq):
 @given(conv_settings())
 def test_pad_polyphase_and_crop_polyphase(s):
     x, w, _ = _conv_problem(s)
-    geo = conv_module._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], 1, 1)
+    geo = conv_fast._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], 1, 1)
     xq = np.full((x.shape[0], x.shape[1], geo.plane), np.nan, x.dtype)
     KC.pad_polyphase(x, xq, *s["stride"], *s["padding"], geo.Hq, geo.Wq)
     np.testing.assert_array_equal(xq, _polyphase_reference(x, s["stride"], s["padding"], geo.Hq, geo.Wq))
@@ -225,7 +225,7 @@ def test_im2col_wide_and_col2im_wide_equal_the_naive_im2col_and_col2im(s):
     F_, Cg, KH, KW = w.shape
     OH = (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1
     OW = (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
-    geo = conv_module._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], OH, OW)
+    geo = conv_fast._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], OH, OW)
     L = geo.L
     # naive: cols (G, Cg*KH*KW, N*OH*OW)
     cols = np.empty((G, Cg * KH * KW, N * OH * OW), x.dtype)
@@ -259,7 +259,7 @@ def test_blocked_kernels_directly_against_the_naive_kernel(rng):
     stride, padding, dilation = (1, 1), (1, 1), (1, 1)
     y = np.empty((2, 6, 6, 7))
     KC.conv2d_forward_direct(x, w, np.zeros(6), y, *stride, *padding, *dilation, 1)
-    geo = conv_module._Polyphase(x.shape, w.shape, stride, padding, dilation, 6, 7)
+    geo = conv_fast._Polyphase(x.shape, w.shape, stride, padding, dilation, 6, 7)
     xq = np.empty((2, 5, geo.plane))
     KC.pad_polyphase(x, xq, *stride, *padding, geo.Hq, geo.Wq)
     yw = np.empty((2, 6, 6 * geo.Wq))
@@ -440,11 +440,8 @@ def test_a_warm_cache_loads_the_fast_kernels_without_compiling(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_functional_ops_give_the_same_numbers_on_either_side_of_the_parallel_threshold(dtype, monkeypatch, rng):
-    # nbconv.functional runs the parallel twins from PARALLEL_MIN_SIZE elements on (batch norm) or
-    # for method="fast" (activations, pooling): force each side
-    import nbconv.functional.norm as fn
-
+def test_functional_ops_give_the_same_numbers_in_either_form(dtype, rng):
+    # method="naive" runs the loops, method="fast" the parallel twins (activations, pooling, batch norm)
     x = rng.standard_normal((3, 4, 6, 6)).astype(dtype)
     gamma, beta = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
 
@@ -460,13 +457,12 @@ def test_functional_ops_give_the_same_numbers_on_either_side_of_the_parallel_thr
             results += [y, *getattr(F, f"{op}_backward")(y * 2, cache)]
         for training in (True, False):
             stats = [np.zeros(4, dtype), np.ones(4, dtype)]
-            y, cache = F.batch_norm_forward(x, gamma, beta, *stats, training=training)
+            y, cache = F.batch_norm_forward(x, gamma, beta, *stats, training=training, method=method)
+            assert cache.method == method
             results += [y, *stats, *F.batch_norm_backward(y * 2, cache)]
         return results
 
-    monkeypatch.setattr(fn, "PARALLEL_MIN_SIZE", 10**12)
     naive = everything("naive")
-    monkeypatch.setattr(fn, "PARALLEL_MIN_SIZE", 0)
     fast = everything("fast")
     exact = len(naive) - 2 * 6                 # activations and pooling: bit for bit, but the
     for k, (a, e) in enumerate(zip(fast[:exact], naive[:exact])):          # vecmath ones (2 ulp)
@@ -506,7 +502,7 @@ def test_nbconv_bench_prints_tables_and_saves_json(tmp_path, capsys, monkeypatch
     text = capsys.readouterr().out
     for expected in ("CPU:", "SIMD", "BLAS", "threading layer", "conv2d  N=1 C=2 6x6 F=4 K=3 stride=1 pad=1",
                      "GFLOP/s", "GB/s", "speedup", "of limit", "direct", "im2col", "blocked", "relu", "naive",
-                     "nbconv", "median"):
+                     "fast", "median"):
         assert expected in text, expected
     saved = json.loads(out.read_text())
     conv = next(t for t in saved["tables"] if t["op"] == "conv2d")
@@ -514,5 +510,23 @@ def test_nbconv_bench_prints_tables_and_saves_json(tmp_path, capsys, monkeypatch
     assert conv["rows"][0]["speedup"] == 1.0 and conv["limit"] > 0
     relu = next(t for t in saved["tables"] if t["op"] == "relu")
     assert {(r["phase"], r["method"]) for r in relu["rows"]} == {
-        ("forward", "naive"), ("forward", "nbconv"), ("backward", "naive"), ("backward", "nbconv")}
+        ("forward", "naive"), ("forward", "fast"), ("backward", "naive"), ("backward", "fast")}
     assert all(r["fraction"] > 0 for r in relu["rows"])
+
+
+@pytest.mark.parametrize("op", sorted(__import__("nbconv.bench").bench.MEMORY_OPS))
+def test_every_benchmarked_op_runs_its_forms_through_the_public_api_and_they_agree(op):
+    from nbconv.bench import memory_op_forms, memory_op_methods
+    from nbconv.functional import dispatch
+
+    assert memory_op_forms(op) == tuple(m for m in ("naive", "fast") if m in dispatch.CPU[op])
+    x = np.random.default_rng(0).standard_normal((2, 8, 4, 4))
+    results = []
+    for method in memory_op_forms(op):
+        forward, backward = memory_op_methods(op, method)
+        y, cache = forward(x)
+        assert cache.method == method
+        results.append((y, backward(np.ones_like(y), cache)[0]))
+    for y, dx in results[1:]:
+        np.testing.assert_allclose(y, results[0][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx, results[0][1], rtol=1e-12, atol=1e-12)

@@ -7,6 +7,7 @@ from nbconv.gradcheck import assert_gradients
 from nbconv.shapes import batch_norm_param_count
 
 EPS = 1e-5
+METHODS = ["naive", "fast"]          # every op's two forms (nbconv.functional.dispatch)
 
 
 # ----------------------------------------------------------------------------- NumPy references
@@ -107,26 +108,26 @@ def _fresh_stats(C, dtype=np.float64):
 # Each op as a function of x alone (gamma, beta drawn for x's channel count), returning
 # (out, grads) for a fixed dout: the generic property tests below loop over this table.
 def _bn(training):
-    def run(x, dout):
+    def run(x, dout, method="auto"):
         rng = np.random.default_rng(7)
         g, b = _affine(rng, (x.shape[1],), x.dtype)
         rm, rv = _running(rng, x.shape[1], x.dtype)
-        out, cache = F.batch_norm_forward(x, g, b, rm, rv, training=training)
+        out, cache = F.batch_norm_forward(x, g, b, rm, rv, training=training, method=method)
         return out, F.batch_norm_backward(dout, cache)
     return run
 
 
 def _with_affine(forward, backward, affine_shape, **hyper):
-    def run(x, dout):
+    def run(x, dout, method="auto"):
         g, b = _affine(np.random.default_rng(7), affine_shape(x), x.dtype)
-        out, cache = forward(x, g, b, **hyper)
+        out, cache = forward(x, g, b, **hyper, method=method)
         return out, backward(dout, cache)
     return run
 
 
 def _without_affine(forward, backward, **hyper):
-    def run(x, dout):
-        out, cache = forward(x, **hyper)
+    def run(x, dout, method="auto"):
+        out, cache = forward(x, **hyper, method=method)
         return out, backward(dout, cache)
     return run
 
@@ -148,46 +149,50 @@ EMPTY_OK = [op for op in OPS if op != "batch_norm_training"]
 
 # ============================================================================= batch norm
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (3, 2, 3, 4)])
-def test_batch_norm_training_matches_numpy_and_updates_running_stats_in_place(rng, shape):
+def test_batch_norm_training_matches_numpy_and_updates_running_stats_in_place(rng, shape, method):
     x = rng.standard_normal(shape) * 2 + 1
     gamma, beta = _affine(rng, (shape[1],))
     rm, rv = _running(rng, shape[1])
     want, want_rm, want_rv = ref_batch_norm(x, gamma, beta, rm, rv, momentum=0.2)
     rm_id, rv_id = id(rm), id(rv)
-    out, _ = F.batch_norm_forward(x, gamma, beta, rm, rv, momentum=0.2)
+    out, _ = F.batch_norm_forward(x, gamma, beta, rm, rv, momentum=0.2, method=method)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
     assert id(rm) == rm_id and id(rv) == rv_id
     np.testing.assert_allclose(rm, want_rm, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(rv, want_rv, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (3, 2, 3, 4)])
-def test_batch_norm_inference_matches_numpy(rng, shape):
+def test_batch_norm_inference_matches_numpy(rng, shape, method):
     x = rng.standard_normal(shape)
     gamma, beta = _affine(rng, (shape[1],))
     rm, rv = _running(rng, shape[1])
     want, _, _ = ref_batch_norm(x, gamma, beta, rm, rv, training=False)
-    out, _ = F.batch_norm_forward(x, gamma, beta, rm, rv, training=False)
+    out, _ = F.batch_norm_forward(x, gamma, beta, rm, rv, training=False, method=method)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (3, 2, 3, 4)])
-def test_batch_norm_training_backward_matches_the_staged_chain_rule(rng, shape):
+def test_batch_norm_training_backward_matches_the_staged_chain_rule(rng, shape, method):
     x = rng.standard_normal(shape) + 0.3
     gamma, beta = _affine(rng, (shape[1],))
     dout = rng.standard_normal(shape)
-    _, cache = F.batch_norm_forward(x, gamma, beta, *_fresh_stats(shape[1]))
+    _, cache = F.batch_norm_forward(x, gamma, beta, *_fresh_stats(shape[1]), method=method)
     got = F.batch_norm_backward(dout, cache)
     for g, w in zip(got, ref_batch_norm_backward(dout, x, gamma)):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
-def test_batch_norm_inference_backward_is_the_affine_gradient(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_norm_inference_backward_is_the_affine_gradient(rng, method):
     x, dout = rng.standard_normal((3, 2, 2, 3)), rng.standard_normal((3, 2, 2, 3))
     gamma, beta = _affine(rng, (2,))
     rm, rv = _running(rng, 2)
-    _, cache = F.batch_norm_forward(x, gamma, beta, rm, rv, training=False)
+    _, cache = F.batch_norm_forward(x, gamma, beta, rm, rv, training=False, method=method)
     dx, dgamma, dbeta = F.batch_norm_backward(dout, cache)
     xhat = (x - _per_channel(rm, 4)) / np.sqrt(_per_channel(rv, 4) + EPS)
     np.testing.assert_allclose(dx, dout * _per_channel(gamma / np.sqrt(rv + EPS), 4), rtol=1e-12)
@@ -307,12 +312,13 @@ def test_batch_norm_inference_changes_nothing(rng):
         np.testing.assert_array_equal(a, b)
 
 
-def test_batch_norm_inference_accepts_read_only_and_strided_running_stats(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_norm_inference_accepts_read_only_and_strided_running_stats(rng, method):
     x = rng.standard_normal((3, 2))
     rm, rv = _running(rng, 4)
     rm_view, rv_view = rm[::2], rv[::2]
     rv_view.flags.writeable = False
-    out, _ = F.batch_norm_forward(x, np.ones(2), np.zeros(2), rm_view, rv_view, training=False)
+    out, _ = F.batch_norm_forward(x, np.ones(2), np.zeros(2), rm_view, rv_view, training=False, method=method)
     np.testing.assert_allclose(out, (x - rm[::2]) / np.sqrt(rv[::2] + EPS), rtol=1e-12)
 
 
@@ -371,27 +377,30 @@ def test_batch_norm_training_output_has_mean_beta_and_std_gamma(N, C, S, scale, 
 
 @pytest.mark.parametrize("shape, normalized_ndim", [((4, 6), 1), ((2, 3, 4), 2), ((2, 3, 2, 3), 3),
                                                      ((2, 3, 2, 3), 1), ((5,), 1), ((2, 3), 2)])
-def test_layer_norm_matches_numpy(rng, shape, normalized_ndim):
+@pytest.mark.parametrize("method", METHODS)
+def test_layer_norm_matches_numpy(rng, shape, normalized_ndim, method):
     x = rng.standard_normal(shape) * 3 + 1
     gamma, beta = _affine(rng, shape[len(shape) - normalized_ndim:])
-    out, _ = F.layer_norm_forward(x, gamma, beta, normalized_ndim=normalized_ndim)
+    out, _ = F.layer_norm_forward(x, gamma, beta, normalized_ndim=normalized_ndim, method=method)
     np.testing.assert_allclose(out, ref_layer_norm(x, gamma, beta, normalized_ndim), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", [(3, 2, 5), (2, 3, 2, 3)])
-def test_instance_norm_matches_numpy(rng, shape):
+def test_instance_norm_matches_numpy(rng, shape, method):
     x = rng.standard_normal(shape) * 3 + 1
     gamma, beta = _affine(rng, (shape[1],))
-    out, _ = F.instance_norm_forward(x, gamma, beta)
+    out, _ = F.instance_norm_forward(x, gamma, beta, method=method)
     np.testing.assert_allclose(out, ref_instance_norm(x, gamma, beta), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape, num_groups", [((2, 6, 2, 2), 1), ((2, 6, 2, 2), 2), ((2, 6, 2, 2), 3),
                                                 ((3, 4, 5), 2), ((3, 6), 3)])
-def test_group_norm_matches_numpy(rng, shape, num_groups):
+@pytest.mark.parametrize("method", METHODS)
+def test_group_norm_matches_numpy(rng, shape, num_groups, method):
     x = rng.standard_normal(shape) * 3 + 1
     gamma, beta = _affine(rng, (shape[1],))
-    out, _ = F.group_norm_forward(x, gamma, beta, num_groups=num_groups)
+    out, _ = F.group_norm_forward(x, gamma, beta, num_groups=num_groups, method=method)
     np.testing.assert_allclose(out, ref_group_norm(x, gamma, beta, num_groups), rtol=1e-12, atol=1e-12)
 
 
@@ -446,10 +455,11 @@ def test_group_norm_with_c_groups_is_instance_norm(rng):
 
 # ============================================================================= weight standardization
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", [(4, 3, 3, 3), (5, 4), (3, 2, 5)])
-def test_weight_standardize_matches_numpy(rng, shape):
+def test_weight_standardize_matches_numpy(rng, shape, method):
     w = rng.standard_normal(shape) * 0.1 + 0.02
-    w_hat, _ = F.weight_standardize_forward(w)
+    w_hat, _ = F.weight_standardize_forward(w, method=method)
     np.testing.assert_allclose(w_hat, ref_weight_standardize(w), rtol=1e-12, atol=1e-12)
     flat = w_hat.reshape(shape[0], -1)
     np.testing.assert_allclose(flat.mean(axis=1), 0.0, atol=1e-12)
@@ -476,9 +486,10 @@ def test_weight_standardize_output_is_not_the_cache(rng):
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8])
 @pytest.mark.parametrize("shape", [(2, 5, 3), (2, 6, 2, 2)])
-def test_local_response_norm_matches_numpy(rng, size, shape):
+@pytest.mark.parametrize("method", METHODS)
+def test_local_response_norm_matches_numpy(rng, size, shape, method):
     x = rng.standard_normal(shape) * 2
-    out, _ = F.local_response_norm_forward(x, size=size, alpha=0.7, beta=0.6, k=1.5)
+    out, _ = F.local_response_norm_forward(x, size=size, alpha=0.7, beta=0.6, k=1.5, method=method)
     np.testing.assert_allclose(out, ref_local_response_norm(x, size, 0.7, 0.6, 1.5), rtol=1e-12)
 
 
@@ -507,45 +518,49 @@ def test_local_response_norm_gradients(size, beta):
 
 # ============================================================================= every op
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("op", list(OPS))
-def test_float32_agrees_with_float64(rng, op):
+def test_float32_agrees_with_float64(rng, op, method):
     x, dout = rng.standard_normal((3, 4, 2, 3)), rng.standard_normal((3, 4, 2, 3))
-    out64, grads64 = OPS[op](x, dout)
-    out32, grads32 = OPS[op](x.astype(np.float32), dout.astype(np.float32))
+    out64, grads64 = OPS[op](x, dout, method)
+    out32, grads32 = OPS[op](x.astype(np.float32), dout.astype(np.float32), method)
     assert out32.dtype == np.float32 and all(g.dtype == np.float32 for g in grads32)
     np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
     for g32, g64 in zip(grads32, grads64):
         np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4 * np.abs(g64).max())
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("op", list(OPS))
-def test_non_contiguous_input_gives_the_same_result(rng, op):
+def test_non_contiguous_input_gives_the_same_result(rng, op, method):
     big = rng.standard_normal((3, 8, 2, 6))
     x = big[:, ::2, :, 1::2]                           # strided in two axes
     dout = rng.standard_normal((6, 2, 4, 3)).transpose(0, 2, 1, 3)[::2]   # a transposed slice
     assert not x.flags.c_contiguous and not dout.flags.c_contiguous and x.shape == dout.shape
-    out, grads = OPS[op](x, dout)
-    want_out, want_grads = OPS[op](np.ascontiguousarray(x), np.ascontiguousarray(dout))
+    out, grads = OPS[op](x, dout, method)
+    want_out, want_grads = OPS[op](np.ascontiguousarray(x), np.ascontiguousarray(dout), method)
     np.testing.assert_array_equal(out, want_out)
     for g, w in zip(grads, want_grads):
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("op", EMPTY_OK)
-def test_empty_batch(op):
+def test_empty_batch(op, method):
     x = np.zeros((0, 4, 2, 3))
-    out, grads = OPS[op](x, np.zeros_like(x))
+    out, grads = OPS[op](x, np.zeros_like(x), method)
     assert out.shape == x.shape and grads[0].shape == x.shape
     assert all(np.all(g == 0) for g in grads[1:])
 
 
 @pytest.mark.parametrize("op", ["batch_norm_training", "layer_norm", "instance_norm", "group_norm"])
 @pytest.mark.parametrize("value", [0.0, 0.1, -3.7, 1e6])
-def test_constant_input_gives_beta_exactly(op, value):
+@pytest.mark.parametrize("method", METHODS)
+def test_constant_input_gives_beta_exactly(op, value, method):
     x = np.full((2, 4, 2, 3), value)
     _, beta = _affine(np.random.default_rng(7),        # the OPS table draws gamma, beta from seed 7
                       x.shape[1:] if op == "layer_norm" else (4,))
-    out, grads = OPS[op](x, np.random.default_rng(1).standard_normal(x.shape))
+    out, grads = OPS[op](x, np.random.default_rng(1).standard_normal(x.shape), method)
     expected = beta if op == "layer_norm" else _per_channel(beta, 4)
     np.testing.assert_array_equal(out, np.broadcast_to(expected, x.shape))
     assert all(np.all(np.isfinite(g)) for g in grads)
@@ -560,22 +575,25 @@ def test_constant_filter_standardizes_to_zero_and_constant_lrn_input_is_finite()
     assert np.all(out == 0) and np.all(np.isfinite(F.local_response_norm_backward(np.ones((1, 3, 2)), cache)[0]))
 
 
-def test_float32_batch_norm_of_a_large_offset_keeps_precision(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_batch_norm_of_a_large_offset_keeps_precision(rng, method):
     # float64 sums over shifted data: an offset of 1e4 on unit-variance data must not eat float32 precision
     x = (rng.standard_normal((8, 2, 4)) + 1e4).astype(np.float32)
-    out, _ = F.batch_norm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32), *_fresh_stats(2, np.float32))
+    out, _ = F.batch_norm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32), *_fresh_stats(2, np.float32),
+                                  method=method)
     x64 = x.astype(np.float64)
     want = (x64 - x64.mean(axis=(0, 2), keepdims=True)) / np.sqrt(x64.var(axis=(0, 2), keepdims=True) + EPS)
     np.testing.assert_allclose(out, want, atol=1e-3)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("op", list(OPS))
-def test_backward_does_not_mutate_dout_or_the_cache(rng, op):
+def test_backward_does_not_mutate_dout_or_the_cache(rng, op, method):
     x, dout = rng.standard_normal((2, 4, 2, 2)), rng.standard_normal((2, 4, 2, 2))
     saved = dout.copy()
-    _, first = OPS[op](x, dout)
+    _, first = OPS[op](x, dout, method)
     np.testing.assert_array_equal(dout, saved)
-    _, second = OPS[op](x, dout)
+    _, second = OPS[op](x, dout, method)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
 

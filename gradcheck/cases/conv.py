@@ -1,6 +1,7 @@
 from functools import partial
 
 import nbconv.functional as F
+from nbconv.functional import dispatch
 
 from ..registry import Case
 
@@ -17,7 +18,9 @@ def _conv1d_inputs(N, C, L, F_, Cg, K):
                         rng.standard_normal(F_))
 
 
-METHODS = ("direct", "im2col", "blocked")
+# every conv method of the table (the common names "naive", "fast", "auto" are aliases of these);
+# the convolutions are not in dispatch.CPU, so each case names its method itself
+METHODS = tuple(dispatch.CONV)
 
 CASES = [
     case
@@ -46,4 +49,7 @@ CASES += [
     Case("residual", "direct, 3x3 dilation 2, groups 3",
          partial(F.residual_forward, dilation=2, groups=3, method="direct"), F.residual_backward,
          _conv2d_inputs(1, 3, 5, 5, 3, 1, 3), names=("x", "w", "b")),
+    Case("residual", "blocked, 3x1, no bias",
+         partial(F.residual_forward, method="blocked"), F.residual_backward,
+         lambda rng: (rng.standard_normal((2, 2, 4, 3)), rng.standard_normal((2, 2, 3, 1))), names=("x", "w")),
 ]

@@ -6,6 +6,9 @@ Batch norm's inputs are (x, gamma, beta, running_mean, running_var); only the fi
 three are differentiated.  In training every forward call updates the running
 statistics in place, by design: the cases name them in ``in_place``, so the checker
 does not warn about it (it gives every evaluation fresh copies of them anyway).
+
+Every case runs in both forms of nbconv.functional.dispatch ("naive" and "fast"), which
+Case.forms() reads from the table under the op names used here.
 """
 
 from functools import partial
@@ -62,6 +65,9 @@ CASES = [
          F.layer_norm_backward, _affine_inputs((2, 3, 3, 3), (3, 3, 3)), names=_XGB),
     Case("layer_norm", "x (4, 6) over the features", partial(F.layer_norm_forward, normalized_ndim=1),
          F.layer_norm_backward, _affine_inputs((4, 6), (6,)), names=_XGB),
+    Case("layer_norm", "x (7, 5), 7 rows (fast column sums: 4 + 3)",
+         partial(F.layer_norm_forward, normalized_ndim=1),
+         F.layer_norm_backward, _affine_inputs((7, 5), (5,)), names=_XGB),
     Case("layer_norm", "x (2, 3, 4) over the last 2 axes, eps 1e-3",
          partial(F.layer_norm_forward, normalized_ndim=2, eps=1e-3),
          F.layer_norm_backward, _affine_inputs((2, 3, 4), (3, 4)), names=_XGB),

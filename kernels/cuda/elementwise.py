@@ -1,13 +1,12 @@
-"""Element-wise helpers on the GPU: add, copy, fill, scale, a transpose of the last two axes, and
-a count of the values outside a range (the input checks of the losses).
+"""Element-wise helpers on the GPU: add, copy, fill, scale, and a count of the values outside a
+range (the input checks of the losses).
 
 These have NO CPU twin in nbconv.kernels: on the CPU, NumPy does these steps in the functional
-layer (``conv_out + x`` of the residual connection, ``np.zeros``, ``np.moveaxis`` of softmax on
-another axis, ``x.copy()``, ``(p < 0) | (p > 1)`` of bce's check).  A numba device array has no
+layer (``conv_out + x`` of the residual connection, ``np.zeros``, ``x.copy()``, ``(p < 0) | (p > 1)`` of bce's check).  A numba device array has no
 arithmetic operators, so on the GPU each of them is a kernel of its own, one thread per element.
 
 Shapes: add, copy, scale, fill and count_outside take flat 1-D arrays (the functional layer passes
-``a.reshape(a.size)`` of C-contiguous arrays); transpose_12 takes 3-D arrays.
+``a.reshape(a.size)`` of C-contiguous arrays).
 """
 
 from numba import cuda
@@ -69,28 +68,6 @@ def _scale_kernel(a, s, out):
 def scale(a, s, out):
     """out[i] = s * a[i]   (flat device arrays of one length, s a Python number; out may be a)"""
     launch(_scale_kernel, out.shape[0], a, s, out)
-
-
-@cuda.jit
-def _transpose_12_kernel(src, dst):
-    """dst[a, q, p] = src[a, p, q]        one thread per element (a, q, p) of dst"""
-    t = cuda.grid(1)
-    A, Q, P = dst.shape
-    if t >= A * Q * P:
-        return
-    a = t // (Q * P)
-    q = t // P % Q
-    p = t % P
-    dst[a, q, p] = src[a, p, q]
-
-
-def transpose_12(src, dst):
-    """dst[a, q, p] = src[a, p, q]: src (A, P, Q) -> dst (A, Q, P), the last two axes swapped.
-
-    With x viewed as (A, K, B), K the axis of a softmax, this moves that axis last, (A, B, K),
-    and the same kernel on (A, B, K) moves it back.
-    """
-    launch(_transpose_12_kernel, dst.size, src, dst)
 
 
 @cuda.jit

@@ -1,16 +1,17 @@
 """Softmax, log-softmax and the losses on the GPU: the twin of nbconv.kernels.loss.
 
 Shapes (as on the CPU):
-  softmax, log_softmax      x (R, C) -> out (R, C), one distribution per row.
+  softmax, log_softmax      x (A, C, B) -> out (A, C, B), one distribution over c for every (a, b).
   cross_entropy             logits (N, C), target (N,) int64, probs (N, C) written for the
                             backward -> the mean loss, returned as a Python float.
   mse, mae, bce,            y, t (M,) -> the mean loss over the M elements, a Python float.
   bce_with_logits
 
-Mapping: a row's max and sum are needed by every element of the row, so the row-wise ops are
-two kernels: a per-row reduction (one thread per row r, writing m_r and the row's sum into
-float64 scratch arrays), then one thread per element (r, c).  Cross-entropy's per-row thread
-also writes the row's loss term.
+Mapping: the max and sum of a distribution are needed by every element of it, so softmax and
+log-softmax are two kernels: a reduction over c (one thread per (a, b), writing m[a, b] and the
+sum into (A, B) float64 scratch arrays), then one thread per element (a, c, b).  Any axis is
+served by the same (A, C, B) view as on the CPU, without moving it: the threads of neighbouring
+b read neighbouring addresses.  Cross-entropy's per-row thread also writes the row's loss term.
 
 The losses reduce on the device: one thread per element (or row) writes its term into a
 float64 scratch array, then ``_device_sum`` adds them up with the classic shared-memory tree
@@ -83,143 +84,158 @@ def _mean_of_terms(terms_kernel, y, t):
 # ---------------------------------------------------------------- softmax
 
 @cuda.jit
-def _row_max_sumexp_kernel(x, row_max, row_sum):
-    """row_max[r] = m_r = max_k x[r, k];  row_sum[r] = sum_k exp(x[r, k] - m_r)        one thread per row r"""
-    r = cuda.grid(1)
-    R, C = x.shape
-    if r >= R:
+def _max_sumexp_kernel(x, row_max, row_sum):
+    """row_max[a, b] = m = max_k x[a, k, b];  row_sum[a, b] = sum_k exp(x[a, k, b] - m)
+    one thread per (a, b)"""
+    t = cuda.grid(1)
+    A, C, B = x.shape
+    if t >= A * B:
         return
+    a = t // B
+    b = t % B
     m = -math.inf
     for c in range(C):
-        if x[r, c] > m:
-            m = x[r, c]
+        if x[a, c, b] > m:
+            m = x[a, c, b]
     acc = float64(0.0)
     for c in range(C):
-        acc += math.exp(x[r, c] - m)
-    row_max[r] = m
-    row_sum[r] = acc
+        acc += math.exp(x[a, c, b] - m)
+    row_max[a, b] = m
+    row_sum[a, b] = acc
 
 
 @cuda.jit
 def _softmax_forward_kernel(x, row_max, row_sum, s):
-    """s[r, c] = exp(x[r, c] - m_r) / sum_k exp(x[r, k] - m_r)        one thread per (r, c)"""
+    """s[a, c, b] = exp(x[a, c, b] - m[a, b]) / sum_k exp(x[a, k, b] - m[a, b])        one thread per (a, c, b)"""
     t = cuda.grid(1)
-    R, C = x.shape
-    if t >= R * C:
+    A, C, B = x.shape
+    if t >= A * C * B:
         return
-    r = t // C
-    c = t % C
-    s[r, c] = math.exp(x[r, c] - row_max[r]) / row_sum[r]
+    a = t // (C * B)
+    c = (t // B) % C
+    b = t % B
+    s[a, c, b] = math.exp(x[a, c, b] - row_max[a, b]) / row_sum[a, b]
+
+
+def _statistics(x):
+    """(row_max, row_sum), each (A, B) float64 on the device, for x (A, C, B)."""
+    A, _, B = x.shape
+    row_max = cuda.device_array((A, B), dtype=np.float64)
+    row_sum = cuda.device_array((A, B), dtype=np.float64)
+    launch(_max_sumexp_kernel, A * B, x, row_max, row_sum)
+    return row_max, row_sum
 
 
 def softmax_forward(x, s):
-    """s[r, c] = exp(x[r, c] - m_r) / sum_k exp(x[r, k] - m_r),   m_r = max_k x[r, k]
+    """s[a, c, b] = exp(x[a, c, b] - m[a, b]) / sum_k exp(x[a, k, b] - m[a, b]),   m[a, b] = max_k x[a, k, b]
 
-    Two kernels: the row statistics (one thread per row), then one thread per element.
+    x, s (A, C, B) as on the CPU.  Two kernels: the statistics of every (a, b) (one thread
+    each), then one thread per element.
     """
-    R = x.shape[0]
-    row_max = cuda.device_array(R, dtype=np.float64)
-    row_sum = cuda.device_array(R, dtype=np.float64)
-    launch(_row_max_sumexp_kernel, R, x, row_max, row_sum)
+    row_max, row_sum = _statistics(x)
     launch(_softmax_forward_kernel, s.size, x, row_max, row_sum, s)
 
 
 @cuda.jit
-def _row_dot_kernel(a, b, row_dot):
-    """row_dot[r] = sum_k a[r, k] * b[r, k]        one thread per row r"""
-    r = cuda.grid(1)
-    R, C = a.shape
-    if r >= R:
+def _dot_over_c_kernel(u, v, dot):
+    """dot[a, b] = sum_k u[a, k, b] * v[a, k, b]        one thread per (a, b)"""
+    t = cuda.grid(1)
+    A, C, B = u.shape
+    if t >= A * B:
         return
+    a = t // B
+    b = t % B
     acc = float64(0.0)
     for k in range(C):
-        acc += a[r, k] * b[r, k]
-    row_dot[r] = acc
+        acc += u[a, k, b] * v[a, k, b]
+    dot[a, b] = acc
 
 
 @cuda.jit
-def _softmax_backward_kernel(s, dout, row_dot, dx):
-    """dx[r, c] = s[r, c] * (dout[r, c] - sum_k dout[r, k] s[r, k])        one thread per (r, c)"""
+def _softmax_backward_kernel(s, dout, dot, dx):
+    """dx[a, c, b] = s[a, c, b] * (dout[a, c, b] - sum_k dout[a, k, b] s[a, k, b])        one thread per (a, c, b)"""
     t = cuda.grid(1)
-    R, C = s.shape
-    if t >= R * C:
+    A, C, B = s.shape
+    if t >= A * C * B:
         return
-    r = t // C
-    c = t % C
-    dx[r, c] = s[r, c] * (dout[r, c] - row_dot[r])
+    a = t // (C * B)
+    c = (t // B) % C
+    b = t % B
+    dx[a, c, b] = s[a, c, b] * (dout[a, c, b] - dot[a, b])
 
 
 def softmax_backward(s, dout, dx):
-    """dx[r, c] = s[r, c] * (dout[r, c] - sum_k dout[r, k] s[r, k])
+    """dx[a, c, b] = s[a, c, b] * (dout[a, c, b] - sum_k dout[a, k, b] s[a, k, b])
 
-    Two kernels: the row's dot product (one thread per row), then one thread per element.
+    Two kernels: the dot product over c of every (a, b), then one thread per element.
     """
-    R = s.shape[0]
-    row_dot = cuda.device_array(R, dtype=np.float64)
-    launch(_row_dot_kernel, R, dout, s, row_dot)
-    launch(_softmax_backward_kernel, dx.size, s, dout, row_dot, dx)
+    A, _, B = s.shape
+    dot = cuda.device_array((A, B), dtype=np.float64)
+    launch(_dot_over_c_kernel, A * B, dout, s, dot)
+    launch(_softmax_backward_kernel, dx.size, s, dout, dot, dx)
 
 
 # ---------------------------------------------------------------- log-softmax
 
 @cuda.jit
 def _log_softmax_forward_kernel(x, row_max, row_sum, out):
-    """out[r, c] = (x[r, c] - m_r) - log(sum_k exp(x[r, k] - m_r))        one thread per (r, c)"""
+    """out[a, c, b] = (x[a, c, b] - m[a, b]) - log(sum_k exp(x[a, k, b] - m[a, b]))        one thread per (a, c, b)"""
     t = cuda.grid(1)
-    R, C = x.shape
-    if t >= R * C:
+    A, C, B = x.shape
+    if t >= A * C * B:
         return
-    r = t // C
-    c = t % C
-    out[r, c] = (x[r, c] - row_max[r]) - math.log(row_sum[r])
+    a = t // (C * B)
+    c = (t // B) % C
+    b = t % B
+    out[a, c, b] = (x[a, c, b] - row_max[a, b]) - math.log(row_sum[a, b])
 
 
 def log_softmax_forward(x, out):
-    """out[r, c] = (x[r, c] - m_r) - log(sum_k exp(x[r, k] - m_r)),   m_r = max_k x[r, k]
+    """out[a, c, b] = (x[a, c, b] - m[a, b]) - log(sum_k exp(x[a, k, b] - m[a, b])),   m[a, b] = max_k x[a, k, b]
 
-    Two kernels: the row statistics (one thread per row), then one thread per element.
+    Two kernels: the statistics of every (a, b), then one thread per element.
     """
-    R = x.shape[0]
-    row_max = cuda.device_array(R, dtype=np.float64)
-    row_sum = cuda.device_array(R, dtype=np.float64)
-    launch(_row_max_sumexp_kernel, R, x, row_max, row_sum)
+    row_max, row_sum = _statistics(x)
     launch(_log_softmax_forward_kernel, out.size, x, row_max, row_sum, out)
 
 
 @cuda.jit
-def _row_sum_kernel(a, row_sum):
-    """row_sum[r] = sum_k a[r, k]        one thread per row r"""
-    r = cuda.grid(1)
-    R, C = a.shape
-    if r >= R:
+def _sum_over_c_kernel(u, total):
+    """total[a, b] = sum_k u[a, k, b]        one thread per (a, b)"""
+    t = cuda.grid(1)
+    A, C, B = u.shape
+    if t >= A * B:
         return
+    a = t // B
+    b = t % B
     acc = float64(0.0)
     for k in range(C):
-        acc += a[r, k]
-    row_sum[r] = acc
+        acc += u[a, k, b]
+    total[a, b] = acc
 
 
 @cuda.jit
-def _log_softmax_backward_kernel(out, dout, row_sum, dx):
-    """dx[r, c] = dout[r, c] - exp(out[r, c]) * sum_k dout[r, k]        one thread per (r, c)"""
+def _log_softmax_backward_kernel(out, dout, total, dx):
+    """dx[a, c, b] = dout[a, c, b] - exp(out[a, c, b]) * sum_k dout[a, k, b]        one thread per (a, c, b)"""
     t = cuda.grid(1)
-    R, C = out.shape
-    if t >= R * C:
+    A, C, B = out.shape
+    if t >= A * C * B:
         return
-    r = t // C
-    c = t % C
-    dx[r, c] = dout[r, c] - math.exp(float64(out[r, c])) * row_sum[r]
+    a = t // (C * B)
+    c = (t // B) % C
+    b = t % B
+    dx[a, c, b] = dout[a, c, b] - math.exp(float64(out[a, c, b])) * total[a, b]
 
 
 def log_softmax_backward(out, dout, dx):
-    """dx[r, c] = dout[r, c] - softmax[r, c] * sum_k dout[r, k],   softmax = exp(out)
+    """dx[a, c, b] = dout[a, c, b] - softmax[a, c, b] * sum_k dout[a, k, b],   softmax = exp(out)
 
-    Two kernels: the row sums of dout (one thread per row), then one thread per element.
+    Two kernels: the sums of dout over c, then one thread per element.
     """
-    R = out.shape[0]
-    row_sum = cuda.device_array(R, dtype=np.float64)
-    launch(_row_sum_kernel, R, dout, row_sum)
-    launch(_log_softmax_backward_kernel, dx.size, out, dout, row_sum, dx)
+    A, _, B = out.shape
+    total = cuda.device_array((A, B), dtype=np.float64)
+    launch(_sum_over_c_kernel, A * B, dout, total)
+    launch(_log_softmax_backward_kernel, dx.size, out, dout, total, dx)
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -229,7 +245,8 @@ def _cross_entropy_rows_kernel(logits, target, row_max, row_sum, loss_n):
     """m_n = max_c logits[n, c],  Z_n = sum_c exp(logits[n, c] - m_n),
     loss_n[n] = m_n + log Z_n - logits[n, target[n]]   (= -log softmax(logits[n])[target[n]])
 
-    one thread per row n
+    one thread per row n; row_max and row_sum are (N, 1), the (A, B) statistics of logits
+    viewed as (N, C, 1)
     """
     n = cuda.grid(1)
     N, C = logits.shape
@@ -242,8 +259,8 @@ def _cross_entropy_rows_kernel(logits, target, row_max, row_sum, loss_n):
     acc = float64(0.0)
     for c in range(C):
         acc += math.exp(logits[n, c] - m)
-    row_max[n] = m
-    row_sum[n] = acc
+    row_max[n, 0] = m
+    row_sum[n, 0] = acc
     loss_n[n] = (m - logits[n, target[n]]) + math.log(acc)
 
 
@@ -252,15 +269,15 @@ def cross_entropy_forward(logits, target, probs):
          = 1/N sum_n (m_n + log sum_c exp(logits[n, c] - m_n) - logits[n, target[n]])
 
     Also writes probs[n, c] = softmax(logits[n])[c] for the backward pass.  Kernels: the rows'
-    statistics and loss terms (one thread per row), probs (one thread per element), the sum
-    of the terms on the device; returns the mean as a Python float.
+    statistics and loss terms (one thread per row), probs (softmax's, one thread per element,
+    on the (N, C, 1) view), the sum of the terms on the device; returns the mean as a Python float.
     """
-    N = logits.shape[0]
-    row_max = cuda.device_array(N, dtype=np.float64)
-    row_sum = cuda.device_array(N, dtype=np.float64)
+    N, C = logits.shape
+    row_max = cuda.device_array((N, 1), dtype=np.float64)
+    row_sum = cuda.device_array((N, 1), dtype=np.float64)
     loss_n = cuda.device_array(N, dtype=np.float64)
     launch(_cross_entropy_rows_kernel, N, logits, target, row_max, row_sum, loss_n)
-    launch(_softmax_forward_kernel, probs.size, logits, row_max, row_sum, probs)
+    launch(_softmax_forward_kernel, probs.size, logits.reshape(N, C, 1), row_max, row_sum, probs.reshape(N, C, 1))
     return _device_sum(loss_n) / N
 
 

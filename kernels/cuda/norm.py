@@ -13,6 +13,10 @@ every element is one thread (``normalize_forward``, the dx kernels, the affine s
 its group's sums from small float64 scratch arrays that the launcher allocates.  LRN is one
 thread per element, the loop over the channel window inside the thread.
 The statistics (mean, var, inv_std) are float64 arrays, as on the CPU.
+
+The ops' forwards and backwards (``standardize``, ``layer_norm_forward``, ``group_norm_forward``,
+``batch_norm_forward`` and their backwards: what nbconv.functional.dispatch.cuda_table names)
+chain these launchers on the views of the CPU module's table, as its naive kernels do.
 """
 
 import math
@@ -92,6 +96,15 @@ def normalize_forward(x, mean, var, eps, xhat, inv_std):
     """
     launch(_inv_std_kernel, inv_std.shape[0], var, eps, inv_std)
     launch(_normalize_forward_kernel, xhat.size, x, mean, inv_std, xhat)
+
+
+def standardize(x, eps, xhat, inv_std):
+    """moments, then normalize_forward: xhat = (x - mean[c]) * inv_std[c] with the statistics of
+    each middle index c of x (A, C, B) (float64 device scratch for mean and var)."""
+    C = x.shape[1]
+    mean, var = cuda.device_array(C, np.float64), cuda.device_array(C, np.float64)
+    moments(x, mean, var)
+    normalize_forward(x, mean, var, eps, xhat, inv_std)
 
 
 @cuda.jit
@@ -224,6 +237,52 @@ def channel_affine_backward(dout, xhat, gamma, dxhat, dgamma, dbeta):
     """
     launch(_channel_sums_kernel, dgamma.shape[0], dout, xhat, dbeta, dgamma)
     launch(_channel_affine_backward_dxhat_kernel, dxhat.size, dout, gamma, dxhat)
+
+
+# --- the ops: the steps on the views of the CPU module's table ------------------------------------
+
+def layer_norm_forward(x, gamma, beta, eps, xhat, inv_std, out):
+    """x (R, M): standardize each row (view (1, R, M)), then out = gamma[m] * xhat + beta[m]
+    (view (R, M, 1))."""
+    R, M = x.shape
+    standardize(x.reshape(1, R, M), eps, xhat.reshape(1, R, M), inv_std)
+    channel_affine_forward(xhat.reshape(R, M, 1), gamma, beta, out.reshape(R, M, 1))
+
+
+def layer_norm_backward(dout, xhat, gamma, inv_std, dx, dgamma, dbeta):
+    """The affine step's backward (view (R, M, 1)), then normalize_backward per row (view (1, R, M))."""
+    R, M = dout.shape
+    dxhat = cuda.device_array(dout.shape, dout.dtype)
+    channel_affine_backward(dout.reshape(R, M, 1), xhat.reshape(R, M, 1), gamma, dxhat.reshape(R, M, 1),
+                            dgamma, dbeta)
+    normalize_backward(dxhat.reshape(1, R, M), xhat.reshape(1, R, M), inv_std, dx.reshape(1, R, M))
+
+
+def group_norm_forward(x, gamma, beta, eps, xhat, inv_std, out):
+    """x (N, G, K, S): standardize each (n, g) (view (1, N * G, K * S)), then the affine step per
+    channel c = g * K + k (view (N, G * K, S)).  Instance norm is K = 1."""
+    N, G, K, S = x.shape
+    stats, affine = (1, N * G, K * S), (N, G * K, S)
+    standardize(x.reshape(stats), eps, xhat.reshape(stats), inv_std)
+    channel_affine_forward(xhat.reshape(affine), gamma, beta, out.reshape(affine))
+
+
+def group_norm_backward(dout, xhat, gamma, inv_std, dx, dgamma, dbeta):
+    """The affine step's backward per channel, then normalize_backward per (n, g)."""
+    N, G, K, S = dout.shape
+    stats, affine = (1, N * G, K * S), (N, G * K, S)
+    dxhat = cuda.device_array(dout.shape, dout.dtype)
+    channel_affine_backward(dout.reshape(affine), xhat.reshape(affine), gamma, dxhat.reshape(affine), dgamma, dbeta)
+    normalize_backward(dxhat.reshape(stats), xhat.reshape(stats), inv_std, dx.reshape(stats))
+
+
+def batch_norm_forward(x, gamma, beta, eps, training, mean, var, xhat, inv_std, out):
+    """x (N, C, S): the batch moments in training (mean, var given in inference), normalize,
+    then the affine step per channel."""
+    if training:
+        moments(x, mean, var)
+    normalize_forward(x, mean, var, eps, xhat, inv_std)
+    channel_affine_forward(xhat, gamma, beta, out)
 
 
 # --- batch norm's fused backward -----------------------------------------------------------------

@@ -197,7 +197,7 @@ def kernels(module: str, device: str):
 
 def elementwise():
     """The GPU-only helper kernels of nbconv.kernels.cuda.elementwise (add, copy, fill, scale,
-    transpose_12, count_outside: what NumPy does on the host)."""
+    count_outside: what NumPy does on the host)."""
     return kernels("elementwise", CUDA)
 
 

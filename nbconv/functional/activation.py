@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbconv.kernels import activation as K
 from . import _device, dispatch
 from ._checks import as_dout, as_float, as_float_array, as_int, check_cache, same_dtype
 
@@ -191,11 +190,7 @@ def tanh_backward(dout, cache: TanhCache):
 class PReluCache:
     x: np.ndarray
     weight: np.ndarray
-
-
-def _kernels(device: str):
-    """The activation kernels of ``device``: the CPU module K, or its CUDA twin."""
-    return K if device == _device.CPU else _device.kernels("activation", device)
+    method: str        # the form the forward ran, for the backward
 
 
 def _as_ncs(x: np.ndarray) -> np.ndarray:
@@ -213,13 +208,16 @@ def _prelu_view(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return _as_ncs(x)
 
 
-def prelu_forward(x, weight):
+def prelu_forward(x, weight, *, method="auto"):
     """y = x for x > 0, weight[c] * x for x <= 0, c the channel (axis 1).
 
     weight has shape (C,) (one slope per channel) or (1,) (one slope for every
     element); x has rank >= 1 (a 1-D x has no channel axis and takes weight (1,)).
+    ``method``: "naive" the loop, "fast" its parallel twin (blocks of the (n, c) rows on every
+    core, bit for bit the loop's y), "auto" the twin for large x (see ``dispatch``).
     """
     device = _device.device_of(x=x, weight=weight)
+    dispatch.check_method("prelu", method, device)
     x = _input(x, 1)
     weight = as_float_array("weight", weight, ndim=1)
     same_dtype("x", x, weight=weight)
@@ -231,19 +229,23 @@ def prelu_forward(x, weight):
         raise ValueError(f"weight must have shape ({x.shape[1]},) (one slope per channel of x, axis 1) "
                          f"or (1,) (a single slope) for x of shape {tuple(x.shape)}, got {tuple(weight.shape)}")
     y = _device.empty_like(x)
-    _kernels(device).prelu_forward(_prelu_view(x, weight), weight, _prelu_view(y, weight))
-    return y, PReluCache(x, weight)
+    method, kernels = dispatch.select("prelu", method, device, x.size)
+    kernels.forward(_prelu_view(x, weight), weight, _prelu_view(y, weight))
+    return y, PReluCache(x, weight, method)
 
 
 def prelu_backward(dout, cache: PReluCache):
-    """-> (dx, dweight); dweight[c] sums dout * x over every x <= 0 that shares slope c."""
+    """-> (dx, dweight); dweight[c] sums dout * x over every x <= 0 that shares slope c.
+
+    The fast form adds dweight's terms in another (fixed) order: it agrees with the loop to
+    rounding; dx is the same bit for bit."""
     check_cache(cache, PReluCache, "prelu_forward")
     x, weight = cache.x, cache.weight
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
     dx, dweight = _device.empty_like(x), _device.empty_like(weight)
-    _kernels(device).prelu_backward(_prelu_view(dy, weight), _prelu_view(x, weight), weight,
-                                    _prelu_view(dx, weight), dweight)
+    dispatch.kernels("prelu", cache.method, device).backward(_prelu_view(dy, weight), _prelu_view(x, weight),
+                                                             weight, _prelu_view(dx, weight), dweight)
     return dx, dweight
 
 
@@ -255,15 +257,20 @@ class MaxoutCache:
     dtype: np.dtype
     pieces: int
     argmax: np.ndarray   # int64, the output's shape: the winning piece p of each output
+    method: str
 
 
-def maxout_forward(x, *, pieces):
+def maxout_forward(x, *, pieces, method="auto"):
     """x (N, K * pieces, ...) -> y (N, K, ...), y[n, k, ...] = max_p x[n, k * pieces + p, ...].
 
     The lecture's max(w1^T x + b1, w2^T x + b2) is a linear or conv layer with
-    2K outputs followed by ``maxout_forward(..., pieces=2)``.
+    2K outputs followed by ``maxout_forward(..., pieces=2)``: maxout itself is only the max
+    over each group of channels, no matrix product.  ``method``: "naive" the loop, "fast" its
+    parallel twin (one task per (n, k) output row, bit for bit the loop's results), "auto" the
+    twin for large x (see ``dispatch``).
     """
     device = _device.device_of(x=x)
+    dispatch.check_method("maxout", method, device)
     x = _input(x, 2)
     pieces = as_int("pieces", pieces, 1)
     N, C = x.shape[0], x.shape[1]
@@ -273,8 +280,9 @@ def maxout_forward(x, *, pieces):
     out_shape = (N, C // pieces) + tuple(x.shape[2:])
     y = _device.empty(out_shape, x.dtype, device)
     argmax = _device.empty(out_shape, np.int64, device)
-    _kernels(device).maxout_forward(_as_ncs(x), _as_ncs(y), _as_ncs(argmax), pieces)
-    return y, MaxoutCache(tuple(x.shape), np.dtype(x.dtype), pieces, argmax)
+    method, kernels = dispatch.select("maxout", method, device, x.size)
+    kernels.forward(_as_ncs(x), _as_ncs(y), _as_ncs(argmax), pieces)
+    return y, MaxoutCache(tuple(x.shape), np.dtype(x.dtype), pieces, argmax, method)
 
 
 def maxout_backward(dout, cache: MaxoutCache):
@@ -284,5 +292,6 @@ def maxout_backward(dout, cache: MaxoutCache):
     device = _device.device_of(dout=dout, **{"the forward's argmax": argmax})
     dy = as_dout(dout, argmax.shape, cache.dtype)
     dx = _device.empty(cache.x_shape, cache.dtype, device)
-    _kernels(device).maxout_backward(_as_ncs(dy), _as_ncs(argmax), _as_ncs(dx), cache.pieces)
+    dispatch.kernels("maxout", cache.method, device).backward(_as_ncs(dy), _as_ncs(argmax), _as_ncs(dx),
+                                                              cache.pieces)
     return (dx,)

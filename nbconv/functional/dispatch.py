@@ -27,8 +27,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from nbconv.kernels import activation, linear, pool
+from nbconv.kernels import conv, dropout          # the convolutions' table; prelu, maxout, dropout
+from nbconv.kernels import norm                   # the normalizations
+from nbconv.kernels import loss                   # softmax and the losses
 
 from . import _device
+from . import conv_fast                            # the fast conv methods (the convolutions' table)
 
 METHODS = ("naive", "fast", "auto")
 
@@ -78,8 +82,81 @@ CPU = {
     "lp_pool2d": {"naive": Kernels(pool.lp_pool2d_forward, pool.lp_pool2d_backward)},
     "global_avg_pool2d": {"naive": Kernels(pool.global_avg_pool2d_forward, pool.global_avg_pool2d_backward)},
     # --- normalization ---
+    # naive: each op's steps in a row (moments, normalize, the affine step: nbconv.kernels.norm);
+    # fast: one parallel task per group, statistics, xhat and out in one visit (LRN: the power
+    # through vecmath).  Instance norm shares group norm's kernels (one channel per group).
+    "batch_norm": {
+        "naive": Kernels(norm.batch_norm_forward, norm.batch_norm_backward),
+        "fast": Kernels(norm.batch_norm_forward_parallel, norm.batch_norm_backward_parallel),
+    },
+    "layer_norm": {
+        "naive": Kernels(norm.layer_norm_forward, norm.layer_norm_backward),
+        "fast": Kernels(norm.layer_norm_forward_parallel, norm.layer_norm_backward_parallel),
+    },
+    "instance_norm": {
+        "naive": Kernels(norm.group_norm_forward, norm.group_norm_backward),
+        "fast": Kernels(norm.group_norm_forward_parallel, norm.group_norm_backward_parallel),
+    },
+    "group_norm": {
+        "naive": Kernels(norm.group_norm_forward, norm.group_norm_backward),
+        "fast": Kernels(norm.group_norm_forward_parallel, norm.group_norm_backward_parallel),
+    },
+    "weight_standardize": {
+        "naive": Kernels(norm.standardize, norm.normalize_backward),
+        "fast": Kernels(norm.standardize_parallel, norm.normalize_backward_parallel),
+    },
+    "local_response_norm": {
+        "naive": Kernels(norm.local_response_norm_forward, norm.local_response_norm_backward),
+        "fast": Kernels(norm.local_response_norm_forward_parallel, norm.local_response_norm_backward_parallel),
+    },
     # --- softmax and the losses ---
+    # fast: vecmath's exp and log in loops that LLVM vectorizes, rows (softmax over the last
+    # axis, cross_entropy), tiles of the (A, C, B) view (another axis) or fixed chunks (the
+    # mean losses' sums, added in chunk order) split between the threads (nbconv.kernels.loss)
+    "softmax": {
+        "naive": Kernels(loss.softmax_forward, loss.softmax_backward),
+        "fast": Kernels(loss.softmax_forward_fast, loss.softmax_backward_fast),
+    },
+    "log_softmax": {
+        "naive": Kernels(loss.log_softmax_forward, loss.log_softmax_backward),
+        "fast": Kernels(loss.log_softmax_forward_fast, loss.log_softmax_backward_fast),
+    },
+    "cross_entropy": {
+        "naive": Kernels(loss.cross_entropy_forward, loss.cross_entropy_backward),
+        "fast": Kernels(loss.cross_entropy_forward_fast, loss.cross_entropy_backward_fast),
+    },
+    "mse": {
+        "naive": Kernels(loss.mse_forward, loss.mse_backward),
+        "fast": Kernels(loss.mse_forward_fast, loss.mse_backward_fast),
+    },
+    "mae": {
+        "naive": Kernels(loss.mae_forward, loss.mae_backward),
+        "fast": Kernels(loss.mae_forward_fast, loss.mae_backward_fast),
+    },
+    "bce": {
+        "naive": Kernels(loss.bce_forward, loss.bce_backward),
+        "fast": Kernels(loss.bce_forward_fast, loss.bce_backward_fast),
+    },
+    "bce_with_logits": {
+        "naive": Kernels(loss.bce_with_logits_forward, loss.bce_with_logits_backward),
+        "fast": Kernels(loss.bce_with_logits_forward_fast, loss.bce_with_logits_backward_fast),
+    },
     # --- prelu, maxout, dropout, residual ---
+    # parallel twins: prelu over blocks of the (n, c) rows, maxout over the (n, k) output rows,
+    # dropout's mask apply over the elements (the mask is drawn once, by NumPy, for either form);
+    # residual is conv2d + x and takes the convolution's methods (CONV below)
+    "prelu": {
+        "naive": Kernels(activation.prelu_forward, activation.prelu_backward),
+        "fast": Kernels(activation.prelu_forward_parallel, activation.prelu_backward_parallel),
+    },
+    "maxout": {
+        "naive": Kernels(activation.maxout_forward, activation.maxout_backward),
+        "fast": Kernels(activation.maxout_forward_parallel, activation.maxout_backward_parallel),
+    },
+    "dropout": {
+        "naive": Kernels(dropout.dropout_forward, dropout.dropout_backward),
+        "fast": Kernels(dropout.dropout_forward_parallel, dropout.dropout_backward_parallel),
+    },
 }
 
 # "auto" runs "fast" for outputs of at least this many elements, "naive" below: a GEMM pays at
@@ -97,11 +174,91 @@ FAST_FROM = {
     "lp_pool2d": 0,
     "global_avg_pool2d": 0,
     # --- normalization ---
+    # elements of x (w for weight_standardize), from where fast wins forward and backward (the
+    # loops' statistics are scalar float64 sums, the twins' vectorized): measured on x (n, 16, 8, 8)
+    # float32, 2 threads, OMP_WAIT_POLICY=PASSIVE.  Batch norm in inference (no statistics to
+    # take) runs its forward as fast as the loops only from ~512k elements; training decides.
+    "batch_norm": 1 << 15,
+    "layer_norm": 1 << 12,
+    "instance_norm": 1 << 15,
+    "group_norm": 1 << 14,
+    "weight_standardize": 1 << 14,
+    "local_response_norm": 0,     # vecmath's exp and log against libm's pow: faster at every size
     # --- softmax and the losses ---
+    # elements of x (logits for cross_entropy, y for the mean losses); measured fwd + bwd through
+    # nbconv.functional, float32 and float64, OMP_WAIT_POLICY=PASSIVE as nbconv sets it: a fast
+    # form's two parallel regions cost ~50 us of waking; vecmath's exp repays it sooner for the
+    # exp-heavy ops, the plain sums of mse and mae only from ~128k elements
+    "softmax": 1 << 15,           # rows of 10 to 1000 classes, or an inner axis: fast wins from 8k-32k
+    "log_softmax": 1 << 15,
+    "cross_entropy": 1 << 16,     # 10 classes: even at 16k-64k, 100 to 1000 classes: fast wins from 16k
+    "mse": 1 << 17,
+    "mae": 1 << 17,
+    "bce": 1 << 14,
+    "bce_with_logits": 1 << 13,
     # --- prelu, maxout, dropout, residual ---
+    # elements of x; measured fwd + bwd through nbconv.functional, float32, 2 cores: the twins of
+    # prelu and maxout also vectorize (a select in place of the naive loop's branch) and win from
+    # 2^14; dropout's forward is mostly NumPy's draw of the mask (the same in both forms), so its
+    # twin only speeds up applying it (1.7x): fwd + bwd a few percent faster from 2^15-2^16
+    "prelu": 1 << 14,
+    "maxout": 1 << 14,
+    "dropout": 1 << 16,
 }
 
 # --- the convolutions' table ---
+# The convolutions name their methods after what they do (nbconv.functional.conv): "direct" is
+# the naive loop nest, "im2col" lowers to a GEMM, "blocked" is the optimized direct kernel.  The
+# names every op takes mean one of them (CONV_ALIASES), and the cache keeps the method itself.
+# All three pairs are called alike, with the naive kernel's arguments:
+#     forward(x, w, b, y, SH, SW, PH, PW, DH, DW, groups)
+#     backward(dy, x, w, dx, dw, db, SH, SW, PH, PW, DH, DW, groups)
+# The fast two are the drivers of nbconv.functional.conv_fast (scratch memory, the polyphase
+# layout, the GEMMs) around the kernels of nbconv.kernels.im2col and nbconv.kernels.conv.
+# Residual (conv2d + x) takes the convolution's methods and runs this table through conv2d.
+CONV = {
+    "direct": Kernels(conv.conv2d_forward_direct, conv.conv2d_backward_direct),
+    "im2col": Kernels(conv_fast.im2col_forward, conv_fast.im2col_backward),
+    "blocked": Kernels(conv_fast.blocked_forward, conv_fast.blocked_backward),
+}
+CONV_ALIASES = {"naive": "direct", "fast": "im2col", "auto": "im2col"}
+
+
+def conv_cuda_table() -> dict:
+    """The convolutions on the GPU, imported on the first device array: the CUDA twin of the
+    direct nest, and im2col with the tiled matrix product.  "blocked" is a CPU layout (polyphase
+    rows, cache-sized chunks) with no GPU counterpart: it runs the direct kernels."""
+    from nbconv.kernels.cuda import conv as cuda_conv
+
+    direct = Kernels(cuda_conv.conv2d_forward_direct, cuda_conv.conv2d_backward_direct)
+    return {
+        "direct": direct,
+        "im2col": Kernels(conv_fast.im2col_forward_cuda, conv_fast.im2col_backward_cuda),
+        "blocked": direct,
+    }
+
+
+_CONV_CUDA: dict = {}
+
+
+def conv_method(method) -> str:
+    """A conv ``method`` checked, and resolved to one of CONV: "naive" is "direct", "fast" and
+    "auto" are "im2col"."""
+    allowed = tuple(CONV) + tuple(CONV_ALIASES)
+    if not isinstance(method, str) or method not in allowed:
+        aliases = "; ".join(f"{alias!r} is {name!r}" for alias, name in CONV_ALIASES.items())
+        raise ValueError(f"method must be one of {', '.join(repr(m) for m in allowed)}, got {method!r} "
+                         f"({aliases})")
+    return CONV_ALIASES.get(method, method)
+
+
+def conv_kernels(method: str, device: str) -> Kernels:
+    """The kernel pair of the conv ``method`` (one of CONV) on ``device``."""
+    if device == _device.CPU:
+        return CONV[method]
+    if not _CONV_CUDA:
+        _CONV_CUDA.update(conv_cuda_table())
+    return _CONV_CUDA[method]
 
 
 def cuda_table() -> dict:
@@ -109,6 +266,9 @@ def cuda_table() -> dict:
     from nbconv.kernels.cuda import activation as cuda_activation
     from nbconv.kernels.cuda import linear as cuda_linear
     from nbconv.kernels.cuda import pool as cuda_pool
+    from nbconv.kernels.cuda import dropout as cuda_dropout       # prelu, maxout, dropout
+    from nbconv.kernels.cuda import norm as cuda_norm             # the normalizations
+    from nbconv.kernels.cuda import loss as cuda_loss             # softmax and the losses
 
     return {
         "linear": {"naive": Kernels(cuda_linear.linear_forward, cuda_linear.linear_backward)},
@@ -123,8 +283,25 @@ def cuda_table() -> dict:
         "global_avg_pool2d": {"naive": Kernels(cuda_pool.global_avg_pool2d_forward,
                                                cuda_pool.global_avg_pool2d_backward)},
         # --- normalization ---
+        "batch_norm": {"naive": Kernels(cuda_norm.batch_norm_forward, cuda_norm.batch_norm_backward)},
+        "layer_norm": {"naive": Kernels(cuda_norm.layer_norm_forward, cuda_norm.layer_norm_backward)},
+        "instance_norm": {"naive": Kernels(cuda_norm.group_norm_forward, cuda_norm.group_norm_backward)},
+        "group_norm": {"naive": Kernels(cuda_norm.group_norm_forward, cuda_norm.group_norm_backward)},
+        "weight_standardize": {"naive": Kernels(cuda_norm.standardize, cuda_norm.normalize_backward)},
+        "local_response_norm": {"naive": Kernels(cuda_norm.local_response_norm_forward,
+                                                 cuda_norm.local_response_norm_backward)},
         # --- softmax and the losses ---
+        "softmax": {"naive": Kernels(cuda_loss.softmax_forward, cuda_loss.softmax_backward)},
+        "log_softmax": {"naive": Kernels(cuda_loss.log_softmax_forward, cuda_loss.log_softmax_backward)},
+        "cross_entropy": {"naive": Kernels(cuda_loss.cross_entropy_forward, cuda_loss.cross_entropy_backward)},
+        "mse": {"naive": Kernels(cuda_loss.mse_forward, cuda_loss.mse_backward)},
+        "mae": {"naive": Kernels(cuda_loss.mae_forward, cuda_loss.mae_backward)},
+        "bce": {"naive": Kernels(cuda_loss.bce_forward, cuda_loss.bce_backward)},
+        "bce_with_logits": {"naive": Kernels(cuda_loss.bce_with_logits_forward, cuda_loss.bce_with_logits_backward)},
         # --- prelu, maxout, dropout, residual ---
+        "prelu": {"naive": Kernels(cuda_activation.prelu_forward, cuda_activation.prelu_backward)},
+        "maxout": {"naive": Kernels(cuda_activation.maxout_forward, cuda_activation.maxout_backward)},
+        "dropout": {"naive": Kernels(cuda_dropout.dropout_forward, cuda_dropout.dropout_backward)},
     }
 
 

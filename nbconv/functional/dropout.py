@@ -9,7 +9,10 @@ probability 1 - p and the kept ones are divided by 1 - p, so E[out] = x and infe
 no rescaling; at inference (``training=False``) dropout is the identity.
 
 The mask is drawn here, with NumPy's ``np.random.default_rng(seed)``, and applied by the
-kernel; the cache keeps it, so the backward pass drops exactly the same units.
+kernel; the cache keeps it, so the backward pass drops exactly the same units.  ``method``
+(see ``dispatch``) picks how the mask is applied: "naive" the loop of nbconv.kernels.dropout,
+"fast" its parallel twin (the same numbers, bit for bit), "auto" the twin for large x.  The
+draw is the same in every form: the same seed gives the same output whatever the method.
 
 On the GPU (x a CUDA device array) the mask is drawn on the device by
 ``nbconv.kernels.cuda.dropout.dropout_mask`` from an int seed (numba's xoroshiro128+): the seed
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device
+from . import _device, dispatch
 from ._checks import as_dout, as_float, as_float_array, check_cache
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
@@ -38,6 +41,7 @@ class DropoutCache:
     scale: float               # 1 / (1 - p); 0 when p = 1; 1 at inference
     shape: tuple
     dtype: np.dtype
+    method: str                # the form that applied the mask ("naive" or "fast"), for the backward
 
 
 def _generator(seed) -> np.random.Generator:
@@ -59,7 +63,7 @@ def _device_seed(seed) -> int:
     return int(_generator(seed).integers(0, 2**63 - 1))
 
 
-def dropout_forward(x, *, p=0.5, training=True, seed=None):
+def dropout_forward(x, *, p=0.5, training=True, seed=None, method="auto"):
     """Inverted dropout: out = x * mask / (1 - p) in training, out = x at inference.
 
     x of any shape, float32 or float64.  ``p`` in [0, 1] is the probability of DROPPING a
@@ -70,38 +74,41 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None):
     1 / 0).  With ``training=False`` the output is a copy of x and backward is the identity.
     """
     device = _device.device_of(x=x)
+    dispatch.check_method("dropout", method, device)
     x = as_float_array("x", x)
     p = as_float("p", p)
     if not 0.0 <= p <= 1.0:          # also refuses NaN
         raise ValueError(f"p (the probability of dropping a unit) must be in [0, 1], got {p}")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
+    method, kernels = dispatch.select("dropout", method, device, x.size)
     if device == _device.CUDA:
-        return _dropout_forward_cuda(x, p, training, seed)
+        return _dropout_forward_cuda(x, p, training, seed, method, kernels)
     rng = _generator(seed)
     if not training:
-        return x.copy(), DropoutCache(None, 1.0, tuple(x.shape), x.dtype)
+        return x.copy(), DropoutCache(None, 1.0, tuple(x.shape), x.dtype, method)
     keep = rng.random(x.shape) >= p          # P(keep) = P(U >= p) = 1 - p for U ~ uniform[0, 1)
     keep = np.asarray(keep, dtype=np.bool_)  # a 0-d x gives a 0-d mask
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     out = np.empty_like(x)
-    _device.kernels("dropout", "cpu").dropout_forward(x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1))
-    return out, DropoutCache(keep, scale, tuple(x.shape), x.dtype)
+    kernels.forward(x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1))
+    return out, DropoutCache(keep, scale, tuple(x.shape), x.dtype, method)
 
 
-def _dropout_forward_cuda(x, p, training, seed):
+def _dropout_forward_cuda(x, p, training, seed, method, kernels):
     """The device path: the mask drawn on the device from an int seed, applied there."""
+    from nbconv.kernels.cuda import dropout as cuda_dropout       # numba.cuda only with a device array
+
     int_seed = _device_seed(seed)
     dtype = np.dtype(x.dtype)
     if not training:
-        return _device.copy(x), DropoutCache(None, 1.0, tuple(x.shape), dtype)
-    K = _device.kernels("dropout", _device.CUDA)
+        return _device.copy(x), DropoutCache(None, 1.0, tuple(x.shape), dtype, method)
     keep = _device.empty(x.shape, np.bool_, _device.CUDA)
-    K.dropout_mask(_device.flat(keep), p, int_seed)
+    cuda_dropout.dropout_mask(_device.flat(keep), p, int_seed)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     out = _device.empty_like(x)
-    K.dropout_forward(_device.flat(x), _device.flat(keep), scale, _device.flat(out))
-    return out, DropoutCache(keep, scale, tuple(x.shape), dtype)
+    kernels.forward(_device.flat(x), _device.flat(keep), scale, _device.flat(out))
+    return out, DropoutCache(keep, scale, tuple(x.shape), dtype, method)
 
 
 def dropout_backward(dout, cache: DropoutCache):
@@ -115,6 +122,6 @@ def dropout_backward(dout, cache: DropoutCache):
     if cache.keep is None:
         return (_device.copy(dout),)
     dx = _device.empty_like(dout)
-    _device.kernels("dropout", device).dropout_backward(_device.flat(dout), _device.flat(cache.keep),
-                                                        cache.scale, _device.flat(dx))
+    dispatch.kernels("dropout", cache.method, device).backward(_device.flat(dout), _device.flat(cache.keep),
+                                                               cache.scale, _device.flat(dx))
     return (dx,)

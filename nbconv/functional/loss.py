@@ -1,8 +1,10 @@
 """softmax, log_softmax and the losses: cross_entropy, mse, mae, bce, bce_with_logits.
 
-softmax and log_softmax work on any axis of an array of any rank >= 1: the axis is moved
-last and the other axes flattened, so one 2-D kernel (one distribution per row) serves all.
-Both subtract the maximum before exp, so large inputs (x + 1000) cannot overflow.
+softmax and log_softmax work on any axis of an array of any rank >= 1, without moving it: x is
+viewed as (A, C, B), C the length of the axis, A the product of the axes before it, B of those
+after (a reshape of the contiguous array, no copy), and the kernels compute one distribution
+over c for every (a, b).  Both subtract the maximum before exp, so large inputs (x + 1000)
+cannot overflow.
 
 Every loss is the MEAN over its batch (cross_entropy) or over all elements (the others),
 returned as a 0-d array of the input's dtype.  Its backward takes the upstream gradient
@@ -12,15 +14,25 @@ the gradient of the prediction only; targets are not differentiated.
 An empty input (no sample, no element) is refused with ValueError: its mean is undefined
 (NumPy would return NaN with a warning; a silent NaN loss would poison training instead).
 
-On the GPU (CUDA device arrays in, see ``_device``): softmax and log_softmax return device
-arrays; on an axis other than the last, a transpose kernel moves the axis last and back (the
-device twin of ``np.moveaxis``).  Every loss returns its value as a 0-d NumPy array ON THE
-HOST: the kernels sum the terms on the device and copy back only that number, which is what a
-training loop prints and adds up; the cache stays on the device.  Each backward takes the
-upstream gradient of a scalar as a Python float, a 0-d NumPy array or a 0-d device array (so
-the loss value itself may be passed back) and returns a device array.  The class targets of
-cross_entropy must be a device array of integers too; their range check counts the values
-outside [0, C) on the device and copies back that count (and bce's check of p likewise).
+Every forward takes ``method`` (see ``dispatch``): "naive" runs the loops of
+``nbconv.kernels.loss``, the formulas as written; "fast" their ``*_fast`` twins, on every core,
+with the vectorizable exp and log of ``nbconv.kernels.vecmath`` (softmax and log_softmax by
+rows when the axis is the last, by tiles of neighbouring (a, b) otherwise; cross_entropy by
+rows; the mean losses' sums over fixed chunks, added in order, so that the loss does not depend
+on the number of threads); "auto", the default, the fast form from ``dispatch.FAST_FROM``
+elements on.  The backward runs the form its forward ran (kept in the cache).  Both forms give
+the same numbers to rounding: vecmath's exp and log are within 2 ulp of the C library's, and
+the fast sums add in another order (tests/test_dispatch_loss.py holds them to each other).
+
+On the GPU (CUDA device arrays in, see ``_device``) only "naive" exists ("auto" runs it): the
+``@cuda.jit`` twins, on the same (A, C, B) view for softmax and log_softmax, which return device
+arrays.  Every loss returns its value as a 0-d NumPy array ON THE HOST: the kernels sum the
+terms on the device and copy back only that number, which is what a training loop prints and
+adds up; the cache stays on the device.  Each backward takes the upstream gradient of a scalar
+as a Python float, a 0-d NumPy array or a 0-d device array (so the loss value itself may be
+passed back) and returns a device array.  The class targets of cross_entropy must be a device
+array of integers too; their range check counts the values outside [0, C) on the device and
+copies back that count (and bce's check of p likewise).
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device
+from . import _device, dispatch
 from ._checks import as_dout, as_float_array, check_cache, check_contiguous, same_dtype
 
 __all__ = [
@@ -57,47 +69,9 @@ def _check_axis(axis, x: np.ndarray) -> int:
     return int(axis) % ndim
 
 
-def _to_rows(x: np.ndarray, axis: int) -> np.ndarray:
-    """Move ``axis`` last and flatten the others: a C-contiguous (rows, classes) array."""
-    if _device.is_device_array(x):
-        return _device_to_rows(x, axis)
-    moved = np.moveaxis(x, axis, -1)
-    rows = math.prod(moved.shape[:-1])
-    return np.ascontiguousarray(moved).reshape(rows, moved.shape[-1])
-
-
-def _from_rows(rows: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
-    """Undo ``_to_rows`` for an array of the original ``shape``."""
-    if _device.is_device_array(rows):
-        return _device_from_rows(rows, shape, axis)
-    moved_shape = tuple(shape[:axis]) + tuple(shape[axis + 1:]) + (shape[axis],)
-    return np.ascontiguousarray(np.moveaxis(rows.reshape(moved_shape), -1, axis))
-
-
 def _around(shape: tuple, axis: int) -> tuple[int, int, int]:
-    """(A, K, B): the sizes before the axis, of the axis, after it."""
+    """(A, C, B): the product of the sizes before the axis, its size, the product after it."""
     return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
-
-
-def _device_to_rows(x, axis: int):
-    """_to_rows on the device: x viewed as (A, K, B), transposed to (A, B, K) by a kernel
-    (nothing to move when the axis is already last, B = 1)."""
-    A, K, B = _around(tuple(x.shape), axis)
-    if B == 1:
-        return x.reshape(A, K)
-    moved = _device.empty((A, B, K), x.dtype, _device.CUDA)
-    _device.elementwise().transpose_12(x.reshape(A, K, B), moved)
-    return moved.reshape(A * B, K)
-
-
-def _device_from_rows(rows, shape: tuple, axis: int):
-    """_from_rows on the device: (A * B, K) -> (A, B, K) -> transposed back to (A, K, B) -> shape."""
-    A, K, B = _around(shape, axis)
-    if B == 1:
-        return rows.reshape(shape)
-    out = _device.empty((A, K, B), rows.dtype, _device.CUDA)
-    _device.elementwise().transpose_12(rows.reshape(A, B, K), out)
-    return out.reshape(shape)
 
 
 def _softmax_input(x, axis) -> tuple[np.ndarray, int]:
@@ -111,59 +85,62 @@ def _softmax_input(x, axis) -> tuple[np.ndarray, int]:
 
 @dataclass(frozen=True)
 class SoftmaxCache:
-    out: np.ndarray        # the output (softmax or log-softmax) as (rows, classes), the axis moved last
+    out: np.ndarray        # the output (softmax or log-softmax), viewed as (A, C, B)
     axis: int              # in [0, ndim)
     shape: tuple           # the shape of x and of the output
+    method: str            # the form the forward ran ("naive" or "fast"), for the backward
 
 
-LogSoftmaxCache = SoftmaxCache    # both backward passes need only the output and the axis
+LogSoftmaxCache = SoftmaxCache    # both backward passes need only the output
 
 
-def _rowwise_forward(kernel, x, axis):
+def _distribution_forward(op: str, method, x, axis):
+    """x viewed as (A, C, B) (a reshape: x is contiguous) -> op's kernel -> the output of x's shape."""
     device = _device.device_of(x=x)
     x, ax = _softmax_input(x, axis)
-    x_rows = _to_rows(x, ax)
-    out_rows = _device.empty_like(x_rows)
-    getattr(_device.kernels("loss", device), kernel)(x_rows, out_rows)
-    return _from_rows(out_rows, tuple(x.shape), ax), SoftmaxCache(out_rows, ax, tuple(x.shape))
+    method, kernels = dispatch.select(op, method, device, x.size)
+    x3 = x.reshape(_around(tuple(x.shape), ax))
+    out3 = _device.empty_like(x3)
+    kernels.forward(x3, out3)
+    return out3.reshape(tuple(x.shape)), SoftmaxCache(out3, ax, tuple(x.shape), method)
 
 
-def _rowwise_backward(kernel, dout, cache: SoftmaxCache):
+def _distribution_backward(op: str, dout, cache: SoftmaxCache):
     device = _device.device_of(dout=dout, **{"the forward's output": cache.out})
-    dout_rows = _to_rows(as_dout(dout, cache.shape, cache.out.dtype), cache.axis)
-    dx_rows = _device.empty_like(cache.out)
-    getattr(_device.kernels("loss", device), kernel)(cache.out, dout_rows, dx_rows)
-    return (_from_rows(dx_rows, cache.shape, cache.axis),)
+    dout3 = as_dout(dout, cache.shape, cache.out.dtype).reshape(tuple(cache.out.shape))
+    dx3 = _device.empty_like(cache.out)
+    dispatch.kernels(op, cache.method, device).backward(cache.out, dout3, dx3)
+    return (dx3.reshape(cache.shape),)
 
 
-def softmax_forward(x, *, axis=-1):
+def softmax_forward(x, *, axis=-1, method="auto"):
     """softmax(x)_i = exp(x_i) / sum_k exp(x_k) along ``axis``, computed as
     exp(x_i - max x) / sum_k exp(x_k - max x) (the same numbers, no overflow).
 
     x of any rank >= 1, any axis (negative allowed) -> s of x's shape and dtype.
     """
-    return _rowwise_forward("softmax_forward", x, axis)
+    return _distribution_forward("softmax", method, x, axis)
 
 
 def softmax_backward(dout, cache: SoftmaxCache):
     """-> (dx,), dx = s * (dout - sum(dout * s)) along the axis."""
     check_cache(cache, SoftmaxCache, "softmax_forward")
-    return _rowwise_backward("softmax_backward", dout, cache)
+    return _distribution_backward("softmax", dout, cache)
 
 
-def log_softmax_forward(x, *, axis=-1):
+def log_softmax_forward(x, *, axis=-1, method="auto"):
     """log_softmax(x)_i = x_i - log sum_k exp(x_k) along ``axis``, computed as
     (x_i - max x) - log sum_k exp(x_k - max x): finite even where softmax underflows to 0.
 
     x of any rank >= 1, any axis (negative allowed) -> out of x's shape and dtype.
     """
-    return _rowwise_forward("log_softmax_forward", x, axis)
+    return _distribution_forward("log_softmax", method, x, axis)
 
 
 def log_softmax_backward(dout, cache: SoftmaxCache):
     """-> (dx,), dx = dout - softmax * sum(dout) along the axis."""
     check_cache(cache, SoftmaxCache, "log_softmax_forward")
-    return _rowwise_backward("log_softmax_backward", dout, cache)
+    return _distribution_backward("log_softmax", dout, cache)
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -172,6 +149,7 @@ def log_softmax_backward(dout, cache: SoftmaxCache):
 class CrossEntropyCache:
     probs: np.ndarray      # softmax(logits), (N, C)
     target: np.ndarray     # int64 class indices, (N,)
+    method: str            # the form the forward ran, for the backward
 
 
 def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
@@ -222,7 +200,7 @@ def _device_class_target(target, logits):
     return as_int64
 
 
-def cross_entropy_forward(logits, target):
+def cross_entropy_forward(logits, target, *, method="auto"):
     """L = 1/N sum_n -log softmax(logits[n])[target[n]]: the lecture's -sum_i t_i ln y_i with
     y = softmax(logits) and a one-hot t, averaged over the batch, fused with a stable log-softmax.
 
@@ -237,9 +215,10 @@ def cross_entropy_forward(logits, target):
     target = _as_class_target(target, logits)
     if N == 0:
         raise ValueError(f"logits is empty (shape {tuple(logits.shape)}); the mean loss over no sample is undefined")
+    method, kernels = dispatch.select("cross_entropy", method, device, logits.size)
     probs = _device.empty_like(logits)
-    loss = _device.kernels("loss", device).cross_entropy_forward(logits, target, probs)
-    return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target)
+    loss = kernels.forward(logits, target, probs)
+    return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target, method)
 
 
 def cross_entropy_backward(dout, cache: CrossEntropyCache):
@@ -248,7 +227,7 @@ def cross_entropy_backward(dout, cache: CrossEntropyCache):
     device = _device.array_device(cache.probs)      # dout is a number: any device will do
     g = as_dout(dout, (), cache.probs.dtype)
     dlogits = _device.empty_like(cache.probs)
-    _device.kernels("loss", device).cross_entropy_backward(cache.probs, cache.target, float(g), dlogits)
+    dispatch.kernels("cross_entropy", cache.method, device).backward(cache.probs, cache.target, float(g), dlogits)
     return (dlogits,)
 
 
@@ -259,6 +238,7 @@ class _PairLossCache:
     y: np.ndarray          # the prediction, flattened (probabilities for bce, logits for bce_with_logits)
     t: np.ndarray          # the target, flattened
     shape: tuple           # the prediction's shape, for the gradient
+    method: str            # the form the forward ran, for the backward
 
 
 @dataclass(frozen=True)
@@ -297,45 +277,48 @@ def _pair(name: str, y, t) -> tuple[np.ndarray, np.ndarray, tuple]:
     return y.reshape(-1), t.reshape(-1), tuple(y.shape)
 
 
-def _pair_loss(kernel: str, y, t):
-    """The mean loss of the flat y and t by the kernel named ``kernel``, a 0-d host array of y's dtype."""
-    K = _device.kernels("loss", _device.array_device(y))
-    return np.asarray(getattr(K, kernel)(y, t), dtype=y.dtype)
+def _pair_loss(op: str, method, y, t):
+    """The mean loss of the flat y and t by op's kernel in the form ``method`` picks
+    -> (a 0-d host array of y's dtype, the form that ran)."""
+    method, kernels = dispatch.select(op, method, _device.array_device(y), y.size)
+    return np.asarray(kernels.forward(y, t), dtype=y.dtype), method
 
 
-def _pair_backward(kernel: str, dout, cache: _PairLossCache):
+def _pair_backward(op: str, dout, cache: _PairLossCache):
     device = _device.array_device(cache.y)          # dout is a number: any device will do
     g = as_dout(dout, (), cache.y.dtype)
     dy = _device.empty_like(cache.y)
-    getattr(_device.kernels("loss", device), kernel)(cache.y, cache.t, float(g), dy)
+    dispatch.kernels(op, cache.method, device).backward(cache.y, cache.t, float(g), dy)
     return (dy.reshape(cache.shape),)
 
 
-def mse_forward(y, t):
+def mse_forward(y, t, *, method="auto"):
     """L = mean((y - t)^2) over all elements; y and t of the same shape and dtype -> 0-d array."""
     y, t, shape = _pair("y", y, t)
-    return _pair_loss("mse_forward", y, t), MSECache(y, t, shape)
+    loss, method = _pair_loss("mse", method, y, t)
+    return loss, MSECache(y, t, shape, method)
 
 
 def mse_backward(dout, cache: MSECache):
     """-> (dy,), dy = 2 (y - t) / count * dout."""
     check_cache(cache, MSECache, "mse_forward")
-    return _pair_backward("mse_backward", dout, cache)
+    return _pair_backward("mse", dout, cache)
 
 
-def mae_forward(y, t):
+def mae_forward(y, t, *, method="auto"):
     """L = mean(|y - t|) over all elements; y and t of the same shape and dtype -> 0-d array."""
     y, t, shape = _pair("y", y, t)
-    return _pair_loss("mae_forward", y, t), MAECache(y, t, shape)
+    loss, method = _pair_loss("mae", method, y, t)
+    return loss, MAECache(y, t, shape, method)
 
 
 def mae_backward(dout, cache: MAECache):
     """-> (dy,), dy = sign(y - t) / count * dout, with sign(0) = 0 at the kink."""
     check_cache(cache, MAECache, "mae_forward")
-    return _pair_backward("mae_backward", dout, cache)
+    return _pair_backward("mae", dout, cache)
 
 
-def bce_forward(p, t):
+def bce_forward(p, t, *, method="auto"):
     """L = mean(-(t log p + (1 - t) log(1 - p))) over all elements, p probabilities in [0, 1].
 
     Each log is clamped below at -100, as PyTorch's binary_cross_entropy does, so p = 0 or
@@ -354,7 +337,8 @@ def bce_forward(p, t):
     if outside:
         raise ValueError(f"p must hold probabilities in [0, 1] (apply sigmoid first, or use "
                          f"bce_with_logits_forward on logits), got values from {np.nanmin(host)} to {np.nanmax(host)}")
-    return _pair_loss("bce_forward", p, t), BCECache(p, t, shape)
+    loss, method = _pair_loss("bce", method, p, t)
+    return loss, BCECache(p, t, shape, method)
 
 
 def bce_backward(dout, cache: BCECache):
@@ -363,18 +347,19 @@ def bce_backward(dout, cache: BCECache):
     The 1e-12 floor (PyTorch's) keeps the gradient finite at p = 0 or 1.
     """
     check_cache(cache, BCECache, "bce_forward")
-    return _pair_backward("bce_backward", dout, cache)
+    return _pair_backward("bce", dout, cache)
 
 
-def bce_with_logits_forward(z, t):
+def bce_with_logits_forward(z, t, *, method="auto"):
     """L = mean(BCE(sigmoid(z), t)) over all elements, computed on the logits z in the stable
     form max(z, 0) - z t + log(1 + exp(-|z|)): no overflow, no log(0), no clamp needed.
     """
     z, t, shape = _pair("z", z, t)
-    return _pair_loss("bce_with_logits_forward", z, t), BCEWithLogitsCache(z, t, shape)
+    loss, method = _pair_loss("bce_with_logits", method, z, t)
+    return loss, BCEWithLogitsCache(z, t, shape, method)
 
 
 def bce_with_logits_backward(dout, cache: BCEWithLogitsCache):
     """-> (dz,), dz = (sigmoid(z) - t) / count * dout."""
     check_cache(cache, BCEWithLogitsCache, "bce_with_logits_forward")
-    return _pair_backward("bce_with_logits_backward", dout, cache)
+    return _pair_backward("bce_with_logits", dout, cache)

@@ -14,20 +14,37 @@ run over (the second lecture, seeds/002):
   and the spatial axes.
 - weight_standardize: per output filter of a weight, over the rest (no affine).
 
-All five run on the same kernels (``nbconv.kernels.norm``), each through a 3-D view
+All five run on the same steps (``nbconv.kernels.norm``), each through a 3-D view
 of its data chosen so that the statistics are taken per middle index.
 ``local_response_norm`` (AlexNet's LRN) divides by a power of the squares of the
 neighbouring channels instead.
 
+``method`` (every forward takes it; see ``dispatch``, whose table names each op's kernels; the
+backward runs the form its forward ran, kept in the cache):
+
+- "naive": the teaching steps one after the other, each a loop nest over the whole array
+  (moments, normalize, the affine step; backward: the affine step's, then normalize's).
+- "fast": the parallel twins (``*_parallel``), one task per group (a channel of batch norm, a
+  row of layer norm, a (sample, group) of instance and group norm, a filter of weight
+  standardization) that takes its statistics and writes xhat and out in one visit, the sums
+  vectorized in float64; the backward's per-element formula runs in x's dtype.  LRN's twin
+  computes d^(-beta) as exp(-beta * log d) with nbconv.kernels.vecmath (vectorizable).  The
+  numbers agree with the naive ones to rounding, and do not depend on the thread count.
+- "auto" (the default): "fast" from dispatch.FAST_FROM[op] elements of x (of w for weight
+  standardization) on, "naive" below.
+
+The kernels see x in one view per family: batch norm and LRN (N, C, S), layer norm (R, M) (a
+row per group), instance and group norm (N, G, K, S) (G groups of K channels; instance norm,
+K = 1, shares group norm's kernels), weight standardization (1, F, M).
+
 A constant group (variance 0) is safe: eps sits inside the square root and the
 mean of a constant group is its value exactly, so xhat = 0 and the output is beta.
 
-CUDA device arrays in (see ``_device``): the launchers of the same names in
-``nbconv.kernels.cuda.norm`` run (batch norm through the naive steps: moments, normalize,
-affine, running-average update; the fused parallel kernels are CPU-only), the statistics and
-inv_std scratch are float64 device arrays, and outputs and caches stay on the device.  The
-running statistics of batch norm must then be device arrays as well (``layer.to("cuda")``
-moves a BatchNorm layer's buffers); they are updated in place on the device.
+CUDA device arrays in (see ``_device``): the naive form's launchers of the same names in
+``nbconv.kernels.cuda.norm`` run (dispatch.cuda_table; "fast" is refused there), the
+statistics and inv_std scratch are float64 device arrays, and outputs and caches stay on the
+device.  The running statistics of batch norm must then be device arrays as well
+(``layer.to("cuda")`` moves a BatchNorm layer's buffers); they are updated in place on the device.
 """
 
 from __future__ import annotations
@@ -38,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.kernels import norm as K
-from . import _device
+from . import _device, dispatch
 from ._checks import (as_dout, as_float, as_float_array, as_int, check_cache, check_contiguous, check_shape,
                       same_dtype)
 
@@ -52,11 +69,6 @@ __all__ = [
 ]
 
 
-# Batch norm on at least this many elements runs the fused, parallel kernels (one task per
-# channel, sums vectorized: the same numbers to rounding); smaller inputs the naive kernels.
-PARALLEL_MIN_SIZE = 1 << 16
-
-
 # --- shared checks and steps ---------------------------------------------------------------------
 
 def _as_eps(eps) -> float:
@@ -66,9 +78,13 @@ def _as_eps(eps) -> float:
     return eps
 
 
-def _kernels(device: str):
-    """The norm kernels of ``device``: the CPU module K, or its CUDA twin."""
-    return K if device == _device.CPU else _device.kernels("norm", device)
+def _running_average_update(device: str):
+    """The running-statistics update of batch norm on ``device``, the one step outside the table
+    (the same in both forms: one pass over C values)."""
+    if device == _device.CPU:
+        return K.running_average_update
+    from nbconv.kernels.cuda import norm as cuda_norm
+    return cuda_norm.running_average_update
 
 
 def _as_ncs(x: np.ndarray) -> np.ndarray:
@@ -89,18 +105,6 @@ def _affine_params(x: np.ndarray, gamma, beta, shape: tuple, what: str):
     return gamma, beta
 
 
-def _normalize(x3: np.ndarray, eps: float):
-    """(xhat, inv_std, mean, var) of x3 (A, C, B), statistics per middle index c over (a, b)."""
-    C = x3.shape[1]
-    device = _device.array_device(x3)
-    mean, var, inv_std = (_device.empty(C, np.float64, device) for _ in range(3))
-    xhat = _device.empty_like(x3)
-    kernels = _kernels(device)
-    kernels.moments(x3, mean, var)
-    kernels.normalize_forward(x3, mean, var, eps, xhat, inv_std)
-    return xhat, inv_std, mean, var
-
-
 def _check_group_size(op: str, x: np.ndarray, groups: int, size: int, axes: str, name: str = "x") -> None:
     """Refuse groups of 0 values (a mean over nothing), unless there are no groups at all."""
     if groups > 0 and size == 0:
@@ -108,54 +112,51 @@ def _check_group_size(op: str, x: np.ndarray, groups: int, size: int, axes: str,
                          f"so there is nothing to normalize over")
 
 
-# --- layer, instance and group norm: normalize rows of (R, M), then a per-channel affine -------
+# --- layer, instance and group norm: normalize each group, then the affine step ----------------
 
 @dataclass(frozen=True)
 class NormCache:
-    """What layer/instance/group norm's backward needs.
-
-    Statistics were taken per row of the (1, R, M) view of x (``stats_view``); gamma
-    multiplied xhat[a, c, b] in the (A, C, B) view ``affine_view``.
-    """
-    xhat: np.ndarray          # x's shape and dtype
-    inv_std: np.ndarray       # (R,), float64: 1 / sqrt(var + eps) of every row
-    gamma: np.ndarray
-    stats_view: tuple         # (1, R, M)
-    affine_view: tuple        # (A, C, B)
+    """What layer/instance/group norm's backward needs: xhat in the kernels' view of x
+    (layer norm (R, M); instance and group norm (N, G, K, S)), one inv_std per group."""
+    xhat: np.ndarray          # the kernels' view of x, x's dtype
+    inv_std: np.ndarray       # (groups,), float64: 1 / sqrt(var + eps) of every group
+    gamma: np.ndarray         # as given (layer norm: the normalized shape; else (C,))
+    x_shape: tuple
+    method: str               # the form the forward ran, for the backward
 
 
-def _normalize_affine(x, gamma, beta, eps, stats_view, affine_view):
-    """out = gamma * xhat + beta, xhat normalized per row of ``stats_view``."""
-    xhat, inv_std, _, _ = _normalize(x.reshape(stats_view), eps)
-    out = _device.empty_like(x)
-    _kernels(_device.array_device(x)).channel_affine_forward(xhat.reshape(affine_view), gamma.reshape(-1),
-                                                             beta.reshape(-1), out.reshape(affine_view))
-    return out, NormCache(xhat.reshape(x.shape), inv_std, gamma, stats_view, affine_view)
+def _normalize_affine(op, method, x, gamma, beta, eps, view, groups):
+    """out = gamma * xhat + beta, xhat normalized per group: op's kernels (dispatch) on x seen
+    as ``view``, with ``groups`` statistics."""
+    device = _device.array_device(x)
+    method, kernels = dispatch.select(op, method, device, x.size)
+    xhat, out = _device.empty(view, x.dtype, device), _device.empty_like(x)
+    inv_std = _device.empty(groups, np.float64, device)
+    kernels.forward(x.reshape(view), gamma.reshape(-1), beta.reshape(-1), eps, xhat, inv_std, out.reshape(view))
+    return out, NormCache(xhat, inv_std, gamma, tuple(x.shape), method)
 
 
-def _normalize_affine_backward(dout, cache: NormCache):
-    """-> (dx, dgamma, dbeta): the affine step's backward, then the normalization's."""
+def _normalize_affine_backward(op, dout, cache: NormCache):
+    """-> (dx, dgamma, dbeta), through the backward kernel of the form the forward ran."""
     xhat, gamma = cache.xhat, cache.gamma
-    kernels = _kernels(_device.device_of(dout=dout, **{"the forward's xhat": xhat}))
-    dy = as_dout(dout, xhat.shape, xhat.dtype)
-    dxhat, dx = _device.empty_like(xhat), _device.empty_like(xhat)
+    device = _device.device_of(dout=dout, **{"the forward's xhat": xhat})
+    dy = as_dout(dout, cache.x_shape, xhat.dtype)
+    dx = _device.empty(cache.x_shape, xhat.dtype, device)
     dgamma, dbeta = _device.empty_like(gamma), _device.empty_like(gamma)
-    kernels.channel_affine_backward(dy.reshape(cache.affine_view), xhat.reshape(cache.affine_view),
-                                    gamma.reshape(-1), dxhat.reshape(cache.affine_view),
-                                    dgamma.reshape(-1), dbeta.reshape(-1))
-    kernels.normalize_backward(dxhat.reshape(cache.stats_view), xhat.reshape(cache.stats_view),
-                               cache.inv_std, dx.reshape(cache.stats_view))
+    dispatch.kernels(op, cache.method, device).backward(dy.reshape(xhat.shape), xhat, gamma.reshape(-1), cache.inv_std,
+                                                        dx.reshape(xhat.shape), dgamma.reshape(-1), dbeta.reshape(-1))
     return dx, dgamma, dbeta
 
 
-def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5):
+def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5, method="auto"):
     """Normalize over the last ``normalized_ndim`` axes of x, then out = gamma * xhat + beta.
 
     gamma and beta have the shape of those axes, x.shape[-normalized_ndim:] (an
     elementwise affine).  For a conv activation (N, C, H, W), normalized_ndim = 3
-    gives the lecture's per-sample statistics over (C, H, W).
+    gives the lecture's per-sample statistics over (C, H, W).  The kernels see x as (R, M),
+    a row per group (R the product of the other axes, M of the normalized ones).
     """
-    _device.device_of(x=x, gamma=gamma, beta=beta)
+    dispatch.check_method("layer_norm", method, _device.device_of(x=x, gamma=gamma, beta=beta))
     x = as_float_array("x", x)
     normalized_ndim = as_int("normalized_ndim", normalized_ndim, 1)
     if normalized_ndim > x.ndim:
@@ -167,63 +168,65 @@ def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5):
                                  f"the last {normalized_ndim} axes of x, normalized_ndim={normalized_ndim}")
     R, M = math.prod(x.shape[:x.ndim - normalized_ndim]), math.prod(normalized)
     _check_group_size("layer_norm", x, R, M, f"last {normalized_ndim} axes")
-    return _normalize_affine(x, gamma, beta, eps, (1, R, M), (R, M, 1))
+    return _normalize_affine("layer_norm", method, x, gamma, beta, eps, (R, M), R)
 
 
 def layer_norm_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta), dgamma and dbeta of gamma's shape."""
     check_cache(cache, NormCache, "layer_norm_forward")
-    return _normalize_affine_backward(dout, cache)
+    return _normalize_affine_backward("layer_norm", dout, cache)
 
 
-def _spatial_input(x, gamma, beta, ndim):
-    _device.device_of(x=x, gamma=gamma, beta=beta)
+def _spatial_input(op, method, x, gamma, beta, ndim):
+    dispatch.check_method(op, method, _device.device_of(x=x, gamma=gamma, beta=beta))
     x = as_float_array("x", x, ndim=ndim)
     gamma, beta = _affine_params(x, gamma, beta, (x.shape[1],),
                                  "one value per channel of x, axis 1")
     return x, gamma, beta
 
 
-def instance_norm_forward(x, gamma, beta, *, eps=1e-5):
+def instance_norm_forward(x, gamma, beta, *, eps=1e-5, method="auto"):
     """x (N, C, L) or (N, C, H, W): normalize each (sample, channel) over its spatial axes,
-    then out[n, c] = gamma[c] * xhat[n, c] + beta[c]."""
-    x, gamma, beta = _spatial_input(x, gamma, beta, (3, 4))
+    then out[n, c] = gamma[c] * xhat[n, c] + beta[c].  (Group norm's kernels, with one channel
+    per group: x seen as (N, C, 1, S).)"""
+    x, gamma, beta = _spatial_input("instance_norm", method, x, gamma, beta, (3, 4))
     eps = _as_eps(eps)
     N, C, S = _as_ncs(x).shape
     _check_group_size("instance_norm", x, N * C, S, "spatial axes")
-    return _normalize_affine(x, gamma, beta, eps, (1, N * C, S), (N, C, S))
+    return _normalize_affine("instance_norm", method, x, gamma, beta, eps, (N, C, 1, S), N * C)
 
 
 def instance_norm_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta)."""
     check_cache(cache, NormCache, "instance_norm_forward")
-    return _normalize_affine_backward(dout, cache)
+    return _normalize_affine_backward("instance_norm", dout, cache)
 
 
-def group_norm_forward(x, gamma, beta, *, num_groups, eps=1e-5):
+def group_norm_forward(x, gamma, beta, *, num_groups, eps=1e-5, method="auto"):
     """x (N, C), (N, C, L) or (N, C, H, W), channels split into ``num_groups`` groups of
     C / num_groups consecutive channels: normalize each (sample, group) over its channels
     and spatial axes, then out[n, c] = gamma[c] * xhat[n, c] + beta[c].
 
     num_groups = 1 is layer norm over (C, H, W) with a per-channel affine;
-    num_groups = C is instance norm.
+    num_groups = C is instance norm.  The kernels see x as (N, G, K, S): G = num_groups
+    groups of K = C / G channels, S the product of the spatial axes.
     """
-    x, gamma, beta = _spatial_input(x, gamma, beta, (2, 3, 4))
+    x, gamma, beta = _spatial_input("group_norm", method, x, gamma, beta, (2, 3, 4))
     num_groups = as_int("num_groups", num_groups, 1)
     eps = _as_eps(eps)
     N, C, S = _as_ncs(x).shape
     if C % num_groups != 0:
         raise ValueError(f"num_groups must divide the number of channels C = {C} of x (shape "
                          f"{tuple(x.shape)}), got num_groups={num_groups}")
-    M = C // num_groups * S
-    _check_group_size("group_norm", x, N * num_groups, M, "channels and spatial axes")
-    return _normalize_affine(x, gamma, beta, eps, (1, N * num_groups, M), (N, C, S))
+    G, K = num_groups, C // num_groups
+    _check_group_size("group_norm", x, N * G, K * S, "channels and spatial axes")
+    return _normalize_affine("group_norm", method, x, gamma, beta, eps, (N, G, K, S), N * G)
 
 
 def group_norm_backward(dout, cache: NormCache):
     """-> (dx, dgamma, dbeta)."""
     check_cache(cache, NormCache, "group_norm_forward")
-    return _normalize_affine_backward(dout, cache)
+    return _normalize_affine_backward("group_norm", dout, cache)
 
 
 # --- weight standardization ----------------------------------------------------------------------
@@ -233,16 +236,18 @@ class WeightStandardizeCache:
     w_hat: np.ndarray        # (1, F, M): row f is the standardized filter w[f]
     inv_std: np.ndarray      # (F,), float64
     w_shape: tuple
+    method: str              # the form the forward ran, for the backward
 
 
-def weight_standardize_forward(w, *, eps=1e-5):
+def weight_standardize_forward(w, *, eps=1e-5, method="auto"):
     """w_hat[f] = (w[f] - mean(w[f])) / sqrt(var(w[f]) + eps), per output filter f.
 
     w of rank >= 2: a conv weight (F, C, KH, KW) is standardized over (C, KH, KW), a
     linear weight (out, in) over its row.  Biased variance; no affine.  Applied to the
     weight before the convolution, so its gradient flows back to the raw weight.
     """
-    _device.device_of(w=w)
+    device = _device.device_of(w=w)
+    dispatch.check_method("weight_standardize", method, device)
     w = as_float_array("w", w)
     if w.ndim < 2:
         raise ValueError(f"w must have rank >= 2 (an output-filter axis first), got a {w.ndim}-D "
@@ -250,8 +255,10 @@ def weight_standardize_forward(w, *, eps=1e-5):
     eps = _as_eps(eps)
     F, M = w.shape[0], math.prod(w.shape[1:])
     _check_group_size("weight_standardize", w, F, M, "axes after the first", name="w")
-    w_hat, inv_std, _, _ = _normalize(w.reshape(1, F, M), eps)
-    return _device.copy(w_hat.reshape(w.shape)), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape))
+    method, kernels = dispatch.select("weight_standardize", method, device, w.size)
+    w_hat, inv_std = _device.empty((1, F, M), w.dtype, device), _device.empty(F, np.float64, device)
+    kernels.forward(w.reshape(1, F, M), eps, w_hat, inv_std)
+    return _device.copy(w_hat.reshape(w.shape)), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape), method)
 
 
 def weight_standardize_backward(dout, cache: WeightStandardizeCache):
@@ -261,7 +268,8 @@ def weight_standardize_backward(dout, cache: WeightStandardizeCache):
     device = _device.device_of(dout=dout, **{"the forward's w_hat": w_hat})
     dy = as_dout(dout, cache.w_shape, w_hat.dtype)
     dw = _device.empty_like(w_hat)
-    _kernels(device).normalize_backward(dy.reshape(w_hat.shape), w_hat, cache.inv_std, dw)
+    dispatch.kernels("weight_standardize", cache.method, device).backward(dy.reshape(w_hat.shape), w_hat,
+                                                                          cache.inv_std, dw)
     return (dw.reshape(cache.w_shape),)
 
 
@@ -273,6 +281,7 @@ class BatchNormCache:
     inv_std: np.ndarray       # (C,), float64: from the batch (training) or running (inference) var
     gamma: np.ndarray         # (C,)
     training: bool
+    method: str               # the form the forward ran, for the backward
 
 
 def _running_stat(name: str, arr, x: np.ndarray, training: bool) -> np.ndarray:
@@ -308,7 +317,7 @@ def _device_running_stat(name: str, arr, x):
 
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=True,
-                       momentum=0.1, eps=1e-5):
+                       momentum=0.1, eps=1e-5, method="auto"):
     """x (N, C), (N, C, L) or (N, C, H, W): per channel c, over the batch and spatial axes,
 
         out[n, c] = gamma[c] * (x[n, c] - mean[c]) / sqrt(var[c] + eps) + beta[c]
@@ -327,6 +336,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     changes, and each sample's output depends on that sample only.
     """
     device = _device.device_of(x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
+    dispatch.check_method("batch_norm", method, device)
     x = as_float_array("x", x, ndim=(2, 3, 4))
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
@@ -347,55 +357,33 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
                              f"compute batch statistics, got x of shape {tuple(x.shape)} (N * spatial = {m}); "
                              f"use a larger batch or training=False")
         mean, var = _device.empty(C, np.float64, device), _device.empty(C, np.float64, device)
+    elif device == _device.CPU:
+        # float64 copies of the running statistics (which may be read-only): the kernels take
+        # one type of mean and var, and only read them in inference
+        mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     else:
         mean, var = running_mean, running_var
-    if device == _device.CUDA:
-        return _batch_norm_forward_cuda(x, x3, gamma, beta, running_mean, running_var, mean, var, training,
-                                        momentum, eps)
-    xhat, out, inv_std = np.empty_like(x3), np.empty_like(x3), np.empty(C)
-    if x.size >= PARALLEL_MIN_SIZE:
-        # moments (training), normalize and the affine step fused, one task per channel
-        K.batch_norm_forward_parallel(x3, gamma, beta, eps, training, mean, var, xhat, inv_std, out)
-    else:
-        if training:
-            K.moments(x3, mean, var)
-        K.normalize_forward(x3, mean, var, eps, xhat, inv_std)
-        K.channel_affine_forward(xhat, gamma, beta, out)
+    method, kernels = dispatch.select("batch_norm", method, device, x.size)
+    xhat, out, inv_std = _device.empty_like(x3), _device.empty_like(x3), _device.empty(C, np.float64, device)
+    kernels.forward(x3, gamma, beta, eps, training, mean, var, xhat, inv_std, out)
     if training:
-        K.running_average_update(running_mean, running_var, mean, var, momentum, m / (m - 1))
-    return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training)
-
-
-def _batch_norm_forward_cuda(x, x3, gamma, beta, running_mean, running_var, mean, var, training, momentum, eps):
-    """batch_norm_forward on the GPU: the naive steps, each a launcher of nbconv.kernels.cuda.norm."""
-    G = _kernels(_device.CUDA)
-    N, C, S = x3.shape
-    xhat, out, inv_std = _device.empty_like(x3), _device.empty_like(x3), _device.empty(C, np.float64, _device.CUDA)
-    if training:
-        G.moments(x3, mean, var)
-    G.normalize_forward(x3, mean, var, eps, xhat, inv_std)
-    G.channel_affine_forward(xhat, gamma, beta, out)
-    if training:
-        m = N * S
-        G.running_average_update(running_mean, running_var, mean, var, momentum, m / (m - 1))
-    return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training)
+        _running_average_update(device)(running_mean, running_var, mean, var, momentum, m / (m - 1))
+    return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training, method)
 
 
 def batch_norm_backward(dout, cache: BatchNormCache):
-    """-> (dx, dgamma, dbeta), in one kernel per call.  Training: the full gradient through
-    the batch mean and variance; inference: through the affine step only (the running
-    statistics are constants).  The graph, the chain rule node by node and the algebra to
-    the formula the loop computes are in nbconv.kernels.norm.batch_norm_backward's docstring."""
+    """-> (dx, dgamma, dbeta), in one kernel per call, of the form the forward ran.  Training:
+    the full gradient through the batch mean and variance; inference: through the affine step
+    only (the running statistics are constants).  The graph, the chain rule node by node and
+    the algebra to the formula the loop computes are in nbconv.kernels.norm.batch_norm_backward's
+    docstring."""
     check_cache(cache, BatchNormCache, "batch_norm_forward")
     xhat, gamma = cache.xhat, cache.gamma
     device = _device.device_of(dout=dout, **{"the forward's xhat": xhat})
     dy = as_dout(dout, xhat.shape, xhat.dtype)
     dx, dgamma, dbeta = _device.empty_like(xhat), _device.empty_like(gamma), _device.empty_like(gamma)
-    if device == _device.CUDA:
-        backward = _kernels(device).batch_norm_backward
-    else:
-        backward = K.batch_norm_backward_parallel if dy.size >= PARALLEL_MIN_SIZE else K.batch_norm_backward
-    backward(_as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training, _as_ncs(dx), dgamma, dbeta)
+    dispatch.kernels("batch_norm", cache.method, device).backward(
+        _as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training, _as_ncs(dx), dgamma, dbeta)
     return dx, dgamma, dbeta
 
 
@@ -408,9 +396,10 @@ class LocalResponseNormCache:
     size: int
     alpha: float
     beta: float
+    method: str               # the form the forward ran, for the backward
 
 
-def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
+def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0, method="auto"):
     """AlexNet's LRN across channels, as Caffe and PyTorch define it: x (N, C, L) or (N, C, H, W),
 
         out[n, c] = x[n, c] / (k + alpha / size * sum_{c'} x[n, c']^2) ** beta
@@ -419,6 +408,7 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
     counting as zero.  size >= 1, alpha >= 0 and k > 0 keep the base >= k > 0.
     """
     device = _device.device_of(x=x)
+    dispatch.check_method("local_response_norm", method, device)
     x = as_float_array("x", x, ndim=(3, 4))
     size = as_int("size", size, 1)
     alpha = as_float("alpha", alpha)
@@ -430,9 +420,10 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(f"beta must be a finite number, got {beta}")
     if not k > 0.0:
         raise ValueError(f"k must be > 0 (it keeps the base k + alpha / size * sum x^2 positive), got {k}")
+    method, kernels = dispatch.select("local_response_norm", method, device, x.size)
     d, out = _device.empty_like(x), _device.empty_like(x)
-    _kernels(device).local_response_norm_forward(_as_ncs(x), size, alpha, beta, k, _as_ncs(d), _as_ncs(out))
-    return out, LocalResponseNormCache(x, d, size, alpha, beta)
+    kernels.forward(_as_ncs(x), size, alpha, beta, k, _as_ncs(d), _as_ncs(out))
+    return out, LocalResponseNormCache(x, d, size, alpha, beta, method)
 
 
 def local_response_norm_backward(dout, cache: LocalResponseNormCache):
@@ -442,6 +433,6 @@ def local_response_norm_backward(dout, cache: LocalResponseNormCache):
     device = _device.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
     dx = _device.empty_like(x)
-    _kernels(device).local_response_norm_backward(_as_ncs(dy), _as_ncs(x), _as_ncs(cache.d), cache.size,
-                                                  cache.alpha, cache.beta, _as_ncs(dx))
+    dispatch.kernels("local_response_norm", cache.method, device).backward(
+        _as_ncs(dy), _as_ncs(x), _as_ncs(cache.d), cache.size, cache.alpha, cache.beta, _as_ncs(dx))
     return (dx,)

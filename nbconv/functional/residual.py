@@ -9,6 +9,10 @@ by the fan-out rule its gradient is the sum of both:
 
     dx = dconv_x + dout
 
+``method`` is the convolution's (nbconv.functional.conv): "direct", "im2col" or "blocked", or
+the common names ("naive" is "direct", "fast" and "auto" are "im2col"); the cache keeps the
+conv method that ran, and the backward runs it too.
+
 On the GPU the two sums are the element-wise add kernel of nbconv.kernels.cuda.elementwise
 (a device array has no ``+``).
 """
@@ -29,7 +33,7 @@ class ResidualCache:
     conv: Conv2dCache
 
 
-def residual_forward(x, w, b=None, *, dilation=1, groups=1, method="im2col"):
+def residual_forward(x, w, b=None, *, dilation=1, groups=1, method="auto"):
     """x (N, C, H, W), w (C, C // groups, KH, KW) with KH, KW odd -> y = conv2d(x, w, b) + x, same shape as x."""
     x = as_float_array("x", x, ndim=4)
     w = as_float_array("w", w, ndim=4)

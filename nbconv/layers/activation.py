@@ -86,14 +86,16 @@ class PReLU(Layer):
     """x for x > 0, a * x otherwise, the slope a learned: parameter ``weight`` of shape (num_parameters,),
     one slope shared by every element (num_parameters=1) or one per channel of axis 1 (num_parameters=C)."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype=np.float32, allocate: bool = True):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, method: str = "auto", dtype=np.float32,
+                 allocate: bool = True):
         _int_at_least("num_parameters", num_parameters, hint=" (1 or the number of channels)")
         self.num_parameters, self.init = num_parameters, init
+        self.method = method     # "naive" (the loop), "fast" (its parallel twin) or "auto"
         self.init_params({"weight": (num_parameters,)}, {"weight": lambda shape: np.full(shape, init)},
                          allocate=allocate, dtype=dtype)
 
     def forward(self, x):
-        y, self._cache = F.prelu_forward(x, weights(self, x)["weight"].data)
+        y, self._cache = F.prelu_forward(x, weights(self, x)["weight"].data, method=self.method)
         return y
 
     def backward(self, dout):
@@ -117,12 +119,13 @@ class Maxout(Layer):
     The lecture's max(w1^T x + b1, w2^T x + b2) is a Linear/Conv2d with 2K outputs followed by Maxout(2).
     """
 
-    def __init__(self, pieces: int):
+    def __init__(self, pieces: int, *, method: str = "auto"):
         _int_at_least("pieces", pieces)
         self.pieces = pieces
+        self.method = method     # "naive" (the loop), "fast" (its parallel twin) or "auto"
 
     def forward(self, x):
-        y, self._cache = F.maxout_forward(x, pieces=self.pieces)
+        y, self._cache = F.maxout_forward(x, pieces=self.pieces, method=self.method)
         return y
 
     def backward(self, dout):

@@ -16,7 +16,11 @@ def _pair(v):
 
 
 class Conv2d(Layer):
-    """x (N, C, H, W) -> y (N, F, OH, OW); parameters w (F, C // groups, KH, KW) and b (F,)."""
+    """x (N, C, H, W) -> y (N, F, OH, OW); parameters w (F, C // groups, KH, KW) and b (F,).
+
+    ``method``: "direct", "im2col" (the default) or "blocked", or a common name ("naive" is
+    "direct", "fast" and "auto" are "im2col"), so that ``set_method("naive")`` reaches it too.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, method: str = "im2col", init="he_normal", seed=None,
@@ -62,7 +66,9 @@ class Conv2d(Layer):
 class Conv1d(Layer):
     """x (N, C, L) -> y (N, F, L_out); parameters w (F, C // groups, K) and b (F,).
 
-    ``method`` is "direct" (the loop nest) or "im2col" (lowering + GEMM), as for Conv2d.
+    ``method`` is the convolution's, as for Conv2d: "direct" (the loop nest), "im2col" (lowering
+    + GEMM) or "blocked" (the optimized direct kernel), or a common name ("naive" is "direct",
+    "fast" and "auto" are "im2col"; see nbconv.functional.dispatch.CONV).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,

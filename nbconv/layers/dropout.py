@@ -4,6 +4,8 @@
 our 1 - p).  In training every forward draws a fresh mask from the layer's own
 Generator ``self.rng`` (seeded once at construction, so a run is reproducible); the
 kept units are divided by 1 - p.  In eval mode (``layer.eval()``) it is the identity.
+``method`` applies the mask with the loop ("naive"), its parallel twin ("fast") or either by
+size ("auto"); the mask, and so the output, is the same in every form.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from .base import Layer
 class Dropout(Layer):
     in_place = True          # summaries: computed in place, only the mask is kept
 
-    def __init__(self, p: float = 0.5, *, seed=None):
+    def __init__(self, p: float = 0.5, *, seed=None, method: str = "auto"):
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0 or math.isnan(p):
             raise ValueError(f"p (the probability of dropping a unit) must be a number in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = as_rng(seed)
+        self.method = method     # "naive" (the loop), "fast" (its parallel twin) or "auto"
 
     def forward(self, x):
-        y, self._cache = F.dropout_forward(x, p=self.p, training=self.training, seed=self.rng)
+        y, self._cache = F.dropout_forward(x, p=self.p, training=self.training, seed=self.rng,
+                                           method=self.method)
         return y
 
     def backward(self, dout):

@@ -5,6 +5,9 @@ training and update the running statistics; in eval mode they use the running st
 and change nothing.  LayerNorm, InstanceNorm2d and GroupNorm normalize each sample on its
 own, the same in training and eval.  All have a learned scale ``gamma`` (init 1) and shift
 ``beta`` (init 0).  LocalResponseNorm (AlexNet's LRN) has no parameters.
+
+Every layer takes ``method`` ("naive", "fast" or "auto", the default; see
+nbconv.functional.dispatch) and keeps it in ``self.method``, which ``set_method`` changes.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ class _BatchNorm(_Affine):
     _layout: str = ""
 
     def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float32,
-                 allocate: bool = True):
+                 allocate: bool = True, method: str = "auto"):
         self.num_features = _int_at_least("num_features", num_features)
         self.momentum, self.eps = momentum, eps
+        self.method = method          # "naive" (the steps' loops), "fast" (parallel twins) or "auto"
         self._init_affine((num_features,), dtype, allocate)
         self._buffers = {"running_mean": np.zeros(num_features, dtype=dtype),
                          "running_var": np.ones(num_features, dtype=dtype)} if allocate else {}
@@ -63,7 +67,7 @@ class _BatchNorm(_Affine):
         p = weights(self, x)
         y, self._cache = F.batch_norm_forward(x, p["gamma"].data, p["beta"].data, self.running_mean,
                                               self.running_var, training=self.training,
-                                              momentum=self.momentum, eps=self.eps)
+                                              momentum=self.momentum, eps=self.eps, method=self.method)
         return y
 
     def backward(self, dout):
@@ -94,19 +98,22 @@ class BatchNorm2d(_BatchNorm):
 class LayerNorm(_Affine):
     """Normalizes each sample over its last len(normalized_shape) axes; gamma and beta of normalized_shape."""
 
-    def __init__(self, normalized_shape, *, eps: float = 1e-5, dtype=np.float32, allocate: bool = True):
+    def __init__(self, normalized_shape, *, eps: float = 1e-5, dtype=np.float32, allocate: bool = True,
+                 method: str = "auto"):
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         for size in shape:
             _int_at_least("every size in normalized_shape", size)
         if not shape:
             raise ValueError("normalized_shape must name at least one axis, got ()")
         self.normalized_shape, self.eps = shape, eps
+        self.method = method
         self._init_affine(shape, dtype, allocate)
 
     def forward(self, x):
         p = weights(self, x)
         y, self._cache = F.layer_norm_forward(x, p["gamma"].data, p["beta"].data,
-                                              normalized_ndim=len(self.normalized_shape), eps=self.eps)
+                                              normalized_ndim=len(self.normalized_shape), eps=self.eps,
+                                              method=self.method)
         return y
 
     def backward(self, dout):
@@ -128,14 +135,17 @@ class LayerNorm(_Affine):
 class InstanceNorm2d(_Affine):
     """x (N, C, H, W): normalizes each (sample, channel) over H and W; gamma and beta per channel."""
 
-    def __init__(self, num_features: int, *, eps: float = 1e-5, dtype=np.float32, allocate: bool = True):
+    def __init__(self, num_features: int, *, eps: float = 1e-5, dtype=np.float32, allocate: bool = True,
+                 method: str = "auto"):
         self.num_features, self.eps = _int_at_least("num_features", num_features), eps
+        self.method = method
         self._init_affine((num_features,), dtype, allocate)
 
     def forward(self, x):
         check_rank(self, x, (4,), "(N, C, H, W)")
         p = weights(self, x)
-        y, self._cache = F.instance_norm_forward(x, p["gamma"].data, p["beta"].data, eps=self.eps)
+        y, self._cache = F.instance_norm_forward(x, p["gamma"].data, p["beta"].data, eps=self.eps,
+                                                 method=self.method)
         return y
 
     def backward(self, dout):
@@ -158,19 +168,20 @@ class GroupNorm(_Affine):
     spatial axes; gamma and beta per channel.  num_groups=1: layer norm; num_groups=C: instance norm."""
 
     def __init__(self, num_groups: int, num_channels: int, *, eps: float = 1e-5, dtype=np.float32,
-                 allocate: bool = True):
+                 allocate: bool = True, method: str = "auto"):
         _int_at_least("num_groups", num_groups)
         _int_at_least("num_channels", num_channels)
         if num_channels % num_groups:
             raise ValueError(f"num_groups must divide num_channels, got num_groups={num_groups}, "
                              f"num_channels={num_channels}")
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.method = method
         self._init_affine((num_channels,), dtype, allocate)
 
     def forward(self, x):
         p = weights(self, x)
         y, self._cache = F.group_norm_forward(x, p["gamma"].data, p["beta"].data, num_groups=self.num_groups,
-                                              eps=self.eps)
+                                              eps=self.eps, method=self.method)
         return y
 
     def backward(self, dout):
@@ -194,13 +205,15 @@ class LocalResponseNorm(Layer):
         out[n, c] = x[n, c] / (k + alpha / size * sum of x^2 over the ``size`` channels around c) ** beta
     """
 
-    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, *,
+                 method: str = "auto"):
         self.size = _int_at_least("size", size)
         self.alpha, self.beta, self.k = alpha, beta, k
+        self.method = method
 
     def forward(self, x):
         y, self._cache = F.local_response_norm_forward(x, size=self.size, alpha=self.alpha, beta=self.beta,
-                                                       k=self.k)
+                                                       k=self.k, method=self.method)
         return y
 
     def backward(self, dout):

@@ -25,7 +25,7 @@ def _naive_cpu_kernels(module):
     for name, obj in vars(module).items():
         if name.startswith("_") or not isinstance(obj, CPUDispatcher):
             continue
-        if obj.targetoptions.get("parallel"):
+        if obj.targetoptions.get("parallel") or name.endswith(("_fast", "_parallel")):
             continue                       # an optimized variant beside a naive kernel
         found[name] = obj
     return found

@@ -7,11 +7,13 @@ import nbconv.kernels.loss as K
 import nbconv.kernels.cuda.loss as G
 
 
+@pytest.mark.parametrize("shape", [(5, 7, 1), (2, 7, 3), (1, 4, 5)])
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
-def test_softmax_and_log_softmax(rng, dtype, compare, op):
-    x = rng.standard_normal((5, 7)) * 3
-    x[1] += 1000.0                     # a large offset: exp only works after subtracting the max
-    x[2, :] = 2.0                      # a uniform row
+def test_softmax_and_log_softmax(rng, dtype, compare, op, shape):
+    # x viewed as (A, C, B), one distribution over c for every (a, b), as on the CPU
+    x = rng.standard_normal(shape) * 3
+    x[0, :, 0] += 1000.0               # a large offset: exp only works after subtracting the max
+    x[-1, :, -1] = 2.0                 # a uniform distribution
     x = x.astype(dtype)
     cpu = compare(getattr(K, f"{op}_forward"), getattr(G, f"{op}_forward"), x, np.full_like(x, np.nan))
     out = cpu[1]

@@ -1,0 +1,301 @@
+"""The fast convolution methods: how "im2col" and "blocked" drive their kernels.
+
+``nbconv.functional.conv`` checks the arguments and picks a method through the table of
+``nbconv.functional.dispatch`` (CONV); the two fast entries of that table are the functions
+here, with the naive kernel's signature, so that all three methods are called alike:
+
+    forward(x, w, b, y, SH, SW, PH, PW, DH, DW, groups)              writes y
+    backward(dy, x, w, dx, dw, db, SH, SW, PH, PW, DH, DW, groups)   writes dx, dw, db
+
+  - ``im2col_forward`` / ``im2col_backward``: im2col + GEMM, one matrix product per group and
+    batch chunk.  The lowering kernels are the fast path of ``nbconv.kernels.im2col`` (a "wide"
+    layout whose columns are straight copies, chunks of the batch whose X_col fits COLS_BUDGET
+    bytes of cache, prange over independent pieces); the GEMMs are NumPy's np.dot, the BLAS
+    whose rate ``nbconv bench`` takes as the machine's limit.
+  - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
+    ``nbconv.kernels.conv`` (polyphase padding, shift-and-add over contiguous rows, 4 output
+    channels per inner loop, prange over independent outputs); no BLAS.
+  - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: im2col on the GPU (CUDA device
+    arrays), the naive lowering kernels of ``nbconv.kernels.cuda.im2col`` and its tiled
+    matrix product, with X_col in a device scratch array.
+
+Both CPU methods see the input in the polyphase layout (``_Polyphase``: zero-padded, split into
+its stride phases, every kernel tap at a fixed offset); see "The optimized direct convolution"
+in ``nbconv.kernels.conv``.
+
+Scratch memory.  The fast methods need large temporary arrays (im2col's X_col is KH*KW times
+the input).  They live in a per-thread workspace, reused by every later call and grown when a
+call needs more, so a training loop does not allocate (and page-fault) them at every step.
+Nothing in a cache ever points into the workspace: im2col's backward recomputes X_col from x
+instead of keeping the forward's copy.  Keeping it would cost one X_col per layer until its
+backward (9x the input for a 3x3 kernel), and a reused buffer kept in a cache would be
+overwritten by the next layer of the same shape before the first one's backward ran.
+Recomputing costs one more im2col pass, a memory-bound copy much cheaper than the GEMMs.
+``release_workspace()`` frees the calling thread's buffers.
+
+Threads.  The blocked method runs on Numba's threads only.  The im2col method alternates
+Numba kernels and BLAS calls, two thread pools that each keep spinning for a while after their
+work; on a small machine they take each other's cores.  Its lowering therefore runs on the
+calling thread (IM2COL_NUMBA_THREADS = 1) and leaves every core to the GEMMs, which do
+nearly all the arithmetic.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from nbconv.kernels import conv as conv_kernels
+from nbconv.kernels import im2col as im2col_kernels
+from . import _device
+
+__all__ = ["im2col_forward", "im2col_backward", "blocked_forward", "blocked_backward",
+           "im2col_forward_cuda", "im2col_backward_cuda", "release_workspace"]
+
+
+# --- im2col: parallel lowering kernels, NumPy's GEMM -----------------------------------------------
+
+def im2col_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """y = W_row @ X_col + b, per batch chunk one GEMM per group."""
+    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), *y.shape[2:])
+    with _numba_threads(IM2COL_NUMBA_THREADS):
+        _im2col_forward(x, w, b, y, groups, geo)
+
+
+def im2col_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """dW_row = dY @ X_col^T, dX_col = W_row^T @ dY then col2im, db = the sums of dY's rows."""
+    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), *dy.shape[2:])
+    with _numba_threads(IM2COL_NUMBA_THREADS):
+        _im2col_backward(dy, x, w, dx, dw, db, groups, geo)
+
+
+# Numba threads for the lowering kernels of the im2col method (None: Numba's setting).  The
+# GEMMs between them run on the BLAS's own thread pool, and Numba's OpenMP workers keep
+# spinning for milliseconds after each parallel kernel, taking cores from the BLAS threads that
+# follow: on a 2-core machine a GEMM right after a parallel kernel ran at a quarter of its speed.
+# The lowering is a small, memory-bound share of the work, so it runs on the calling thread and
+# the GEMMs get every core (median over the benchmark shapes, 2 cores: 68% of the GEMM rate with
+# one thread, 9% with Numba's two).  Set None to let the lowering use every core (e.g. with
+# OMP_WAIT_POLICY=PASSIVE, or Numba's workqueue or TBB threading layer, whose workers sleep).
+IM2COL_NUMBA_THREADS = 1
+
+
+@contextmanager
+def _numba_threads(count):
+    """Run the block with at most ``count`` Numba threads (None: unchanged), then restore the setting."""
+    if count is None:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(count, before)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _im2col_forward(x, w, bias, y, G, geo):
+    """y = W_row @ X_col + b, per batch chunk one GEMM per group (nbconv.kernels.im2col, the
+    fast path).  The GEMMs run here, through NumPy's np.dot into scratch (out=): the same BLAS
+    whose rate ``nbconv bench`` measures as the machine's limit."""
+    N, C = x.shape[:2]
+    F, Cg, KH, KW = w.shape
+    Fg, CKK, L = F // G, Cg * KH * KW, geo.L
+    xq = geo.padded(x)
+    chunk = _batch_chunk(N, G * CKK * L, x.dtype)
+    cols_buffer = _workspace.get("cols", (G * CKK * chunk * L,), x.dtype)
+    rows_buffer = _workspace.get("rows", (F * chunk * L,), x.dtype)
+    w_rows = w.reshape(G, Fg, CKK)
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        cols = cols_buffer[:G * CKK * nb * L].reshape(G, CKK, nb * L)
+        y_rows = rows_buffer[:F * nb * L].reshape(G, Fg, nb * L)
+        im2col_kernels.im2col_wide(xq[n0:n0 + nb], geo.taps, cols, L)
+        for g in range(G):
+            np.dot(w_rows[g], cols[g], out=y_rows[g])                  # (Fg, CKK) @ (CKK, nb*L)
+        im2col_kernels.rows_to_nchw(y_rows, bias, y[n0:n0 + nb], geo.Wq, L)
+
+
+def _im2col_backward(dy, x, w, dx, dw, db, G, geo):
+    """Per batch chunk and group: dW_row += dY @ X_col^T, dX_col = W_row^T @ dY, col2im.
+
+    X_col is recomputed from x (see the module docstring), and dX_col overwrites it once dW
+    no longer needs it: one X_col-sized scratch buffer in all."""
+    N, C = x.shape[:2]
+    F, Cg, KH, KW = w.shape
+    Fg, CKK, L = F // G, Cg * KH * KW, geo.L
+    xq = geo.padded(x)
+    dxq = geo.gradient_buffer(dx)
+    chunk = _batch_chunk(N, G * CKK * L, x.dtype)
+    cols_buffer = _workspace.get("cols", (G * CKK * chunk * L,), x.dtype)
+    rows_buffer = _workspace.get("rows", (F * chunk * L,), x.dtype)
+    dw_part = _workspace.get("dw", (Fg, CKK), x.dtype)
+    w_rows, dw_rows = w.reshape(G, Fg, CKK), dw.reshape(G, Fg, CKK)
+    db[:] = 0.0
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        cols = cols_buffer[:G * CKK * nb * L].reshape(G, CKK, nb * L)
+        dy_rows = rows_buffer[:F * nb * L].reshape(G, Fg, nb * L)
+        im2col_kernels.nchw_to_rows(dy[n0:n0 + nb], dy_rows, db, geo.Wq, L)
+        im2col_kernels.im2col_wide(xq[n0:n0 + nb], geo.taps, cols, L)
+        for g in range(G):
+            if n0 == 0:
+                np.dot(dy_rows[g], cols[g].T, out=dw_rows[g])          # dW = dY @ X_col^T
+            else:
+                np.dot(dy_rows[g], cols[g].T, out=dw_part)
+                dw_rows[g] += dw_part
+            np.dot(w_rows[g].T, dy_rows[g], out=cols[g])               # dX_col = W^T @ dY, over X_col
+        im2col_kernels.col2im_wide(cols, geo.taps, dxq[n0:n0 + nb], L)
+    geo.crop(dxq, dx)
+
+
+# X_col of one batch chunk is kept under this many bytes, so that im2col writes it into the cache
+# and the GEMMs read it from there (the L3 of a small machine; bench/ measures the effect).
+COLS_BUDGET = 4 * 2**20
+
+
+def _batch_chunk(N: int, per_sample: int, dtype) -> int:
+    """Samples per im2col chunk: as many as fit COLS_BUDGET (at least 1, at most N)."""
+    return max(1, min(N, COLS_BUDGET // max(1, per_sample * np.dtype(dtype).itemsize)))
+
+
+# --- blocked: the optimized direct kernels on the polyphase layout -------------------------------
+
+def blocked_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """y from the wide output yw (rows of length Wq, see nbconv.kernels.conv), cropped, plus b."""
+    N, F, OH, OW = y.shape
+    _, Cg, KH, KW = w.shape
+    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
+    xq = geo.padded(x)
+    yw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
+    conv_kernels.conv2d_forward_blocked(xq, w.reshape(F, Cg * KH * KW), geo.taps, yw, groups, OW, geo.Wq,
+                                        _chunk(x.dtype))
+    conv_kernels.crop_wide(yw, b, y, geo.Wq)
+
+
+def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """dy widened (db on the way), then dw and dx on the polyphase layout, dx cropped back."""
+    N, F, OH, OW = dy.shape
+    _, Cg, KH, KW = w.shape
+    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
+    dyw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
+    conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq)
+    xq = geo.padded(x)
+    chunk = _chunk(x.dtype)
+    conv_kernels.conv2d_backward_blocked_dw(dyw, xq, geo.taps, dw.reshape(F, Cg * KH * KW), groups, geo.L, chunk)
+    dxq = geo.gradient_buffer(dx)
+    conv_kernels.conv2d_backward_blocked_dx(dyw, w.reshape(F, Cg * KH * KW), geo.taps, dxq, groups, geo.L, chunk)
+    geo.crop(dxq, dx)
+
+
+# The blocked kernels work on chunks of this many bytes of each row, so that the 4 output rows
+# and 2 input rows of the inner loop stay in a 32 KiB L1 cache.
+BLOCKED_CHUNK_BYTES = 4096
+
+
+def _chunk(dtype) -> int:
+    """Positions per inner-loop chunk of the blocked kernels."""
+    return max(1, BLOCKED_CHUNK_BYTES // np.dtype(dtype).itemsize)
+
+
+class _Polyphase:
+    """The fast kernels' view of the input: zero-padded and split into SH*SW stride phases of
+    Hq x Wq, and the offset ``taps[ki*KW + kj]`` of every kernel tap in a channel's planes
+    (see ``nbconv.kernels.conv``, "The optimized direct convolution")."""
+
+    def __init__(self, x_shape, w_shape, stride, padding, dilation, OH, OW):
+        N, C, H, W = x_shape
+        KH, KW = w_shape[2], w_shape[3]
+        (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+        self.shape, self.stride, self.padding = x_shape, stride, padding
+        self.Hq = -(-(H + 2 * PH) // SH)
+        self.Wq = -(-(W + 2 * PW) // SW)
+        ki = np.arange(KH)[:, None] * DH
+        kj = np.arange(KW)[None, :] * DW
+        taps = ((ki % SH) * SW + kj % SW) * self.Hq * self.Wq + (ki // SH) * self.Wq + kj // SW
+        self.taps = np.ascontiguousarray(taps.reshape(-1), dtype=np.int64)
+        self.plane = SH * SW * self.Hq * self.Wq
+        self.identity = (SH, SW, PH, PW) == (1, 1, 0, 0)        # xq is x, viewed as (N, C, H*W)
+        self.L = (OH - 1) * self.Wq + OW          # one past the last wide output position that is kept
+
+    def padded(self, x):
+        """x in the polyphase layout: a view of x itself when there is neither padding nor stride."""
+        N, C = self.shape[:2]
+        if self.identity:
+            return x.reshape(N, C, self.plane)
+        xq = _workspace.get("xq", (N, C, self.plane), x.dtype)
+        conv_kernels.pad_polyphase(x, xq, *self.stride, *self.padding, self.Hq, self.Wq)
+        return xq
+
+    def gradient_buffer(self, dx):
+        """Where the backward kernels write dxq: dx itself when the layout is the identity."""
+        N, C = self.shape[:2]
+        if self.identity:
+            return dx.reshape(N, C, self.plane)
+        return _workspace.get("dxq", (N, C, self.plane), dx.dtype)
+
+    def crop(self, dxq, dx):
+        """dx from dxq (nothing to do when dxq is dx)."""
+        if not self.identity:
+            conv_kernels.crop_polyphase(dxq, dx, *self.stride, *self.padding, self.Hq, self.Wq)
+
+
+# --- scratch memory --------------------------------------------------------------------------------
+
+class _Workspace(threading.local):
+    """Scratch arrays of the calling thread, one flat buffer per (role, dtype), grown on demand.
+
+    ``get`` returns a C-contiguous view of the first prod(shape) elements.  Within one call every
+    array has its own role; no view outlives the call that asked for it.
+    """
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, role: str, shape: tuple, dtype) -> np.ndarray:
+        size = 1
+        for extent in shape:
+            size *= int(extent)
+        key = (role, np.dtype(dtype))
+        buffer = self.buffers.get(key)
+        if buffer is None or buffer.size < size:
+            buffer = np.empty(size, dtype=dtype)
+            self.buffers[key] = buffer
+        return buffer[:size].reshape(shape)
+
+
+_workspace = _Workspace()
+
+
+def release_workspace() -> None:
+    """Free the scratch buffers the fast conv methods keep for the calling thread."""
+    _workspace.buffers.clear()
+
+
+# --- im2col on the GPU: the CUDA twins of the naive lowering, X_col in device scratch -------------
+
+def im2col_forward_cuda(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """y on the device: im2col + the tiled matmul, X_col (G, Cg*KH*KW, N*OH*OW) in a scratch array."""
+    from nbconv.kernels.cuda import im2col as cuda_im2col        # numba.cuda only with a device array
+
+    N, F, OH, OW = y.shape
+    _, Cg, KH, KW = w.shape
+    cols = _device.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, _device.CUDA)
+    cuda_im2col.conv2d_forward_im2col(x, w.reshape(groups, F // groups, Cg * KH * KW), b, y, cols, KH, KW,
+                                      stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
+
+
+def im2col_backward_cuda(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """dx, dw, db on the device: im2col's backward on X_col recomputed from x, as on the CPU."""
+    from nbconv.kernels.cuda import im2col as cuda_im2col
+
+    N, F, OH, OW = dy.shape
+    _, Cg, KH, KW = w.shape
+    hyper = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
+    cols = _device.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, _device.CUDA)
+    cuda_im2col.im2col(x, cols, KH, KW, *hyper, OH, OW)
+    cuda_im2col.conv2d_backward_im2col(dy, cols, w.reshape(groups, F // groups, Cg * KH * KW), dx,
+                                       dw.reshape(groups, F // groups, Cg * KH * KW), db, KH, KW, *hyper)
