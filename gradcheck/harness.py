@@ -539,23 +539,23 @@ def on_device(forward: Callable, backward: Callable, device: str = "cuda") -> tu
     call and returns the output as a host array (the cache stays on the device); the wrapped
     backward copies a non-scalar ``dout`` to the device and returns the gradients as host arrays.
     """
-    from nbconv.functional import _device
+    from nbconv import devices
 
-    device = _device.check_device(device)
-    if device == _device.CPU:
+    device = devices.check_device(device)
+    if device == devices.CPU:
         return forward, backward
 
     def forward_on_device(*inputs):
-        moved = [_device.to_device(v, device) if isinstance(v, np.ndarray) else v for v in inputs]
+        moved = [devices.to_device(v, device) if isinstance(v, np.ndarray) else v for v in inputs]
         out, cache = forward(*moved)
-        return _device.to_host(out), cache
+        return devices.to_host(out), cache
 
     def backward_on_device(dout, cache):
         if isinstance(dout, np.ndarray) and dout.ndim > 0:
-            dout = _device.to_device(dout, device)
+            dout = devices.to_device(dout, device)
         grads = backward(dout, cache)
         if not isinstance(grads, (tuple, list)):
             return grads
-        return tuple(None if g is None else _device.to_host(g) for g in grads)
+        return tuple(None if g is None else devices.to_host(g) for g in grads)
 
     return forward_on_device, backward_on_device

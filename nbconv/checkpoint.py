@@ -35,7 +35,7 @@ import tempfile
 
 import numpy as np
 
-from .functional import _device
+from . import devices
 
 __all__ = ["save", "load", "read_meta", "FORMAT_VERSION"]
 
@@ -114,8 +114,8 @@ def save(path, model, optimizer=None, **meta) -> str:
     The file is written exactly at ``path`` (no ``.npz`` is appended).
     """
     path = os.fspath(path)
-    arrays = {f"param/{name}": _device.to_host(p.data) for name, p in model.named_parameters()}
-    arrays.update({f"buffer/{name}": _device.to_host(b) for name, b in model.named_buffers()})
+    arrays = {f"param/{name}": devices.to_host(p.data) for name, p in model.named_parameters()}
+    arrays.update({f"buffer/{name}": devices.to_host(b) for name, b in model.named_buffers()})
     structure = {"format_version": FORMAT_VERSION,
                  "parameters": [name for name, _ in model.named_parameters()],
                  "buffers": [name for name, _ in model.named_buffers()],
@@ -203,7 +203,7 @@ def load(path, model, optimizer=None) -> dict:
         if isinstance(live, np.ndarray):
             np.copyto(live, saved, casting="same_kind")
         else:                           # a device array: the same cast, then a host-to-device copy
-            _device.assign(live, saved.astype(live.dtype, casting="same_kind"))
+            devices.assign(live, saved.astype(live.dtype, casting="same_kind"))
     return meta
 
 

@@ -72,7 +72,7 @@ def gradcheck(args) -> int:
         return 2
     device = getattr(args, "device", "cpu")
     if device == "cuda":
-        from nbconv.functional._device import cuda_unavailable
+        from nbconv.devices import cuda_unavailable
         from nbconv.gradcheck.device_cases import cuda_cases
         problem = cuda_unavailable()
         if problem:
@@ -111,12 +111,12 @@ def gradcheck(args) -> int:
 
 
 def _run_case(case, seed: int, device: str, form=None):
-    """case.run on ``device`` in ``form``; on the GPU inside _device.tuned_cuda_run (under Numba's
+    """case.run on ``device`` in ``form``; on the GPU inside devices.tuned_cuda_run (under Numba's
     CUDA simulator a shorter thread switch interval makes its barriers several times faster)."""
     if device == "cpu":
         return case.run(seed=seed, method=form)
-    from nbconv.functional import _device
-    with _device.tuned_cuda_run():
+    from nbconv import devices
+    with devices.tuned_cuda_run():
         return case.run(seed=seed, device=device)
 
 

@@ -58,7 +58,7 @@ import numpy as np
 from nbconv.kernels import optim as cpu_steps
 
 from ._args import _non_negative, _positive, _real
-from .functional import _device
+from . import devices
 from .functional._checks import SUPPORTED_DTYPES
 from .schedule import CosineLR, LRSchedule, StepLR  # noqa: F401  (the schedules, re-exported)
 
@@ -103,7 +103,7 @@ def _as_param_list(params) -> list:
 def _step_kernels(device: str):
     """The module of step kernels for parameters on ``device``: plain import on the CPU, the GPU
     twins imported on the first device parameter (numba.cuda is imported only then)."""
-    if device == _device.CPU:
+    if device == devices.CPU:
         return cpu_steps
     from nbconv.kernels.cuda import optim as cuda_steps
     return cuda_steps
@@ -111,7 +111,7 @@ def _step_kernels(device: str):
 
 def _is_array(a) -> bool:
     """A NumPy array or a CUDA device array."""
-    return isinstance(a, np.ndarray) or _device.is_device_array(a)
+    return isinstance(a, np.ndarray) or devices.is_device_array(a)
 
 
 # ----------------------------------------------------------------------------- the base class
@@ -135,7 +135,7 @@ class Optimizer:
         self.params = _as_param_list(params)
         self.lr = _positive("lr", lr)               # > 0 here; a schedule may later anneal it to 0
         self.weight_decay = _non_negative("weight_decay", weight_decay)
-        self.state = {name: [_device.zeros(p.data.shape, p.data.dtype, _device.array_device(p.data))
+        self.state = {name: [devices.zeros(p.data.shape, p.data.dtype, devices.array_device(p.data))
                              for p in self.params] for name in self.state_names}
         for name in self.scalar_names:
             setattr(self, name, 0)
@@ -162,16 +162,16 @@ class Optimizer:
                     raise ValueError(f"params[{i}].data has shape {p.data.shape} but the optimizer state "
                                      f"{name}.{i} has shape {self.state[name][i].shape}; was the "
                                      f"parameter replaced by one of another shape?")
-            device = _device.array_device(p.data)
+            device = devices.array_device(p.data)
             for name in self.state_names:        # the state follows its parameter (moved by .to())
-                self.state[name][i] = _device.to_device(self.state[name][i], device)
-            if device == _device.CUDA and not _device.is_device_array(p.grad):
+                self.state[name][i] = devices.to_device(self.state[name][i], device)
+            if device == devices.CUDA and not devices.is_device_array(p.grad):
                 raise TypeError(f"params[{i}].data is a CUDA device array but params[{i}].grad is not; "
                                 f"move the whole model with .to('cuda')")
             if isinstance(p.data, np.ndarray) and not p.data.flags.c_contiguous:
                 raise ValueError(f"params[{i}].data must be C-contiguous (it is updated in place through "
                                  f"a flat view); got strides {p.data.strides} for shape {p.data.shape}")
-            flat = _device.flat                  # 1-D views: the kernels loop over elements
+            flat = devices.flat                  # 1-D views: the kernels loop over elements
             self.update(_step_kernels(device), flat(p.data), flat(p.grad),
                         {name: flat(self.state[name][i]) for name in self.state_names})
 
@@ -186,7 +186,7 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0."""
         for p in self.params:
-            _device.assign(p.grad, 0.0)             # p.grad[...] = 0.0, on either device
+            devices.assign(p.grad, 0.0)             # p.grad[...] = 0.0, on either device
 
     # -- checkpoints
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -196,7 +196,7 @@ class Optimizer:
             d[name] = np.array(getattr(self, name), dtype=np.int64)
         for name in self.state_names:
             for i, arr in enumerate(self.state[name]):
-                d[f"{name}.{i}"] = np.array(_device.to_host(arr))      # a host copy
+                d[f"{name}.{i}"] = np.array(devices.to_host(arr))      # a host copy
         return d
 
     def load_state_dict(self, d) -> None:
@@ -236,7 +236,7 @@ class Optimizer:
             setattr(self, name, int(values[name]))
         for name in self.state_names:
             for i, arr in enumerate(self.state[name]):
-                _device.assign(arr, values[f"{name}.{i}"])          # arr[...] = value, on either device
+                devices.assign(arr, values[f"{name}.{i}"])          # arr[...] = value, on either device
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"

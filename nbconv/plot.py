@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .functional import _device
+from . import devices
 
 if TYPE_CHECKING:
     from .training import History
@@ -26,7 +26,7 @@ def plot_training(history: History, model, path, *, test_accuracy: float | None 
     except ImportError as exc:
         raise ImportError('--plot needs matplotlib, an optional dependency of nbconv; install it with: '
                           'pip install "nbconv[plot]"') from exc
-    filters = next((_device.to_host(p.data) for name, p in model.named_parameters() if p.data.ndim == 4), None)
+    filters = next((devices.to_host(p.data) for name, p in model.named_parameters() if p.data.ndim == 4), None)
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     outer = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1])
     epochs = np.arange(1, len(history) + 1)

@@ -12,8 +12,9 @@ import os
 import sys
 import time
 
-from .functional import _device
+from . import devices
 from .plot import plot_training
+from .functional.conv import METHODS as CONV_METHODS
 from .training import evaluate, thread_limit, train
 
 __all__ = ["DEFAULTS", "register", "run"]
@@ -21,7 +22,7 @@ __all__ = ["DEFAULTS", "register", "run"]
 # Tuned so that every seed tried reaches >= 0.98 test accuracy in a few seconds of training
 # (see the README): a LeNet-style CNN of 62,378 parameters, Adam with a cosine schedule, and
 # random shifts of one pixel as data augmentation.
-DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="im2col",
+DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="auto",
                 schedule="cosine", shift=1, threads=1, device="cpu")
 
 
@@ -50,7 +51,6 @@ def _cli_float_positive(text: str) -> float:
 
 
 def register(commands) -> None:
-    from .functional.conv import METHODS as CONV_METHODS
     from .optim import OPTIMIZERS
     p = commands.add_parser("train", help="train a CNN on the digits data set and print its test accuracy",
                             description="Train the default LeNet-style CNN (conv, batch norm, ReLU, pooling, FC) "
@@ -66,8 +66,10 @@ def register(commands) -> None:
                    help="initial learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help="seed of the split, the initial weights and the shuffling (default %(default)s)")
-    p.add_argument("--method", choices=CONV_METHODS, default=DEFAULTS["method"],
-                   help="convolution kernel (default %(default)s)")
+    p.add_argument("--method", choices=("auto", "naive", "fast") + CONV_METHODS, default=DEFAULTS["method"],
+                   help="kernels of every layer: naive (the teaching loops), fast (the optimized ones) or auto "
+                        "(default: fast where it pays); or a convolution method (direct, im2col, blocked) for "
+                        "the conv layers, auto for the rest")
     p.add_argument("--schedule", choices=("cosine", "step", "none"), default=DEFAULTS["schedule"],
                    help="learning-rate schedule per epoch: cosine annealing to 0, step (x0.1 every third of "
                         "the epochs) or none (default %(default)s)")
@@ -82,7 +84,7 @@ def register(commands) -> None:
     p.add_argument("--threads", type=_cli_int(1), default=DEFAULTS["threads"],
                    help="threads for the parallel kernels and BLAS (default %(default)s: the 8x8 digits are too "
                         "small for threads to pay, they only add synchronization)")
-    p.add_argument("--device", choices=_device.DEVICES, default=DEFAULTS["device"],
+    p.add_argument("--device", choices=devices.DEVICES, default=DEFAULTS["device"],
                    help="where to train: cpu (default) or cuda (the GPU kernels; needs nbconv[cuda] and an NVIDIA "
                         "GPU, or NUMBA_ENABLE_CUDASIM=1 for Numba's slow CUDA simulator)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars; one line per epoch instead")
@@ -109,19 +111,23 @@ def _run(args) -> int:
     from .summary import summary
 
     device = getattr(args, "device", DEFAULTS["device"])
-    problem = _device.cuda_unavailable() if device == _device.CUDA else None
+    problem = devices.cuda_unavailable() if device == devices.CUDA else None
     if problem:
         print(f"nbconv train: --device cuda: {problem}", file=sys.stderr)
         return 2
     data = load_digits(seed=args.seed)
     build = models.lenet if args.model == "lenet" else models.residual_net
-    model = build(method=args.method, seed=args.seed).to(device)     # before the optimizer: its state follows
+    if args.method in CONV_METHODS:
+        model = build(method=args.method, seed=args.seed)       # the conv layers; the rest "auto"
+    else:
+        model = build(seed=args.seed).set_method(args.method)   # one switch for every layer
+    model = model.to(device)                     # before the optimizer: its state follows
     optimizer = optim.make_optimizer(args.optimizer, model.parameters(), args.lr)
     schedule = _make_schedule(args.schedule, optimizer, args.epochs)
     print(f"digits: {len(data.y_train)} train, {len(data.y_val)} validation, {len(data.y_test)} test images; "
           f"{args.model} with {model.num_params():,} parameters; {args.optimizer} lr {args.lr:g}, "
           f"{args.schedule} schedule, batch {args.batch_size}, {args.epochs} epochs, shift {args.shift}, "
-          f"seed {args.seed}, conv method {args.method}, device {device}", flush=True)
+          f"seed {args.seed}, method {args.method}, device {device}", flush=True)
     # the network before it trains: per layer its output shape and parameter count (nbconv.summary)
     shape = "x".join(str(s) for s in data.input_shape)
     print(f"\n{args.model}, per {shape} image:\n{summary(model, data.input_shape)}\n", flush=True)

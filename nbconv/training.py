@@ -50,7 +50,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import functional as F
 from ._args import _positive_int
-from .functional import _device
+from . import devices
 
 __all__ = ["History", "train", "evaluate", "thread_limit"]
 
@@ -114,26 +114,26 @@ def _progress_bar(enabled: bool, total: int, desc: str):
 
 def _snapshot(model) -> dict:
     """Copies of every parameter and buffer, by name."""
-    state = {f"param/{n}": np.array(_device.to_host(p.data)) for n, p in model.named_parameters()}
-    state.update({f"buffer/{n}": np.array(_device.to_host(b)) for n, b in model.named_buffers()})
+    state = {f"param/{n}": np.array(devices.to_host(p.data)) for n, p in model.named_parameters()}
+    state.update({f"buffer/{n}": np.array(devices.to_host(b)) for n, b in model.named_buffers()})
     return state                 # host copies, also of a model on the GPU (they go into checkpoints)
 
 
 def _restore(model, state: dict) -> None:
     for n, p in model.named_parameters():
-        _device.assign(p.data, state[f"param/{n}"])         # p.data[...] = ..., on either device
+        devices.assign(p.data, state[f"param/{n}"])         # p.data[...] = ..., on either device
     for n, b in model.named_buffers():
-        _device.assign(b, state[f"buffer/{n}"])
+        devices.assign(b, state[f"buffer/{n}"])
 
 
 def _model_device(model) -> str:
     """Where the model's parameters are: "cuda" after model.to("cuda"), else "cpu"."""
-    return getattr(model, "device", _device.CPU)
+    return getattr(model, "device", devices.CPU)
 
 
 def _correct(logits, y) -> int:
     """How many rows of ``logits`` have their maximum at the label ``y`` (a host copy of device logits)."""
-    return int(np.sum(np.argmax(_device.to_host(logits), axis=1) == y))
+    return int(np.sum(np.argmax(devices.to_host(logits), axis=1) == y))
 
 
 def _schedule_state(schedule):
@@ -155,7 +155,7 @@ def _check_data(data):
 
 def _on(batch, device):
     """The batch on the model's device: itself on the CPU, a device copy on the GPU."""
-    return batch if device == _device.CPU else _device.to_device(batch, device)
+    return batch if device == devices.CPU else devices.to_device(batch, device)
 
 
 # ---------------------------------------------------------------- evaluation

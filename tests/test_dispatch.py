@@ -186,3 +186,20 @@ def test_layers_take_a_method():
     relu = L.LeakyReLU(0.2, method="fast")
     relu.forward(np.ones(4, np.float32))
     assert relu.cache.method == "fast"
+
+
+def test_docs_methods_names_every_op_of_the_table_and_its_fast_kernel():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "methods.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    for op, forms in dispatch.CPU.items():
+        row = next((r for r in rows if op in r.split("|")[1].replace(",", " ").split()), None)
+        assert row is not None, f"docs/methods.md has no row for {op}"
+        first = row.split("|")[1].replace(",", " ").split()[0]        # the row's kernels are its first op's
+        for form, kernels in forms.items():
+            name = kernels.forward.__name__
+            name = first + name[len(op):] if name.startswith(op) else name
+            assert f"`{name}`" in row, f"docs/methods.md: the {form} forward of {op} ({name}) is not in its row"
+    for name in dispatch.CONV:
+        assert f'"{name}"' in text

@@ -352,6 +352,31 @@ def test_cli_prints_the_model_before_the_first_epoch(small, capsys, monkeypatch,
     assert f"total parameters: {params:,} =" in before
 
 
+@pytest.mark.parametrize("method, conv, rest", [("naive", "naive", "naive"), ("blocked", "blocked", "auto")])
+def test_cli_method_sets_every_layer_or_the_convolutions(small, capsys, monkeypatch, method, conv, rest):
+    import nbconv.data
+    import nbconv.train_cli
+    from nbconv.layers import Conv2d
+
+    monkeypatch.setattr(nbconv.data, "load_digits", lambda seed=0: small)
+    seen = {}
+    real_train = nbconv.train_cli.train
+
+    def spy(model, *args, **kw):
+        seen.update((name, layer.method) for name, layer in model.children().items() if hasattr(layer, "method"))
+        seen.update(conv_names={name for name, layer in model.children().items() if isinstance(layer, Conv2d)})
+        return real_train(model, *args, **kw)
+
+    monkeypatch.setattr(nbconv.train_cli, "train", spy)
+    argv = ["train", "--method", method, "--epochs", "1", "--batch-size", "100", "--shift", "0", "--no-progress"]
+    assert main(argv) == 0
+    assert f"method {method}, device cpu" in capsys.readouterr().out
+    conv_names = seen.pop("conv_names")
+    assert conv_names and len(seen) > len(conv_names)       # conv, batch norm, ReLU, pooling, linear
+    assert {m for name, m in seen.items() if name in conv_names} == {conv}
+    assert {m for name, m in seen.items() if name not in conv_names} == {rest}
+
+
 def test_cli_rejects_bad_options(capsys):
     for argv, message in ((["--epochs", "0"], r"--epochs: must be >= 1, got 0"),
                           (["--lr", "-1"], r"--lr: must be a finite number > 0, got -1"),

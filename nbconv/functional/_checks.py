@@ -5,7 +5,7 @@ hyper-parameter is checked here, before any kernel runs.  Each check raises
 ``ValueError`` (wrong value or shape) or ``TypeError`` (wrong type or dtype)
 with a message that names the argument, what was given and what was expected.
 
-The array checks take CUDA device arrays too (see ``_device``): shape, rank and dtype are
+The array checks take CUDA device arrays too (see ``nbconv.devices``): shape, rank and dtype are
 checked alike, and the array is returned as a numba device array.  The kernels need
 C-contiguous memory; a non-contiguous device array (a slice or transpose of one) is refused
 with a ValueError rather than copied through the host behind the caller's back.
@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from ._device import as_device_array, is_device_array
+from nbconv.devices import as_device_array, is_device_array
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SUPPORTED = "float32 or float64"

@@ -15,7 +15,7 @@ leaky_relu'(0) = negative_slope, elu'(0) = alpha, prelu'(0) = the slope.
 sigmoid and tanh differentiate through their cached output:
 sigma' = sigma (1 - sigma), tanh' = 1 - tanh^2.
 
-CUDA device arrays in (see ``_device``): the launcher of the same name in
+CUDA device arrays in (see ``nbconv.devices``): the launcher of the same name in
 ``nbconv.kernels.cuda.activation`` runs (one thread per element; there is no parallel
 variant to choose on the GPU), and the outputs, gradients and caches are device arrays.
 """
@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import as_dout, as_float, as_float_array, as_int, check_cache, same_dtype
 
 __all__ = [
@@ -56,19 +58,19 @@ def _elementwise(op: str, method, x, *hyper):
 
     ``method`` picks the kernel (``dispatch``): "naive" the loop, "fast" its parallel twin,
     "auto" the twin from dispatch.FAST_FROM elements on; on the GPU the CUDA launcher."""
-    device = _device.array_device(x)
+    device = devices.array_device(x)
     method, kernels = dispatch.select(op, method, device, x.size)
-    y = _device.empty_like(x)
-    kernels.forward(_device.flat(x), _device.flat(y), *hyper)
+    y = devices.empty_like(x)
+    kernels.forward(devices.flat(x), devices.flat(y), *hyper)
     return y, method
 
 
 def _elementwise_backward(op: str, method: str, dout, saved, *hyper):
     """Run op's 1-D backward kernel, in the form its forward ran; ``saved`` is the cached x or y."""
-    device = _device.device_of(dout=dout, **{"the forward's cached array": saved})
+    device = devices.device_of(dout=dout, **{"the forward's cached array": saved})
     dy = as_dout(dout, saved.shape, saved.dtype)
-    dx = _device.empty_like(saved)
-    dispatch.kernels(op, method, device).backward(_device.flat(dy), _device.flat(saved), _device.flat(dx), *hyper)
+    dx = devices.empty_like(saved)
+    dispatch.kernels(op, method, device).backward(devices.flat(dy), devices.flat(saved), devices.flat(dx), *hyper)
     return dx
 
 
@@ -216,7 +218,7 @@ def prelu_forward(x, weight, *, method="auto"):
     ``method``: "naive" the loop, "fast" its parallel twin (blocks of the (n, c) rows on every
     core, bit for bit the loop's y), "auto" the twin for large x (see ``dispatch``).
     """
-    device = _device.device_of(x=x, weight=weight)
+    device = devices.device_of(x=x, weight=weight)
     dispatch.check_method("prelu", method, device)
     x = _input(x, 1)
     weight = as_float_array("weight", weight, ndim=1)
@@ -228,7 +230,7 @@ def prelu_forward(x, weight, *, method="auto"):
     elif tuple(weight.shape) not in ((x.shape[1],), (1,)):
         raise ValueError(f"weight must have shape ({x.shape[1]},) (one slope per channel of x, axis 1) "
                          f"or (1,) (a single slope) for x of shape {tuple(x.shape)}, got {tuple(weight.shape)}")
-    y = _device.empty_like(x)
+    y = devices.empty_like(x)
     method, kernels = dispatch.select("prelu", method, device, x.size)
     kernels.forward(_prelu_view(x, weight), weight, _prelu_view(y, weight))
     return y, PReluCache(x, weight, method)
@@ -241,9 +243,9 @@ def prelu_backward(dout, cache: PReluCache):
     rounding; dx is the same bit for bit."""
     check_cache(cache, PReluCache, "prelu_forward")
     x, weight = cache.x, cache.weight
-    device = _device.device_of(dout=dout, **{"the forward's x": x})
+    device = devices.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
-    dx, dweight = _device.empty_like(x), _device.empty_like(weight)
+    dx, dweight = devices.empty_like(x), devices.empty_like(weight)
     dispatch.kernels("prelu", cache.method, device).backward(_prelu_view(dy, weight), _prelu_view(x, weight),
                                                              weight, _prelu_view(dx, weight), dweight)
     return dx, dweight
@@ -269,7 +271,7 @@ def maxout_forward(x, *, pieces, method="auto"):
     parallel twin (one task per (n, k) output row, bit for bit the loop's results), "auto" the
     twin for large x (see ``dispatch``).
     """
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("maxout", method, device)
     x = _input(x, 2)
     pieces = as_int("pieces", pieces, 1)
@@ -278,8 +280,8 @@ def maxout_forward(x, *, pieces, method="auto"):
         raise ValueError(f"pieces={pieces} must divide the channels of x (axis 1), got C={C} "
                          f"(x shape {tuple(x.shape)}); maxout needs C = K * pieces")
     out_shape = (N, C // pieces) + tuple(x.shape[2:])
-    y = _device.empty(out_shape, x.dtype, device)
-    argmax = _device.empty(out_shape, np.int64, device)
+    y = devices.empty(out_shape, x.dtype, device)
+    argmax = devices.empty(out_shape, np.int64, device)
     method, kernels = dispatch.select("maxout", method, device, x.size)
     kernels.forward(_as_ncs(x), _as_ncs(y), _as_ncs(argmax), pieces)
     return y, MaxoutCache(tuple(x.shape), np.dtype(x.dtype), pieces, argmax, method)
@@ -289,9 +291,9 @@ def maxout_backward(dout, cache: MaxoutCache):
     """-> (dx,): each dout[n, k, ...] goes to the winning input channel, the others get 0."""
     check_cache(cache, MaxoutCache, "maxout_forward")
     argmax = cache.argmax
-    device = _device.device_of(dout=dout, **{"the forward's argmax": argmax})
+    device = devices.device_of(dout=dout, **{"the forward's argmax": argmax})
     dy = as_dout(dout, argmax.shape, cache.dtype)
-    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    dx = devices.empty(cache.x_shape, cache.dtype, device)
     dispatch.kernels("maxout", cache.method, device).backward(_as_ncs(dy), _as_ncs(argmax), _as_ncs(dx),
                                                               cache.pieces)
     return (dx,)

@@ -23,7 +23,7 @@ naive nest to rounding, not bit for bit.  Problems with an empty dimension run t
 conv1d is conv2d on signals of height 1: x (N, C, L) is viewed as (N, C, 1, L)
 and w (F, C // G, K) as (F, C // G, 1, K), so every method serves it unchanged.
 
-On the GPU (CUDA device arrays in, see ``_device``) the methods map to the CUDA twins of the
+On the GPU (CUDA device arrays in, see ``nbconv.devices``) the methods map to the CUDA twins of the
 naive kernels (``dispatch.conv_cuda_table``): ``"direct"`` runs nbconv.kernels.cuda.conv (one
 thread per output, the backward gathered per input pixel); ``"im2col"`` runs
 nbconv.kernels.cuda.im2col (im2col, the tiled shared-memory matrix product, col2im; X_col is
@@ -39,7 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.shapes import conv_output_size
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import as_dout, as_float_array, as_int, as_pair, check_cache, check_shape, same_dtype
 from .conv_fast import release_workspace
 
@@ -69,7 +71,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 
     with OH = floor((H + 2P - D(KH - 1) - 1) / S) + 1 and likewise OW.
     """
-    device = _device.device_of(x=x, w=w, b=b)
+    device = devices.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=4)
     w = as_float_array("w", w, ndim=4)
     same_dtype("x", x, w=w)
@@ -91,7 +93,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
     OH = conv_output_size(H, KH, stride=stride[0], padding=padding[0], dilation=dilation[0], name="x height")
     OW = conv_output_size(W, KW, stride=stride[1], padding=padding[1], dilation=dilation[1], name="x width")
 
-    y = _device.empty((N, F, OH, OW), x.dtype, device)
+    y = devices.empty((N, F, OH, OW), x.dtype, device)
     dispatch.conv_kernels(_runs(method, x, w, y), device).forward(x, w, bias, y, *stride, *padding, *dilation,
                                                                   groups)
     return y, Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, method)
@@ -101,13 +103,13 @@ def conv2d_backward(dout, cache: Conv2dCache):
     """-> (dx, dw, db); db is None when the forward had no bias."""
     check_cache(cache, Conv2dCache, "conv2d_forward")
     x, w = cache.x, cache.w
-    device = _device.device_of(dout=dout, **{"the forward's x": x})
+    device = devices.device_of(dout=dout, **{"the forward's x": x})
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride=cache.stride[0], padding=cache.padding[0], dilation=cache.dilation[0])
     OW = conv_output_size(W, KW, stride=cache.stride[1], padding=cache.padding[1], dilation=cache.dilation[1])
     dy = as_dout(dout, (N, F, OH, OW), x.dtype)
-    dx, dw, db = _device.empty_like(x), _device.empty_like(w), _device.empty(F, x.dtype, device)
+    dx, dw, db = devices.empty_like(x), devices.empty_like(w), devices.empty(F, x.dtype, device)
     dispatch.conv_kernels(_runs(cache.method, x, w, dy), device).backward(
         dy, x, w, dx, dw, db, *cache.stride, *cache.padding, *cache.dilation, cache.groups)
     return dx, dw, (db if cache.has_bias else None)
@@ -120,7 +122,7 @@ def conv1d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
 
     Computed as conv2d on a signal of height 1.
     """
-    _device.device_of(x=x, w=w, b=b)
+    devices.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=3)
     w = as_float_array("w", w, ndim=3)
     stride, padding, dilation = as_int("stride", stride, 1), as_int("padding", padding, 0), as_int("dilation", dilation, 1)
@@ -147,21 +149,21 @@ def _runs(method, x, w, out):
 
 def _with_height(a):
     """(A, B, L) -> (A, B, 1, L): a view (an indexing view on the host, a reshape on the device)."""
-    if _device.is_device_array(a):
+    if devices.is_device_array(a):
         return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
     return a[:, :, None, :]
 
 
 def _without_height(a):
     """(A, B, 1, L) -> (A, B, L), the inverse view."""
-    if _device.is_device_array(a):
+    if devices.is_device_array(a):
         return a.reshape(a.shape[0], a.shape[1], a.shape[3])
     return a[:, :, 0, :]
 
 
 def _bias(b, F, x):
     if b is None:
-        return _device.zeros(F, x.dtype, _device.array_device(x))
+        return devices.zeros(F, x.dtype, devices.array_device(x))
     b = as_float_array("b", b, ndim=1)
     same_dtype("x", x, b=b)
     check_shape("b", b, (F,))

@@ -50,7 +50,7 @@ import numpy as np
 
 from nbconv.kernels import conv as conv_kernels
 from nbconv.kernels import im2col as im2col_kernels
-from . import _device
+from nbconv import devices
 
 __all__ = ["im2col_forward", "im2col_backward", "blocked_forward", "blocked_backward",
            "im2col_forward_cuda", "im2col_backward_cuda", "release_workspace"]
@@ -283,7 +283,7 @@ def im2col_forward_cuda(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil
 
     N, F, OH, OW = y.shape
     _, Cg, KH, KW = w.shape
-    cols = _device.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, _device.CUDA)
+    cols = devices.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, devices.CUDA)
     cuda_im2col.conv2d_forward_im2col(x, w.reshape(groups, F // groups, Cg * KH * KW), b, y, cols, KH, KW,
                                       stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
 
@@ -295,7 +295,7 @@ def im2col_backward_cuda(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w,
     N, F, OH, OW = dy.shape
     _, Cg, KH, KW = w.shape
     hyper = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
-    cols = _device.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, _device.CUDA)
+    cols = devices.empty((groups, Cg * KH * KW, N * OH * OW), x.dtype, devices.CUDA)
     cuda_im2col.im2col(x, cols, KH, KW, *hyper, OH, OW)
     cuda_im2col.conv2d_backward_im2col(dy, cols, w.reshape(groups, F // groups, Cg * KH * KW), dx,
                                        dw.reshape(groups, F // groups, Cg * KH * KW), db, KH, KW, *hyper)

@@ -31,7 +31,7 @@ from nbconv.kernels import conv, dropout          # the convolutions' table; pre
 from nbconv.kernels import norm                   # the normalizations
 from nbconv.kernels import loss                   # softmax and the losses
 
-from . import _device
+from nbconv import devices
 from . import conv_fast                            # the fast conv methods (the convolutions' table)
 
 METHODS = ("naive", "fast", "auto")
@@ -254,7 +254,7 @@ def conv_method(method) -> str:
 
 def conv_kernels(method: str, device: str) -> Kernels:
     """The kernel pair of the conv ``method`` (one of CONV) on ``device``."""
-    if device == _device.CPU:
+    if device == devices.CPU:
         return CONV[method]
     if not _CONV_CUDA:
         _CONV_CUDA.update(conv_cuda_table())
@@ -312,7 +312,7 @@ def check_method(op: str, method, device: str) -> str:
     """``method`` checked for ``op`` on ``device``: one of METHODS with a kernel there."""
     allowed = allowed_methods(op, device)
     if not isinstance(method, str) or method not in allowed:
-        where = "" if device == _device.CPU else f" on {device}"
+        where = "" if device == devices.CPU else f" on {device}"
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in allowed)} for {op}{where}, "
                          f"got {method!r}")
     return method
@@ -345,7 +345,7 @@ def select(op: str, method, device: str, size: int) -> tuple[str, Kernels]:
 
 
 def _table(device: str) -> dict:
-    if device == _device.CPU:
+    if device == devices.CPU:
         return CPU
     if not _CUDA:
         _CUDA.update(cuda_table())

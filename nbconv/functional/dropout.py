@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import as_dout, as_float, as_float_array, check_cache
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
@@ -73,7 +75,7 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None, method="auto"):
     p = 0 gives the identity; p = 1 drops every unit and gives zeros (the scale is then 0, not
     1 / 0).  With ``training=False`` the output is a copy of x and backward is the identity.
     """
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("dropout", method, device)
     x = as_float_array("x", x)
     p = as_float("p", p)
@@ -82,7 +84,7 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None, method="auto"):
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
     method, kernels = dispatch.select("dropout", method, device, x.size)
-    if device == _device.CUDA:
+    if device == devices.CUDA:
         return _dropout_forward_cuda(x, p, training, seed, method, kernels)
     rng = _generator(seed)
     if not training:
@@ -102,12 +104,12 @@ def _dropout_forward_cuda(x, p, training, seed, method, kernels):
     int_seed = _device_seed(seed)
     dtype = np.dtype(x.dtype)
     if not training:
-        return _device.copy(x), DropoutCache(None, 1.0, tuple(x.shape), dtype, method)
-    keep = _device.empty(x.shape, np.bool_, _device.CUDA)
-    cuda_dropout.dropout_mask(_device.flat(keep), p, int_seed)
+        return devices.copy(x), DropoutCache(None, 1.0, tuple(x.shape), dtype, method)
+    keep = devices.empty(x.shape, np.bool_, devices.CUDA)
+    cuda_dropout.dropout_mask(devices.flat(keep), p, int_seed)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
-    out = _device.empty_like(x)
-    kernels.forward(_device.flat(x), _device.flat(keep), scale, _device.flat(out))
+    out = devices.empty_like(x)
+    kernels.forward(devices.flat(x), devices.flat(keep), scale, devices.flat(out))
     return out, DropoutCache(keep, scale, tuple(x.shape), dtype, method)
 
 
@@ -115,13 +117,13 @@ def dropout_backward(dout, cache: DropoutCache):
     """-> (dx,), dx = dout * mask / (1 - p) with the forward's mask; dout itself (a copy) at inference."""
     check_cache(cache, DropoutCache, "dropout_forward")
     if cache.keep is not None:
-        device = _device.device_of(dout=dout, **{"the forward's mask": cache.keep})
+        device = devices.device_of(dout=dout, **{"the forward's mask": cache.keep})
     else:
-        device = _device.device_of(dout=dout)
+        device = devices.device_of(dout=dout)
     dout = as_dout(dout, cache.shape, cache.dtype)
     if cache.keep is None:
-        return (_device.copy(dout),)
-    dx = _device.empty_like(dout)
-    dispatch.kernels("dropout", cache.method, device).backward(_device.flat(dout), _device.flat(cache.keep),
-                                                               cache.scale, _device.flat(dx))
+        return (devices.copy(dout),)
+    dx = devices.empty_like(dout)
+    dispatch.kernels("dropout", cache.method, device).backward(devices.flat(dout), devices.flat(cache.keep),
+                                                               cache.scale, devices.flat(dx))
     return (dx,)

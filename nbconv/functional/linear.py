@@ -2,7 +2,7 @@
 
 ``method``: "naive" runs the loop nest of nbconv.kernels.linear, "fast" the same three sums as
 GEMMs through NumPy's BLAS, "auto" (the default) the fast form (see ``dispatch``).  CUDA device
-arrays run the twins in nbconv.kernels.cuda.linear and give device arrays (see ``_device``).
+arrays run the twins in nbconv.kernels.cuda.linear and give device arrays (see ``nbconv.devices``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import as_dout, as_float_array, check_cache, check_shape, same_dtype
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward"]
@@ -27,7 +29,7 @@ class LinearCache:
 
 def linear_forward(x, w, b=None, *, method="auto"):
     """x (N, D), w (M, D), b (M,) or None -> y (N, M); method "naive", "fast" or "auto"."""
-    device = _device.device_of(x=x, w=w, b=b)
+    device = devices.device_of(x=x, w=w, b=b)
     dispatch.check_method("linear", method, device)
     x = as_float_array("x", x, ndim=2)
     w = as_float_array("w", w, ndim=2)
@@ -37,12 +39,12 @@ def linear_forward(x, w, b=None, *, method="auto"):
                          f"{x.shape}, got {w.shape}")
     M = w.shape[0]
     if b is None:
-        bias = _device.zeros(M, x.dtype, device)
+        bias = devices.zeros(M, x.dtype, device)
     else:
         bias = as_float_array("b", b, ndim=1)
         same_dtype("x", x, b=bias)
         check_shape("b", bias, (M,))
-    y = _device.empty((x.shape[0], M), x.dtype, device)
+    y = devices.empty((x.shape[0], M), x.dtype, device)
     method, kernels = dispatch.select("linear", method, device, y.size)
     kernels.forward(x, w, bias, y)
     return y, LinearCache(x, w, b is not None, method)
@@ -52,8 +54,8 @@ def linear_backward(dout, cache: LinearCache):
     """-> (dx, dw, db); db is None when the forward had no bias."""
     check_cache(cache, LinearCache, "linear_forward")
     x, w = cache.x, cache.w
-    device = _device.device_of(dout=dout, **{"the forward's x": x})
+    device = devices.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, (x.shape[0], w.shape[0]), x.dtype)
-    dx, dw, db = _device.empty_like(x), _device.empty_like(w), _device.empty(w.shape[0], x.dtype, device)
+    dx, dw, db = devices.empty_like(x), devices.empty_like(w), devices.empty(w.shape[0], x.dtype, device)
     dispatch.kernels("linear", cache.method, device).backward(dy, x, w, dx, dw, db)
     return dx, dw, (db if cache.has_bias else None)

@@ -24,7 +24,7 @@ elements on.  The backward runs the form its forward ran (kept in the cache).  B
 the same numbers to rounding: vecmath's exp and log are within 2 ulp of the C library's, and
 the fast sums add in another order (tests/test_dispatch_loss.py holds them to each other).
 
-On the GPU (CUDA device arrays in, see ``_device``) only "naive" exists ("auto" runs it): the
+On the GPU (CUDA device arrays in, see ``nbconv.devices``) only "naive" exists ("auto" runs it): the
 ``@cuda.jit`` twins, on the same (A, C, B) view for softmax and log_softmax, which return device
 arrays.  Every loss returns its value as a 0-d NumPy array ON THE HOST: the kernels sum the
 terms on the device and copy back only that number, which is what a training loop prints and
@@ -43,7 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import as_dout, as_float_array, check_cache, check_contiguous, same_dtype
 
 __all__ = [
@@ -96,19 +98,19 @@ LogSoftmaxCache = SoftmaxCache    # both backward passes need only the output
 
 def _distribution_forward(op: str, method, x, axis):
     """x viewed as (A, C, B) (a reshape: x is contiguous) -> op's kernel -> the output of x's shape."""
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     x, ax = _softmax_input(x, axis)
     method, kernels = dispatch.select(op, method, device, x.size)
     x3 = x.reshape(_around(tuple(x.shape), ax))
-    out3 = _device.empty_like(x3)
+    out3 = devices.empty_like(x3)
     kernels.forward(x3, out3)
     return out3.reshape(tuple(x.shape)), SoftmaxCache(out3, ax, tuple(x.shape), method)
 
 
 def _distribution_backward(op: str, dout, cache: SoftmaxCache):
-    device = _device.device_of(dout=dout, **{"the forward's output": cache.out})
+    device = devices.device_of(dout=dout, **{"the forward's output": cache.out})
     dout3 = as_dout(dout, cache.shape, cache.out.dtype).reshape(tuple(cache.out.shape))
-    dx3 = _device.empty_like(cache.out)
+    dx3 = devices.empty_like(cache.out)
     dispatch.kernels(op, cache.method, device).backward(cache.out, dout3, dx3)
     return (dx3.reshape(cache.shape),)
 
@@ -155,11 +157,11 @@ class CrossEntropyCache:
 def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
     """Integer class indices of shape (N,), each in [0, C), as C-contiguous int64 (on logits' device)."""
     N, C = logits.shape
-    on_device = _device.is_device_array(target)
+    on_device = devices.is_device_array(target)
     if not isinstance(target, np.ndarray) and not on_device:
         raise TypeError(f"target must be a numpy.ndarray of integer class indices, got {type(target).__name__}")
     if on_device:
-        target = _device.as_device_array(target)
+        target = devices.as_device_array(target)
     if np.dtype(target.dtype).kind not in "iu":
         raise TypeError(f"target has dtype {target.dtype}; class targets must have an integer dtype "
                         f"(int64, int32, uint8, ...)")
@@ -178,9 +180,9 @@ def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
 
 def _count_outside(a, lo, hi) -> int:
     """How many values of the device array ``a`` lie outside [lo, hi], counted on the device."""
-    count = _device.zeros(1, np.int64, _device.CUDA)
+    count = devices.zeros(1, np.int64, devices.CUDA)
     if a.size:
-        _device.elementwise().count_outside(_device.flat(a), lo, hi, count)
+        devices.elementwise().count_outside(devices.flat(a), lo, hi, count)
     return int(count.copy_to_host()[0])
 
 
@@ -194,9 +196,9 @@ def _device_class_target(target, logits):
                          f"{tuple(logits.shape)}, got values from {host.min()} to {host.max()}")
     if np.dtype(target.dtype) == np.dtype(np.int64):
         return target
-    as_int64 = _device.empty(N, np.int64, _device.CUDA)
+    as_int64 = devices.empty(N, np.int64, devices.CUDA)
     if N:
-        _device.elementwise().copy(target, as_int64)
+        devices.elementwise().copy(target, as_int64)
     return as_int64
 
 
@@ -207,7 +209,7 @@ def cross_entropy_forward(logits, target, *, method="auto"):
     logits (N, C) float, target (N,) integer class indices in [0, C) -> a 0-d array of
     logits' dtype.  N = 0 is refused (the mean of no sample is undefined).
     """
-    device = _device.device_of(logits=logits, target=target)
+    device = devices.device_of(logits=logits, target=target)
     logits = as_float_array("logits", logits, ndim=2)
     N, C = logits.shape
     if C == 0 and N > 0:
@@ -216,7 +218,7 @@ def cross_entropy_forward(logits, target, *, method="auto"):
     if N == 0:
         raise ValueError(f"logits is empty (shape {tuple(logits.shape)}); the mean loss over no sample is undefined")
     method, kernels = dispatch.select("cross_entropy", method, device, logits.size)
-    probs = _device.empty_like(logits)
+    probs = devices.empty_like(logits)
     loss = kernels.forward(logits, target, probs)
     return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target, method)
 
@@ -224,9 +226,9 @@ def cross_entropy_forward(logits, target, *, method="auto"):
 def cross_entropy_backward(dout, cache: CrossEntropyCache):
     """-> (dlogits,), dlogits = (softmax(logits) - onehot(target)) / N * dout."""
     check_cache(cache, CrossEntropyCache, "cross_entropy_forward")
-    device = _device.array_device(cache.probs)      # dout is a number: any device will do
+    device = devices.array_device(cache.probs)      # dout is a number: any device will do
     g = as_dout(dout, (), cache.probs.dtype)
-    dlogits = _device.empty_like(cache.probs)
+    dlogits = devices.empty_like(cache.probs)
     dispatch.kernels("cross_entropy", cache.method, device).backward(cache.probs, cache.target, float(g), dlogits)
     return (dlogits,)
 
@@ -264,7 +266,7 @@ class BCEWithLogitsCache(_PairLossCache):
 def _pair(name: str, y, t) -> tuple[np.ndarray, np.ndarray, tuple]:
     """The prediction ``y`` (called ``name``) and target ``t``: same shape, same float dtype,
     not empty; returned flattened and C-contiguous, with their shape."""
-    _device.device_of(**{name: y, "t": t})
+    devices.device_of(**{name: y, "t": t})
     y = as_float_array(name, y)
     t = as_float_array("t", t)
     same_dtype(name, y, t=t)
@@ -272,22 +274,22 @@ def _pair(name: str, y, t) -> tuple[np.ndarray, np.ndarray, tuple]:
         raise ValueError(f"t must have the shape of {name}, {tuple(y.shape)}, got {tuple(t.shape)}")
     if y.size == 0:
         raise ValueError(f"{name} is empty (shape {tuple(y.shape)}); the mean loss over no element is undefined")
-    if _device.is_device_array(y):
-        return _device.flat(y), _device.flat(t), tuple(y.shape)
+    if devices.is_device_array(y):
+        return devices.flat(y), devices.flat(t), tuple(y.shape)
     return y.reshape(-1), t.reshape(-1), tuple(y.shape)
 
 
 def _pair_loss(op: str, method, y, t):
     """The mean loss of the flat y and t by op's kernel in the form ``method`` picks
     -> (a 0-d host array of y's dtype, the form that ran)."""
-    method, kernels = dispatch.select(op, method, _device.array_device(y), y.size)
+    method, kernels = dispatch.select(op, method, devices.array_device(y), y.size)
     return np.asarray(kernels.forward(y, t), dtype=y.dtype), method
 
 
 def _pair_backward(op: str, dout, cache: _PairLossCache):
-    device = _device.array_device(cache.y)          # dout is a number: any device will do
+    device = devices.array_device(cache.y)          # dout is a number: any device will do
     g = as_dout(dout, (), cache.y.dtype)
-    dy = _device.empty_like(cache.y)
+    dy = devices.empty_like(cache.y)
     dispatch.kernels(op, cache.method, device).backward(cache.y, cache.t, float(g), dy)
     return (dy.reshape(cache.shape),)
 
@@ -328,7 +330,7 @@ def bce_forward(p, t, *, method="auto"):
     sigmoid(z) rounds to 0 or 1.
     """
     p, t, shape = _pair("p", p, t)
-    if _device.is_device_array(p):
+    if devices.is_device_array(p):
         outside = _count_outside(p, 0.0, 1.0) > 0
         host = p.copy_to_host() if outside else None      # only to name the values in the message
     else:

@@ -40,7 +40,7 @@ K = 1, shares group norm's kernels), weight standardization (1, F, M).
 A constant group (variance 0) is safe: eps sits inside the square root and the
 mean of a constant group is its value exactly, so xhat = 0 and the output is beta.
 
-CUDA device arrays in (see ``_device``): the naive form's launchers of the same names in
+CUDA device arrays in (see ``nbconv.devices``): the naive form's launchers of the same names in
 ``nbconv.kernels.cuda.norm`` run (dispatch.cuda_table; "fast" is refused there), the
 statistics and inv_std scratch are float64 device arrays, and outputs and caches stay on the
 device.  The running statistics of batch norm must then be device arrays as well
@@ -55,7 +55,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.kernels import norm as K
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import (as_dout, as_float, as_float_array, as_int, check_cache, check_contiguous, check_shape,
                       same_dtype)
 
@@ -81,7 +83,7 @@ def _as_eps(eps) -> float:
 def _running_average_update(device: str):
     """The running-statistics update of batch norm on ``device``, the one step outside the table
     (the same in both forms: one pass over C values)."""
-    if device == _device.CPU:
+    if device == devices.CPU:
         return K.running_average_update
     from nbconv.kernels.cuda import norm as cuda_norm
     return cuda_norm.running_average_update
@@ -128,10 +130,10 @@ class NormCache:
 def _normalize_affine(op, method, x, gamma, beta, eps, view, groups):
     """out = gamma * xhat + beta, xhat normalized per group: op's kernels (dispatch) on x seen
     as ``view``, with ``groups`` statistics."""
-    device = _device.array_device(x)
+    device = devices.array_device(x)
     method, kernels = dispatch.select(op, method, device, x.size)
-    xhat, out = _device.empty(view, x.dtype, device), _device.empty_like(x)
-    inv_std = _device.empty(groups, np.float64, device)
+    xhat, out = devices.empty(view, x.dtype, device), devices.empty_like(x)
+    inv_std = devices.empty(groups, np.float64, device)
     kernels.forward(x.reshape(view), gamma.reshape(-1), beta.reshape(-1), eps, xhat, inv_std, out.reshape(view))
     return out, NormCache(xhat, inv_std, gamma, tuple(x.shape), method)
 
@@ -139,10 +141,10 @@ def _normalize_affine(op, method, x, gamma, beta, eps, view, groups):
 def _normalize_affine_backward(op, dout, cache: NormCache):
     """-> (dx, dgamma, dbeta), through the backward kernel of the form the forward ran."""
     xhat, gamma = cache.xhat, cache.gamma
-    device = _device.device_of(dout=dout, **{"the forward's xhat": xhat})
+    device = devices.device_of(dout=dout, **{"the forward's xhat": xhat})
     dy = as_dout(dout, cache.x_shape, xhat.dtype)
-    dx = _device.empty(cache.x_shape, xhat.dtype, device)
-    dgamma, dbeta = _device.empty_like(gamma), _device.empty_like(gamma)
+    dx = devices.empty(cache.x_shape, xhat.dtype, device)
+    dgamma, dbeta = devices.empty_like(gamma), devices.empty_like(gamma)
     dispatch.kernels(op, cache.method, device).backward(dy.reshape(xhat.shape), xhat, gamma.reshape(-1), cache.inv_std,
                                                         dx.reshape(xhat.shape), dgamma.reshape(-1), dbeta.reshape(-1))
     return dx, dgamma, dbeta
@@ -156,7 +158,7 @@ def layer_norm_forward(x, gamma, beta, *, normalized_ndim, eps=1e-5, method="aut
     gives the lecture's per-sample statistics over (C, H, W).  The kernels see x as (R, M),
     a row per group (R the product of the other axes, M of the normalized ones).
     """
-    dispatch.check_method("layer_norm", method, _device.device_of(x=x, gamma=gamma, beta=beta))
+    dispatch.check_method("layer_norm", method, devices.device_of(x=x, gamma=gamma, beta=beta))
     x = as_float_array("x", x)
     normalized_ndim = as_int("normalized_ndim", normalized_ndim, 1)
     if normalized_ndim > x.ndim:
@@ -178,7 +180,7 @@ def layer_norm_backward(dout, cache: NormCache):
 
 
 def _spatial_input(op, method, x, gamma, beta, ndim):
-    dispatch.check_method(op, method, _device.device_of(x=x, gamma=gamma, beta=beta))
+    dispatch.check_method(op, method, devices.device_of(x=x, gamma=gamma, beta=beta))
     x = as_float_array("x", x, ndim=ndim)
     gamma, beta = _affine_params(x, gamma, beta, (x.shape[1],),
                                  "one value per channel of x, axis 1")
@@ -246,7 +248,7 @@ def weight_standardize_forward(w, *, eps=1e-5, method="auto"):
     linear weight (out, in) over its row.  Biased variance; no affine.  Applied to the
     weight before the convolution, so its gradient flows back to the raw weight.
     """
-    device = _device.device_of(w=w)
+    device = devices.device_of(w=w)
     dispatch.check_method("weight_standardize", method, device)
     w = as_float_array("w", w)
     if w.ndim < 2:
@@ -256,18 +258,18 @@ def weight_standardize_forward(w, *, eps=1e-5, method="auto"):
     F, M = w.shape[0], math.prod(w.shape[1:])
     _check_group_size("weight_standardize", w, F, M, "axes after the first", name="w")
     method, kernels = dispatch.select("weight_standardize", method, device, w.size)
-    w_hat, inv_std = _device.empty((1, F, M), w.dtype, device), _device.empty(F, np.float64, device)
+    w_hat, inv_std = devices.empty((1, F, M), w.dtype, device), devices.empty(F, np.float64, device)
     kernels.forward(w.reshape(1, F, M), eps, w_hat, inv_std)
-    return _device.copy(w_hat.reshape(w.shape)), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape), method)
+    return devices.copy(w_hat.reshape(w.shape)), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape), method)
 
 
 def weight_standardize_backward(dout, cache: WeightStandardizeCache):
     """-> (dw,), the gradient through each filter's mean and variance."""
     check_cache(cache, WeightStandardizeCache, "weight_standardize_forward")
     w_hat = cache.w_hat
-    device = _device.device_of(dout=dout, **{"the forward's w_hat": w_hat})
+    device = devices.device_of(dout=dout, **{"the forward's w_hat": w_hat})
     dy = as_dout(dout, cache.w_shape, w_hat.dtype)
-    dw = _device.empty_like(w_hat)
+    dw = devices.empty_like(w_hat)
     dispatch.kernels("weight_standardize", cache.method, device).backward(dy.reshape(w_hat.shape), w_hat,
                                                                           cache.inv_std, dw)
     return (dw.reshape(cache.w_shape),)
@@ -288,7 +290,7 @@ def _running_stat(name: str, arr, x: np.ndarray, training: bool) -> np.ndarray:
     """A running statistic: shape (C,), x's dtype; in training also writable and C-contiguous,
     because it is updated in place (a copy would silently drop the update)."""
     C = x.shape[1]
-    if _device.is_device_array(arr):
+    if devices.is_device_array(arr):
         return _device_running_stat(name, arr, x)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of shape ({C},), got {type(arr).__name__}")
@@ -307,7 +309,7 @@ def _running_stat(name: str, arr, x: np.ndarray, training: bool) -> np.ndarray:
 def _device_running_stat(name: str, arr, x):
     """_running_stat for a device array: x's dtype, shape (C,), contiguous (device arrays are
     writable; a strided view of one is refused in training and inference alike)."""
-    arr = _device.as_device_array(arr)
+    arr = devices.as_device_array(arr)
     if np.dtype(arr.dtype) != np.dtype(x.dtype):
         raise TypeError(f"{name} has dtype {arr.dtype} but x has dtype {x.dtype}; the running "
                         f"statistics must have x's dtype")
@@ -335,7 +337,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     Inference (``training=False``): mean and var are the running statistics; nothing
     changes, and each sample's output depends on that sample only.
     """
-    device = _device.device_of(x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
+    device = devices.device_of(x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
     dispatch.check_method("batch_norm", method, device)
     x = as_float_array("x", x, ndim=(2, 3, 4))
     if not isinstance(training, (bool, np.bool_)):
@@ -356,15 +358,15 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
             raise ValueError(f"batch_norm in training needs more than one value per channel to "
                              f"compute batch statistics, got x of shape {tuple(x.shape)} (N * spatial = {m}); "
                              f"use a larger batch or training=False")
-        mean, var = _device.empty(C, np.float64, device), _device.empty(C, np.float64, device)
-    elif device == _device.CPU:
+        mean, var = devices.empty(C, np.float64, device), devices.empty(C, np.float64, device)
+    elif device == devices.CPU:
         # float64 copies of the running statistics (which may be read-only): the kernels take
         # one type of mean and var, and only read them in inference
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     else:
         mean, var = running_mean, running_var
     method, kernels = dispatch.select("batch_norm", method, device, x.size)
-    xhat, out, inv_std = _device.empty_like(x3), _device.empty_like(x3), _device.empty(C, np.float64, device)
+    xhat, out, inv_std = devices.empty_like(x3), devices.empty_like(x3), devices.empty(C, np.float64, device)
     kernels.forward(x3, gamma, beta, eps, training, mean, var, xhat, inv_std, out)
     if training:
         _running_average_update(device)(running_mean, running_var, mean, var, momentum, m / (m - 1))
@@ -379,9 +381,9 @@ def batch_norm_backward(dout, cache: BatchNormCache):
     docstring."""
     check_cache(cache, BatchNormCache, "batch_norm_forward")
     xhat, gamma = cache.xhat, cache.gamma
-    device = _device.device_of(dout=dout, **{"the forward's xhat": xhat})
+    device = devices.device_of(dout=dout, **{"the forward's xhat": xhat})
     dy = as_dout(dout, xhat.shape, xhat.dtype)
-    dx, dgamma, dbeta = _device.empty_like(xhat), _device.empty_like(gamma), _device.empty_like(gamma)
+    dx, dgamma, dbeta = devices.empty_like(xhat), devices.empty_like(gamma), devices.empty_like(gamma)
     dispatch.kernels("batch_norm", cache.method, device).backward(
         _as_ncs(dy), _as_ncs(xhat), gamma, cache.inv_std, cache.training, _as_ncs(dx), dgamma, dbeta)
     return dx, dgamma, dbeta
@@ -407,7 +409,7 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0, method
     the sum over c' = c - size // 2 ... c + (size - 1) // 2, channels outside [0, C)
     counting as zero.  size >= 1, alpha >= 0 and k > 0 keep the base >= k > 0.
     """
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("local_response_norm", method, device)
     x = as_float_array("x", x, ndim=(3, 4))
     size = as_int("size", size, 1)
@@ -421,7 +423,7 @@ def local_response_norm_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0, method
     if not k > 0.0:
         raise ValueError(f"k must be > 0 (it keeps the base k + alpha / size * sum x^2 positive), got {k}")
     method, kernels = dispatch.select("local_response_norm", method, device, x.size)
-    d, out = _device.empty_like(x), _device.empty_like(x)
+    d, out = devices.empty_like(x), devices.empty_like(x)
     kernels.forward(_as_ncs(x), size, alpha, beta, k, _as_ncs(d), _as_ncs(out))
     return out, LocalResponseNormCache(x, d, size, alpha, beta, method)
 
@@ -430,9 +432,9 @@ def local_response_norm_backward(dout, cache: LocalResponseNormCache):
     """-> (dx,), the direct term plus the cross-channel term through every window holding x."""
     check_cache(cache, LocalResponseNormCache, "local_response_norm_forward")
     x = cache.x
-    device = _device.device_of(dout=dout, **{"the forward's x": x})
+    device = devices.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, x.shape, x.dtype)
-    dx = _device.empty_like(x)
+    dx = devices.empty_like(x)
     dispatch.kernels("local_response_norm", cache.method, device).backward(
         _as_ncs(dy), _as_ncs(x), _as_ncs(cache.d), cache.size, cache.alpha, cache.beta, _as_ncs(dx))
     return (dx,)

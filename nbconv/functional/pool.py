@@ -19,7 +19,7 @@ average pooling "fast" runs their parallel twins (``*_parallel``, one task per (
 for bit the same results), and "auto" the twins for large inputs.  Lp and global average pooling
 have one form, the loop.
 
-CUDA device arrays in (see ``_device``): the launchers of the same names in
+CUDA device arrays in (see ``nbconv.devices``): the launchers of the same names in
 ``nbconv.kernels.cuda.pool`` run (one thread per output element; max pooling's backward
 scatters with atomics) and the outputs, switches and gradients are device arrays.  Average and
 global average pooling keep no array in their cache: their backward runs where dout is.
@@ -33,7 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbconv.shapes import conv_output_size
-from . import _device, dispatch
+from nbconv import devices
+
+from . import dispatch
 from ._checks import as_dout, as_float, as_float_array, as_pair, check_cache
 
 __all__ = [
@@ -86,13 +88,13 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto")
 
     Ties go to the first maximum in row-major window order.
     """
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("max_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
     N, C = x.shape[:2]
-    out = _device.empty((N, C, OH, OW), x.dtype, device)
-    switches = _device.empty((N, C, OH, OW), np.int64, device)
+    out = devices.empty((N, C, OH, OW), x.dtype, device)
+    switches = devices.empty((N, C, OH, OW), np.int64, device)
     method, kernels = dispatch.select("max_pool2d", method, device, x.size)
     kernels.forward(x, out, switches, *kernel_size, *stride, *padding)
     return out, MaxPool2dCache(tuple(x.shape), np.dtype(x.dtype), switches, method)
@@ -101,9 +103,9 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto")
 def max_pool2d_backward(dout, cache: MaxPool2dCache):
     """-> (dx,): each dout goes to its window's maximum; overlapping windows accumulate."""
     check_cache(cache, MaxPool2dCache, "max_pool2d_forward")
-    device = _device.device_of(dout=dout, **{"the forward's switches": cache.switches})
+    device = devices.device_of(dout=dout, **{"the forward's switches": cache.switches})
     dy = as_dout(dout, cache.switches.shape, cache.dtype)
-    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    dx = devices.empty(cache.x_shape, cache.dtype, device)
     dispatch.kernels("max_pool2d", cache.method, device).backward(dy, cache.switches, dx)
     return (dx,)
 
@@ -117,11 +119,11 @@ def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, method="auto")
 
     Zero padding counts in the average: the divisor is always KH*KW.
     """
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("avg_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     kernel_size, stride, padding, (OH, OW) = _window(x, kernel_size, stride, padding)
-    out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
+    out = devices.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
     method, kernels = dispatch.select("avg_pool2d", method, device, x.size)
     kernels.forward(x, out, *kernel_size, *stride, *padding)
     return out, AvgPool2dCache(tuple(x.shape), np.dtype(x.dtype), kernel_size, stride, padding, method)
@@ -132,10 +134,10 @@ def avg_pool2d_backward(dout, cache: AvgPool2dCache):
     check_cache(cache, AvgPool2dCache, "avg_pool2d_forward")
     N, C, H, W = cache.x_shape
     OH, OW = _output_hw(H, W, cache.kernel_size, cache.stride, cache.padding)
-    device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
+    device = devices.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, (N, C, OH, OW), cache.dtype)
-    dx = _device.empty(cache.x_shape, cache.dtype, device)
-    method = cache.method if device == _device.CPU else "naive"     # a CPU cache may meet a device dout
+    dx = devices.empty(cache.x_shape, cache.dtype, device)
+    method = cache.method if device == devices.CPU else "naive"     # a CPU cache may meet a device dout
     dispatch.kernels("avg_pool2d", method, device).backward(dy, dx, *cache.kernel_size, *cache.stride,
                                                             *cache.padding)
     return (dx,)
@@ -150,14 +152,14 @@ def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None, method="auto"
 
     p = 2 is the L2-norm pooling of the notes.  No padding.
     """
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("lp_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     p = as_float("norm_type", norm_type, minimum=1)
     if not math.isfinite(p):
         raise ValueError(f"norm_type must be a finite real number >= 1, got {norm_type!r}")
     kernel_size, stride, _, (OH, OW) = _window(x, kernel_size, stride, 0)
-    out = _device.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
+    out = devices.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
     dispatch.select("lp_pool2d", method, device, x.size)[1].forward(x, out, p, *kernel_size, *stride)
     return out, LpPool2dCache(x, out, p, kernel_size, stride)
 
@@ -167,9 +169,9 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     that contain each pixel; 0 for windows whose norm is 0."""
     check_cache(cache, LpPool2dCache, "lp_pool2d_forward")
     x, out = cache.x, cache.out
-    device = _device.device_of(dout=dout, **{"the forward's x": x})
+    device = devices.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, out.shape, x.dtype)
-    dx = _device.empty_like(x)
+    dx = devices.empty_like(x)
     dispatch.kernels("lp_pool2d", "naive", device).backward(dy, x, out, dx, cache.norm_type, *cache.kernel_size,
                                                             *cache.stride)
     return (dx,)
@@ -179,13 +181,13 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
 
 def global_avg_pool2d_forward(x, *, method="auto"):
     """x (N, C, H, W) -> out (N, C), the mean of every channel's feature map."""
-    device = _device.device_of(x=x)
+    device = devices.device_of(x=x)
     dispatch.check_method("global_avg_pool2d", method, device)
     x = as_float_array("x", x, ndim=4)
     N, C, H, W = x.shape
     if H == 0 or W == 0:
         raise ValueError(f"x must have a non-empty feature map (H, W >= 1) to average, got shape {tuple(x.shape)}")
-    out = _device.empty((N, C), x.dtype, device)
+    out = devices.empty((N, C), x.dtype, device)
     dispatch.select("global_avg_pool2d", method, device, x.size)[1].forward(x, out)
     return out, GlobalAvgPool2dCache(tuple(x.shape), np.dtype(x.dtype))
 
@@ -193,9 +195,9 @@ def global_avg_pool2d_forward(x, *, method="auto"):
 def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
     """-> (dx,) with dx[n, c, h, w] = dout[n, c] / (H*W)."""
     check_cache(cache, GlobalAvgPool2dCache, "global_avg_pool2d_forward")
-    device = _device.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
+    device = devices.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, cache.x_shape[:2], cache.dtype)
-    dx = _device.empty(cache.x_shape, cache.dtype, device)
+    dx = devices.empty(cache.x_shape, cache.dtype, device)
     dispatch.kernels("global_avg_pool2d", "naive", device).backward(dy, dx)
     return (dx,)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _device
+from nbconv import devices
 from .conv import Conv2dCache, conv2d_backward, conv2d_forward
 from ._checks import as_float_array, as_int, as_pair, check_cache
 
@@ -48,13 +48,13 @@ def residual_forward(x, w, b=None, *, dilation=1, groups=1, method="auto"):
     padding = (dilation[0] * (KH - 1) // 2, dilation[1] * (KW - 1) // 2)
     conv_out, conv_cache = conv2d_forward(x, w, b, stride=1, padding=padding, dilation=dilation,
                                           groups=groups, method=method)
-    return _device.add(conv_out, x), ResidualCache(conv_cache)
+    return devices.add(conv_out, x), ResidualCache(conv_cache)
 
 
 def residual_backward(dout, cache: ResidualCache):
     """-> (dx, dw, db): the conv branch's gradients, plus dout through the shortcut into dx."""
     check_cache(cache, ResidualCache, "residual_forward")
     dx_conv, dw, db = conv2d_backward(dout, cache.conv)
-    dx = _device.add(dx_conv, dout)      # fan-out: x feeds the conv and the shortcut, so the gradients add
+    dx = devices.add(dx_conv, dout)      # fan-out: x feeds the conv and the shortcut, so the gradients add
     return dx, dw, db
 

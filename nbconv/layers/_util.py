@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import _device
+from .. import devices
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -43,7 +43,7 @@ def check_dtype(layer, x, params: dict) -> None:
     ours = np.dtype(next(iter(params.values())).data.dtype)
     if x_dtype == ours or x_dtype not in _FLOATS or ours not in _FLOATS:
         return
-    cast = (f"numba.cuda.to_device(x_host.astype(np.{ours}))" if _device.is_device_array(x)
+    cast = (f"numba.cuda.to_device(x_host.astype(np.{ours}))" if devices.is_device_array(x)
             else f"x.astype(np.{ours})")
     raise TypeError(f"{describe(layer)} holds {ours} parameters but x is {x_dtype}: pass {cast}, "
                     f"or build the layer with dtype=np.{x_dtype}")

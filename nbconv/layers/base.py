@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..functional import _device
+from .. import devices
 from . import _table
 from ._util import describe
 
@@ -48,7 +48,7 @@ class Parameter:
 
     def __post_init__(self):
         if self.grad is None:
-            self.grad = _device.zeros(self.data.shape, self.data.dtype, _device.array_device(self.data))
+            self.grad = devices.zeros(self.data.shape, self.data.dtype, devices.array_device(self.data))
 
     @property
     def shape(self):
@@ -165,14 +165,14 @@ class Layer:
 
         An optimizer built before the move keeps working: its state follows each parameter to
         its device at the next step."""
-        device = _device.check_device(device)
+        device = devices.check_device(device)
         for p in self.params().values():
-            p.data = _device.to_device(p.data, device)
-            p.grad = _device.to_device(p.grad, device)
+            p.data = devices.to_device(p.data, device)
+            p.grad = devices.to_device(p.grad, device)
         buffers = self.buffers()
         for name in list(buffers):
-            buffers[name] = _device.to_device(buffers[name], device)
-        if any(_device.array_device(b) != device for b in self.buffers().values()):
+            buffers[name] = devices.to_device(buffers[name], device)
+        if any(devices.array_device(b) != device for b in self.buffers().values()):
             raise NotImplementedError(f"{type(self).__name__}.buffers() returns a new dict, so .to() cannot "
                                       f"move the buffers: return the live dict, or override to()")
         for child in self.children().values():
@@ -184,7 +184,7 @@ class Layer:
         """"cuda" when the layer's parameters and buffers (its children's included) are on the GPU,
         "cpu" otherwise (also for a layer without any)."""
         arrays = [p.data for _, p in self.named_parameters()] + [b for _, b in self.named_buffers()]
-        return _device.array_device(arrays[0]) if arrays else _device.CPU
+        return devices.array_device(arrays[0]) if arrays else devices.CPU
 
     def store_grads(self, **grads) -> None:
         """Write each gradient into its parameter's ``grad`` (a None, such as db of a layer
@@ -192,11 +192,11 @@ class Layer:
         params = self.params()
         for name, grad in grads.items():
             if grad is not None:
-                _device.assign(params[name].grad, grad)      # params[name].grad[...] = grad, on either device
+                devices.assign(params[name].grad, grad)      # params[name].grad[...] = grad, on either device
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            _device.assign(p.grad, 0.0)                      # p.grad[...] = 0.0
+            devices.assign(p.grad, 0.0)                      # p.grad[...] = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"

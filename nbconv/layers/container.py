@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
-from ..functional import _device
+from .. import devices
 from .base import Layer
 from ._table import Row, child_name, walk
 from ._util import describe
@@ -124,12 +124,12 @@ class Residual(Layer):
         if out.shape != x.shape:
             raise ValueError(f"Residual: the block must keep the shape so that block(x) + x is defined; "
                              f"x has shape {x.shape}, block(x) has shape {out.shape}")
-        return _device.add(out, x)                  # out + x (a kernel on the GPU)
+        return devices.add(out, x)                  # out + x (a kernel on the GPU)
 
     def backward(self, dout):
         with _located(".block", self.block, "backward"):
             dblock = self.block.backward(dout)
-        return _device.add(dblock, dout)            # fan-out: block branch + identity branch
+        return devices.add(dblock, dout)            # fan-out: block branch + identity branch
 
     def output_shape(self, input_shape):
         out = tuple(self.block.output_shape(input_shape))

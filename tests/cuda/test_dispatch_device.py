@@ -1,4 +1,4 @@
-"""nbconv.functional._device and the argument checks on device arrays."""
+"""nbconv.devices and the argument checks on device arrays."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nbconv.functional as F
-from nbconv.functional import _device
+from nbconv import devices
 from nbconv.functional._checks import as_dout, as_float_array, check_shape, same_dtype
 
 pytest.importorskip("numba_cuda", reason="the GPU path needs numba-cuda (pip install -e '.[dev]')")
@@ -23,60 +23,53 @@ def _dev(a):
 
 def test_device_of():
     x = np.zeros(3)
-    assert _device.device_of(x=x, w=x) == "cpu"
-    assert _device.device_of() == "cpu"
-    assert _device.device_of(x=_dev(x), w=_dev(x), b=None, dout=1.0) == "cuda"
-    assert _device.device_of(x=x, dout=1.0, label=[1, 2]) == "cpu"        # non-arrays are left to the checks
+    assert devices.device_of(x=x, w=x) == "cpu"
+    assert devices.device_of() == "cpu"
+    assert devices.device_of(x=_dev(x), w=_dev(x), b=None, dout=1.0) == "cuda"
+    assert devices.device_of(x=x, dout=1.0, label=[1, 2]) == "cpu"        # non-arrays are left to the checks
 
 
 def test_device_of_names_both_arguments_when_mixing():
     with pytest.raises(TypeError, match=r"^w is a numpy\.ndarray on the host \(cpu\) but x is a CUDA device array "
                                         r"\(cuda\); the arrays of one call must be on the same device: move them "
                                         r"with numba\.cuda\.to_device\(a\) or d\.copy_to_host\(\)"):
-        _device.device_of(x=_dev(np.zeros(2)), w=np.zeros(2))
-
-
-def test_kernels_by_device():
-    import nbconv.kernels.cuda.pool as gpu_pool
-    import nbconv.kernels.pool as cpu_pool
-    assert _device.kernels("pool", "cpu") is cpu_pool
-    assert _device.kernels("pool", "cuda") is gpu_pool
+        devices.device_of(x=_dev(np.zeros(2)), w=np.zeros(2))
 
 
 def test_allocation_and_moving_helpers():
     for device in ("cpu", "cuda"):
-        z = _device.zeros((2, 3), np.float32, device)
-        f = _device.full(4, 2.5, np.float64, device)
-        e = _device.empty((0, 2), np.float64, device)
-        assert _device.array_device(z) == device and _device.array_device(f) == device
-        np.testing.assert_array_equal(_device.to_host(z), np.zeros((2, 3), np.float32))
-        assert _device.to_host(z).dtype == np.float32
-        np.testing.assert_array_equal(_device.to_host(f), np.full(4, 2.5))
+        z = devices.zeros((2, 3), np.float32, device)
+        f = devices.full(4, 2.5, np.float64, device)
+        e = devices.empty((0, 2), np.float64, device)
+        assert devices.array_device(z) == device and devices.array_device(f) == device
+        np.testing.assert_array_equal(devices.to_host(z), np.zeros((2, 3), np.float32))
+        assert devices.to_host(z).dtype == np.float32
+        np.testing.assert_array_equal(devices.to_host(f), np.full(4, 2.5))
         assert e.shape == (0, 2)
-    d = _device.to_device(np.arange(6.0).reshape(2, 3).T, "cuda")          # a transposed host array
-    assert _device.is_device_array(d)
+    d = devices.to_device(np.arange(6.0).reshape(2, 3).T, "cuda")          # a transposed host array
+    assert devices.is_device_array(d)
     np.testing.assert_array_equal(d.copy_to_host(), np.arange(6.0).reshape(2, 3).T)
-    assert _device.to_device(d, "cuda") is d
-    back = _device.to_device(d, "cpu")
+    assert devices.to_device(d, "cuda") is d
+    back = devices.to_device(d, "cpu")
     assert isinstance(back, np.ndarray)
-    c = _device.copy(d)
-    _device.assign(d, 0.0)
+    c = devices.copy(d)
+    devices.assign(d, 0.0)
     np.testing.assert_array_equal(c.copy_to_host(), back)                  # the copy is its own memory
     np.testing.assert_array_equal(d.copy_to_host(), np.zeros((3, 2)))
-    _device.assign(d, back)                                                 # host -> device
+    devices.assign(d, back)                                                 # host -> device
     np.testing.assert_array_equal(d.copy_to_host(), back)
-    f32 = _device.zeros((3, 2), np.float32, "cuda")
-    _device.assign(f32, d)                                                  # device -> device, converted
+    f32 = devices.zeros((3, 2), np.float32, "cuda")
+    devices.assign(f32, d)                                                  # device -> device, converted
     np.testing.assert_array_equal(f32.copy_to_host(), back.astype(np.float32))
     with pytest.raises(ValueError, match=r"cannot copy an array of shape \(2, 3\) into one of shape \(3, 2\)"):
-        _device.assign(d, np.zeros((2, 3)))
+        devices.assign(d, np.zeros((2, 3)))
     host = np.zeros(3)
-    _device.assign(host, _dev(np.ones(3)))                                  # device -> host
+    devices.assign(host, _dev(np.ones(3)))                                  # device -> host
     np.testing.assert_array_equal(host, np.ones(3))
-    s = _device.add(_dev(np.ones(4)), _dev(np.arange(4.0)))
+    s = devices.add(_dev(np.ones(4)), _dev(np.arange(4.0)))
     np.testing.assert_array_equal(s.copy_to_host(), np.arange(4.0) + 1)
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda', got 'gpu'"):
-        _device.to_device(host, "gpu")
+        devices.to_device(host, "gpu")
 
 
 # ---------------------------------------------------------------- the checks on device arrays
@@ -129,15 +122,15 @@ class _Interface:
 def test_objects_with_the_cuda_array_interface_are_wrapped(monkeypatch):
     from numba import cuda
     wrapped = _Interface(_dev(np.array([-1.0, 2.0])))
-    assert _device.is_device_array(wrapped) and _device.device_of(x=wrapped) == "cuda"
+    assert devices.is_device_array(wrapped) and devices.device_of(x=wrapped) == "cuda"
     monkeypatch.setattr(cuda, "as_cuda_array", lambda obj: obj.device_array, raising=False)
     y, cache = F.relu_forward(wrapped)
-    assert _device.is_device_array(y) and cache.x is wrapped.device_array
+    assert devices.is_device_array(y) and cache.x is wrapped.device_array
     np.testing.assert_array_equal(y.copy_to_host(), [0.0, 2.0])
 
 
 def test_the_simulator_cannot_wrap_foreign_device_memory():
-    if not _device.simulator():
+    if not devices.simulator():
         pytest.skip("a real GPU wraps __cuda_array_interface__ objects")
     with pytest.raises(TypeError, match="an object with __cuda_array_interface__\\) under Numba's CUDA simulator"):
         F.relu_forward(_Interface(_dev(np.zeros(2))))

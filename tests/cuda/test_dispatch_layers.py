@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nbconv import checkpoint, optim
-from nbconv.functional import _device
+from nbconv import devices
 from nbconv.layers import (BatchNorm2d, Conv2d, Dropout, Flatten, GroupNorm, Linear, MaxPool2d, PReLU, Residual,
                            Sequential)
 
@@ -20,7 +20,7 @@ pytestmark = [
 
 @pytest.fixture(autouse=True, scope="module")
 def _tuned_cuda_run():
-    with _device.tuned_cuda_run():
+    with devices.tuned_cuda_run():
         yield
 
 
@@ -56,9 +56,9 @@ def test_to_moves_every_parameter_grad_and_buffer_and_back():
     assert model.device == "cpu"
     assert model.to("cuda") is model
     assert model.device == "cuda"
-    assert all(_device.is_device_array(a) for a in _arrays(model))
+    assert all(devices.is_device_array(a) for a in _arrays(model))
     assert model[1].running_mean is model[1].buffers()["running_mean"]
-    assert _device.is_device_array(model[1].running_var)
+    assert devices.is_device_array(model[1].running_var)
     for a, b in zip(_arrays(model), before):
         np.testing.assert_array_equal(a.copy_to_host(), b)
     model.to("cuda")                                       # already there: nothing changes
@@ -79,14 +79,14 @@ def test_a_model_on_the_device_computes_what_it_computes_on_the_host(rng):
         gpu.train(training)
         y = host.forward(x)
         dy = gpu.forward(_dev(x))
-        assert _device.is_device_array(dy)
+        assert devices.is_device_array(dy)
         np.testing.assert_allclose(dy.copy_to_host(), y, rtol=1e-9, atol=1e-9)
         dx = host.backward(dout)
         ddx = gpu.backward(_dev(dout))
-        assert _device.is_device_array(ddx)
+        assert devices.is_device_array(ddx)
         np.testing.assert_allclose(ddx.copy_to_host(), dx, rtol=1e-9, atol=1e-9)
         for (name, p), (_, q) in zip(host.named_parameters(), gpu.named_parameters()):
-            assert _device.is_device_array(q.grad), name
+            assert devices.is_device_array(q.grad), name
             np.testing.assert_allclose(q.grad.copy_to_host(), p.grad, rtol=1e-9, atol=1e-9, err_msg=name)
         for (name, b), (_, c) in zip(host.named_buffers(), gpu.named_buffers()):     # running statistics
             np.testing.assert_allclose(c.copy_to_host(), b, rtol=1e-9, atol=1e-9, err_msg=name)
@@ -119,7 +119,7 @@ def test_optimizer_step_on_the_device_equals_the_host_step(name, dtype, tol, rng
 
     def params(device):
         from nbconv.layers.base import Parameter
-        return [Parameter(_device.to_device(v.copy(), device)) for v in values]
+        return [Parameter(devices.to_device(v.copy(), device)) for v in values]
 
     host, gpu = params("cpu"), params("cuda")
     opt_host = optim.make_optimizer(name, host, 0.05, weight_decay=0.01)
@@ -127,11 +127,11 @@ def test_optimizer_step_on_the_device_equals_the_host_step(name, dtype, tol, rng
     for step_grads in grads:
         for p, q, g in zip(host, gpu, step_grads):
             p.grad[...] = g
-            _device.assign(q.grad, g)
+            devices.assign(q.grad, g)
         opt_host.step()
         opt_gpu.step()
     for p, q in zip(host, gpu):
-        assert _device.is_device_array(q.data)
+        assert devices.is_device_array(q.data)
         np.testing.assert_allclose(q.data.copy_to_host(), p.data, rtol=tol, atol=tol)
     state_host, state_gpu = opt_host.state_dict(), opt_gpu.state_dict()
     assert state_host.keys() == state_gpu.keys()
@@ -150,7 +150,7 @@ def test_optimizer_state_follows_its_parameters_to_the_device_and_back(rng):
     model.forward(_dev(x))
     model.backward(_dev(dout))
     opt.step()
-    assert all(_device.is_device_array(a) for a in opt.state["m"] + opt.state["v"])
+    assert all(devices.is_device_array(a) for a in opt.state["m"] + opt.state["v"])
     saved = opt.state_dict()
     model.to("cpu")
     model.forward(x)
@@ -180,7 +180,7 @@ def test_checkpoint_of_a_model_on_the_device(tmp_path, rng):
     other_opt = optim.make_optimizer("momentum", other.parameters(), 0.1)
     checkpoint.load(path, other, other_opt)
     for (name, p), (_, q) in zip(model.named_parameters(), other.named_parameters()):
-        assert _device.is_device_array(q.data)
+        assert devices.is_device_array(q.data)
         np.testing.assert_array_equal(q.data.copy_to_host(), p.data.copy_to_host(), err_msg=name)
     for a, b in zip(other_opt.state["v"], opt.state["v"]):
         np.testing.assert_array_equal(a.copy_to_host(), b.copy_to_host())

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nbconv.functional as F
-from nbconv.functional import _device
+from nbconv import devices
 from nbconv.gradcheck import all_cases
 from nbconv.gradcheck.device_cases import cuda_cases
 
@@ -33,7 +33,7 @@ IDS = [f"{c.op}-{c.label.split(',')[0].split(' (')[0]}-{k}" for k, c in enumerat
 
 @pytest.fixture(autouse=True, scope="module")
 def _tuned_cuda_run():
-    with _device.tuned_cuda_run():
+    with devices.tuned_cuda_run():
         yield
 
 
@@ -55,7 +55,7 @@ def _cached_arrays(cache, prefix="cache"):
         name = f"{prefix}.{field.name}"
         if dataclasses.is_dataclass(value):
             yield from _cached_arrays(value, name)
-        elif isinstance(value, np.ndarray) or _device.is_device_array(value):
+        elif isinstance(value, np.ndarray) or devices.is_device_array(value):
             yield name, value
 
 
@@ -70,7 +70,7 @@ def _is_training_dropout(case):
 
 def _check_close(got, want, tol, what):
     assert isinstance(want, np.ndarray)
-    assert _device.is_device_array(got), f"{what} is {type(got).__name__}, not a device array"
+    assert devices.is_device_array(got), f"{what} is {type(got).__name__}, not a device array"
     host = got.copy_to_host()
     assert host.dtype == want.dtype and host.shape == want.shape, what
     np.testing.assert_allclose(host, want, err_msg=what, **tol)
@@ -131,7 +131,7 @@ def test_the_cache_keeps_device_arrays(case):
     _, cache = case.forward(*_to_device(_inputs(case, np.float64)))
     arrays = list(_cached_arrays(cache))
     for name, value in arrays:
-        assert _device.is_device_array(value), f"{name} is a {type(value).__name__}, not on the device"
+        assert devices.is_device_array(value), f"{name} is a {type(value).__name__}, not on the device"
     shape_only = case.op in ("avg_pool2d", "global_avg_pool2d") or \
         (case.op == "dropout" and not _is_training_dropout(case))
     assert bool(arrays) != shape_only, [name for name, _ in arrays]   # shape-only caches: dx goes where dout is
@@ -206,9 +206,9 @@ def test_a_loss_backward_takes_the_value_its_forward_returned(rng):
 def test_empty_batch_on_the_device():
     from numba import cuda
     y, cache = F.linear_forward(cuda.to_device(np.zeros((0, 3))), cuda.to_device(np.ones((2, 3))))
-    assert _device.is_device_array(y) and y.shape == (0, 2)
+    assert devices.is_device_array(y) and y.shape == (0, 2)
     dx, dw, db = F.linear_backward(cuda.to_device(np.zeros((0, 2))), cache)
     assert dx.shape == (0, 3)
     np.testing.assert_array_equal(dw.copy_to_host(), np.zeros((2, 3)))
     out, _ = F.relu_forward(cuda.to_device(np.zeros((0, 4))))
-    assert _device.is_device_array(out) and out.shape == (0, 4)
+    assert devices.is_device_array(out) and out.shape == (0, 4)

@@ -4,7 +4,7 @@ through Case.run(device="cuda"), and ``nbconv gradcheck --device cuda``."""
 import numpy as np
 import pytest
 
-from nbconv.functional import _device
+from nbconv import devices
 from nbconv.gradcheck import all_cases, check_gradients
 from nbconv.gradcheck.device_cases import cuda_cases
 from nbconv.gradcheck.harness import on_device
@@ -21,7 +21,7 @@ CASES = cuda_cases()
 
 @pytest.fixture(autouse=True, scope="module")
 def _tuned_cuda_run():
-    with _device.tuned_cuda_run():
+    with devices.tuned_cuda_run():
         yield
 
 
@@ -37,14 +37,14 @@ def test_on_device_really_runs_the_device_path():
     seen = []
 
     def forward(x):
-        seen.append(_device.array_device(x))
+        seen.append(devices.array_device(x))
         from nbconv.functional import relu_forward
         return relu_forward(x)
 
     from nbconv.functional import relu_backward
 
     def backward(dout, cache):
-        seen.append(_device.array_device(dout))
+        seen.append(devices.array_device(dout))
         return relu_backward(dout, cache)
 
     f, b = on_device(forward, backward, "cuda")

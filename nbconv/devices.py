@@ -1,7 +1,12 @@
-"""Where an op runs: on the CPU for NumPy arrays, on the GPU for CUDA device arrays.
+"""Where an array lives, and moving it: the CPU for NumPy arrays, the GPU for CUDA device arrays.
 
-Every op of ``nbconv.functional`` asks ``device_of`` where its array arguments live and takes
-its kernels from ``kernels(family, device)``:
+    from nbconv import devices
+    devices.device_of(x=x, w=w)          # "cpu" or "cuda"; a TypeError naming both if they are mixed
+    d = devices.to_device(x, "cuda")     # a copy on the GPU (numba.cuda.to_device)
+    h = devices.to_host(d)               # a NumPy copy (a NumPy array is returned as is)
+
+Every op of ``nbconv.functional`` asks ``device_of`` where its array arguments live, and
+``nbconv.functional.dispatch`` takes the kernels of that device from its table:
 
     "cpu"   NumPy arrays in, the @njit kernels of ``nbconv.kernels.<family>``, NumPy arrays out;
     "cuda"  numba CUDA device arrays in (``numba.cuda.to_device(x)``, or anything exposing
@@ -12,19 +17,24 @@ its kernels from ``kernels(family, device)``:
 One call never mixes the two: a host array and a device array in the same call is a TypeError
 naming both arguments (a host array handed to a CUDA kernel would be copied to the device and
 back silently at every launch, and the result would land on the host copy).  Move arrays with
-``numba.cuda.to_device(a)`` and ``d.copy_to_host()``; layers and models move with ``.to("cuda")``.
+``to_device(a, "cuda")`` and ``to_host(d)``; layers and models move with ``.to("cuda")``.
 
 ``numba.cuda`` is imported here only when a device array arrives: ``import nbconv`` and every
 CPU path work without the numba-cuda package, and a device array without it raises an
-ImportError that says ``pip install "nbconv[cuda]"``.
+ImportError that says ``pip install "nbconv[cuda]"``.  ``cuda_unavailable()`` says why the GPU
+path cannot run here (or None when it can); ``simulator()`` whether Numba's CUDA simulator runs it.
 
-The allocation helpers ``empty``, ``zeros`` and ``full`` allocate on either device; ``to_host``
-and ``to_device`` move one array; ``assign(dst, src)`` copies into a live array of either kind.
+What the module offers:
+
+    where            device_of(**arrays), array_device(a), is_device_array(a), check_device(name)
+    moving           to_device(a, device), to_host(a), as_device_array(a)
+    allocating       empty, zeros, full (shape, dtype, device); empty_like(a), copy(a)
+    in place         assign(dst, src), flat(a) (the 1-D view), add(a, b)
+    the GPU          cuda_unavailable(), simulator(), tuned_cuda_run (a context for many small launches)
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import warnings
 
@@ -48,7 +58,7 @@ def is_device_array(a) -> bool:
 def _cuda():
     """numba.cuda, imported on first use through nbconv.kernels.cuda (which names the extra to install)."""
     try:
-        importlib.import_module("nbconv.kernels.cuda")
+        import nbconv.kernels.cuda  # noqa: F401
     except ImportError as exc:             # the cause (numba-cuda or its CUDA bindings) is chained
         raise ImportError(_INSTALL_HINT) from exc
     from numba import cuda
@@ -175,30 +185,12 @@ def check_device(device) -> str:
     return device
 
 
-_KERNELS = {}
-
-
-def kernels(module: str, device: str):
-    """The kernel module of the op family ``module`` for ``device``: nbconv.kernels.<module> on
-    the CPU, nbconv.kernels.cuda.<module> (same function names and signatures) on the GPU."""
-    key = (module, device)
-    found = _KERNELS.get(key)
-    if found is None:
-        if device == CUDA:
-            try:
-                found = importlib.import_module(f"nbconv.kernels.cuda.{module}")
-            except ImportError as exc:
-                raise ImportError(f"the CUDA kernels of {module}: {_INSTALL_HINT}") from exc
-        else:
-            found = importlib.import_module(f"nbconv.kernels.{module}")
-        _KERNELS[key] = found
-    return found
-
-
 def elementwise():
     """The GPU-only helper kernels of nbconv.kernels.cuda.elementwise (add, copy, fill, scale,
     count_outside: what NumPy does on the host)."""
-    return kernels("elementwise", CUDA)
+    _cuda()                        # the install hint first
+    from nbconv.kernels.cuda import elementwise as gpu_elementwise
+    return gpu_elementwise
 
 
 # ---------------------------------------------------------------- allocation
