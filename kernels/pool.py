@@ -22,6 +22,8 @@ Global average pooling: x (N, C, H, W) -> out (N, C).
 import numpy as np
 from numba import njit, prange
 
+from . import vecmath            # the Lp twins' powers
+
 
 # ----------------------------------------------------------------------------- max pooling
 
@@ -449,3 +451,266 @@ def avg_pool2d_backward_parallel(dout, dx, kernel_h, kernel_w, stride_h, stride_
                         if col < 0 or col >= W:
                             continue
                         plane[row, col] += share
+
+
+# ----------------------------------------------------------------------------- Lp pooling, parallel
+#
+# Why lp_pool2d_*_parallel are faster than the loops above:
+#
+# 1. Threads: one task per (n, c) plane, as for the other pooling twins.  Every sum of a task
+#    stays inside it, so the results do not depend on the number of threads.
+# 2. No libm call per pixel.  The naive kernels call the C library's pow for every (window, tap):
+#    one call per element, which LLVM cannot vectorize.  Here the powers are taken a whole
+#    plane at a time by _abs_pow, which picks the case of the exponent once per plane, outside
+#    its loops: sqrt (q = 1/2) and products (q = 0, 1, 2, 3: 1, |a|, a*a, a*a*a), and for any
+#    other q exp(q * log|a|) with nbconv.kernels.vecmath's exp and log, in float64 like the
+#    naive kernel's pow.  These loops are free of calls and branches, and vectorize.
+# 3. Each pixel's |x|^p is computed once per plane, not once per window that holds it.
+# 4. The 2x2 window with stride 2, the common one, has its own steps (_window_sums_2x2, and in
+#    the backward the windows' values spread onto their pixels, _spread_2x2), so that the
+#    backward is elementwise over the plane's rows.
+#
+# The window sums add the same float64 terms in the naive kernel's order (taps in row-major
+# order), and the backward adds each pixel's shares in the naive order too (see
+# lp_pool2d_backward_parallel).  So where the powers are exact the results are the naive ones
+# bit for bit: p = 1 (forward and backward) and p = 2 in the backward (power p - 1 = 1).  Else
+# products, sqrt and vecmath's exp and log (within 2 ulp) stand for pow, which is within an ulp
+# of the exact power: the results agree to a few float64 ulp (x float32: to float32 rounding).
+
+
+
+@njit(cache=True, error_model="numpy")
+def _abs_pow(a, q, out):
+    """out[r, w] = |a[r, w]|^q, computed in float64, for 2-D a and out and an exponent q >= 0.
+
+    The exponent's case is chosen once, so that each loop is branch-free and vectorizes:
+        q = 0: 1 (pow(a, 0) is 1 for every a, NaN included),   q = 1/2: sqrt(|a|),
+        q = 1, 2, 3: |a|, a * a, a * a * a (for a float32 a, a * a is exact in float64),
+        any other q: exp(q * log|a|) with vecmath's exp and log, which give pow's special
+        values too (|a| = 0: log = -inf, exp(-inf) = 0; inf and NaN pass through).
+    """
+    R, W = a.shape
+    if q == 0.0:
+        for r in range(R):
+            for w in range(W):
+                out[r, w] = 1.0
+    elif q == 0.5:
+        for r in range(R):
+            for w in range(W):
+                out[r, w] = np.sqrt(abs(np.float64(a[r, w])))
+    elif q == 1.0:
+        for r in range(R):
+            for w in range(W):
+                out[r, w] = abs(np.float64(a[r, w]))
+    elif q == 2.0:
+        for r in range(R):
+            for w in range(W):
+                v = np.float64(a[r, w])
+                out[r, w] = v * v
+    elif q == 3.0:
+        for r in range(R):
+            for w in range(W):
+                v = abs(np.float64(a[r, w]))
+                out[r, w] = v * v * v
+    else:
+        for r in range(R):
+            for w in range(W):
+                out[r, w] = vecmath.exp(q * vecmath.log(abs(np.float64(a[r, w]))))
+
+
+@njit(cache=True)
+def _window_sums_2x2(power, s):
+    """s[i, j] = the sum of the 2x2 window (i, j) of power (disjoint windows, stride 2), its four
+    terms added to 0 in row-major order, one loop over j for the whole output row."""
+    OH, OW = s.shape
+    for i in range(OH):
+        top, bottom, s_row = power[2 * i], power[2 * i + 1], s[i]
+        for j in range(OW):
+            acc = 0.0
+            acc += top[2 * j]
+            acc += top[2 * j + 1]
+            acc += bottom[2 * j]
+            acc += bottom[2 * j + 1]
+            s_row[j] = acc
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def lp_pool2d_forward_parallel(x, out, p, kernel_h, kernel_w, stride_h, stride_w):
+    """lp_pool2d_forward, one task per (n, c) plane, in three steps over the whole plane:
+
+        power[h, w]     = |x[n, c, h, w]|^p                            (float64)
+        s[i, j]         = sum_{ki, kj} power[i*SH + ki, j*SW + kj]     (float64, taps in row-major order)
+        out[n, c, i, j] = s[i, j]^(1/p)
+
+    The 2x2 window with stride 2 sums in _window_sums_2x2, other windows a tap at a time.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    two_by_two = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, 0, 0)
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        scratch = np.empty(H * W + OH * OW)                   # one allocation for both planes
+        power = scratch[:H * W].reshape(H, W)
+        s = scratch[H * W:].reshape(OH, OW)
+        _abs_pow(x[n, c], p, power)
+        if two_by_two:
+            _window_sums_2x2(power, s)
+        else:
+            s[:] = 0.0
+            for ki in range(kernel_h):
+                for kj in range(kernel_w):
+                    for i in range(OH):
+                        src, s_row = power[i * stride_h + ki], s[i]
+                        for j in range(OW):
+                            s_row[j] += src[j * stride_w + kj]
+        _abs_pow(s, 1.0 / p, out[n, c])
+
+
+@njit(cache=True)
+def _spread_2x2(a, out):
+    """out[2i + r, 2j + b] = a[i, j]: every 2x2 window's value on its four pixels (stride 2).
+    Row 2i is filled column pair by column pair, row 2i + 1 is a copy of it."""
+    OH, OW = a.shape
+    for i in range(OH):
+        a_row, top, bottom = a[i], out[2 * i], out[2 * i + 1]
+        for j in range(OW):
+            top[2 * j] = a_row[j]
+            top[2 * j + 1] = a_row[j]
+        for col in range(2 * OW):
+            bottom[col] = top[col]
+
+
+@njit(cache=True, error_model="numpy")
+def _lp_ratios(v, norm, ratio):
+    """ratio[r, w] = |v[r, w]| / norm[r, w], divided in v's dtype as the naive kernel does, over
+    norm's shape (v may be larger: a whole plane whose edge no window covers)."""
+    R, W = norm.shape
+    for r in range(R):
+        v_row, n_row, r_row = v[r], norm[r], ratio[r]
+        for w in range(W):
+            r_row[w] = abs(v_row[w]) / n_row[w]
+
+
+@njit(cache=True, error_model="numpy")
+def _lp_shares(v, norm, g, factor, share):
+    """share[r, w] = 0 + g[r, w] * sign(v[r, w]) * factor[r, w], or 0 where norm[r, w] = 0, over
+    norm's shape (v and share may be larger).
+
+    sign(v) = (v > 0) - (v < 0): 1, -1 or 0 (NaN: 0, as in the naive kernel), in integer
+    arithmetic, which compiles to no branch (an if/elif chain would mispredict on random signs
+    wherever the loop runs unvectorized).  0 + turns a share of -0 into +0, as the naive
+    kernel's dx (zeroed) += share does."""
+    R, W = norm.shape
+    for r in range(R):
+        v_row, n_row, g_row, f_row, s_row = v[r], norm[r], g[r], factor[r], share[r]
+        for w in range(W):
+            sign = np.float64((v_row[w] > 0.0) - (v_row[w] < 0.0))
+            s = g_row[w] * sign * f_row[w]
+            s_row[w] = 0.0 + (0.0 if n_row[w] == 0.0 else s)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def lp_pool2d_backward_parallel(dout, x, out, dx, p, kernel_h, kernel_w, stride_h, stride_w):
+    """lp_pool2d_backward, one task per (n, c) plane, one tap (ki, kj) at a time:
+
+        v[i, j]      = x[n, c, i*SH + ki, j*SW + kj]                  (the tap's pixel of every window)
+        factor[i, j] = (|v[i, j]| / out[n, c, i, j])^(p - 1)
+        dx[n, c, i*SH + ki, j*SW + kj] += dout[n, c, i, j] * sign(v[i, j]) * factor[i, j]
+
+    (nothing for a window whose norm is 0).  The taps run from the last to the first: a pixel
+    lies under tap (ki, kj) of window (i, j) = ((row - ki) / SH, (col - kj) / SW), so taken this
+    way it receives its shares from the windows in the naive kernel's order (i, then j, rising).
+    dx is zeroed first.
+
+    The 2x2 window with stride 2 puts every pixel in one window: the windows' norms and dout are
+    spread onto their pixels (_spread_2x2), and the formula is then elementwise over the plane,
+    dx = 0 + share, in loops as long as the plane's rows.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    two_by_two = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, 0, 0)
+    for task in prange(N * C):
+        n = task // C
+        c = task % C
+        x_plane, plane, norm, g = x[n, c], dx[n, c], out[n, c], dout[n, c]
+        if two_by_two:
+            norm_px = np.empty((2 * OH, 2 * OW), out.dtype)     # each pixel's window norm, and below
+            work = np.empty((3, 2 * OH, 2 * OW))                # its dout (exact in float64), ratio, factor
+            g_px, ratio, factor = work[0], work[1], work[2]
+            _spread_2x2(norm, norm_px)
+            _spread_2x2(g, g_px)
+            _lp_ratios(x_plane, norm_px, ratio)
+            _abs_pow(ratio, p - 1.0, factor)
+            _lp_shares(x_plane, norm_px, g_px, factor, plane)     # dx = 0 + share
+            _zero_uncovered(plane, OH, OW)
+            continue
+        for row in range(H):
+            for col in range(W):
+                plane[row, col] = 0.0
+        v = np.empty((OH, OW), x.dtype)
+        work = np.empty((3, OH, OW))
+        ratio, factor, share = work[0], work[1], work[2]
+        for ki in range(kernel_h - 1, -1, -1):
+            for kj in range(kernel_w - 1, -1, -1):
+                for i in range(OH):
+                    x_row, v_row = x_plane[i * stride_h + ki], v[i]
+                    for j in range(OW):
+                        v_row[j] = x_row[j * stride_w + kj]
+                _lp_ratios(v, norm, ratio)
+                _abs_pow(ratio, p - 1.0, factor)
+                _lp_shares(v, norm, g, factor, share)
+                for i in range(OH):
+                    s_row, dx_row = share[i], plane[i * stride_h + ki]
+                    for j in range(OW):
+                        dx_row[j * stride_w + kj] += s_row[j]
+
+
+# ------------------------------------------------------------------------- global average pooling, parallel
+#
+# Why global_avg_pool2d_*_parallel are faster: one task per (n, c) plane, and the forward's sum
+# vectorizes.  The naive loop has one float64 sum, and each addition waits for the previous one
+# (~4 cycles).  _plane_sum lets LLVM reassociate the additions (fastmath "reassoc", on that
+# function only): it keeps partial sums in the lanes of a few vector registers and adds them
+# up at the end.  Another order than the naive loop's, so the results agree to rounding (a few
+# float64 ulp of the sum of |x|), not bit for bit; but one fixed order for a given plane size,
+# inside one task, whatever the thread count.  Each plane is summed as one flat row of H*W
+# values (x is C-contiguous, as nbconv.functional passes it), so that small feature maps (7x7,
+# 4x4) make one vector loop, not one short loop per row.  The backward is the naive fill, one
+# plane per task: bit for bit the same.
+
+@njit(cache=True, fastmath={"reassoc"})
+def _plane_sum(a):
+    """sum_k a[k] in float64 for a 1-D array, the additions reassociated into vector lanes."""
+    acc = 0.0
+    for k in range(a.shape[0]):
+        acc += a[k]
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def global_avg_pool2d_forward_parallel(x, out):
+    """global_avg_pool2d_forward, one task per (n, c): out[n, c] = (1 / (H*W)) * sum_{h, w} x[n, c, h, w]
+
+    x is viewed as N*C rows of H*W values (and out as N*C values), so that a task is a row
+    index: no division of the task number into (n, c) (an integer division costs as much as
+    summing a 7x7 plane)."""
+    N, C, H, W = x.shape
+    area = H * W
+    rows, means = x.reshape(N * C, area), out.reshape(N * C)
+    for task in prange(N * C):
+        means[task] = _plane_sum(rows[task]) / area
+
+
+@njit(cache=True, parallel=True)
+def global_avg_pool2d_backward_parallel(dout, dx):
+    """global_avg_pool2d_backward, one task per (n, c): dx[n, c, h, w] = dout[n, c] / (H*W),
+    on the same (N*C, H*W) view of dx."""
+    N, C, H, W = dx.shape
+    area = H * W
+    rows, g = dx.reshape(N * C, area), dout.reshape(N * C)
+    for task in prange(N * C):
+        share = g[task] / area
+        row = rows[task]
+        for k in range(area):
+            row[k] = share

@@ -107,6 +107,12 @@ MEMORY_OPS = {
     "avg_pool2d": MemoryOp(lambda F, x, m: F.avg_pool2d_forward(x, kernel_size=2, method=m),
                            lambda t, x: t.nn.functional.avg_pool2d(x, 2),
                            (1.25, 1.25)),            # fwd: x + out; bwd: dout + dx
+    "lp_pool2d": MemoryOp(lambda F, x, m: F.lp_pool2d_forward(x, norm_type=2, kernel_size=2, method=m),
+                          lambda t, x: t.nn.functional.lp_pool2d(x, 2, 2),
+                          (1.25, 2.5)),              # bwd: dout + x + out + dx
+    "global_avg_pool2d": MemoryOp(lambda F, x, m: F.global_avg_pool2d_forward(x, method=m),
+                                  lambda t, x: t.nn.functional.adaptive_avg_pool2d(x, 1),
+                                  (1.0, 1.0)),       # fwd: x; bwd: dx
     "batch_norm": MemoryOp(_bn, _torch_bn, (3.0, 3.0)),   # fwd: x + xhat + out; bwd: dout + xhat + dx
     "layer_norm": MemoryOp(lambda F, x, m: F.layer_norm_forward(x, np.ones(x.shape[1:], x.dtype),
                                                                 np.zeros(x.shape[1:], x.dtype),

@@ -23,7 +23,7 @@ __all__ = ["DEFAULTS", "register", "run"]
 # (see the README): a LeNet-style CNN of 62,378 parameters, Adam with a cosine schedule, and
 # random shifts of one pixel as data augmentation.
 DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="auto",
-                schedule="cosine", shift=1, threads=1, device="cpu")
+                schedule="cosine", shift=1, threads=None, device="cpu")
 
 
 def _cli_int(minimum: int):
@@ -82,8 +82,9 @@ def register(commands) -> None:
                    help="save a checkpoint there after every epoch; resume from it if it exists")
     p.add_argument("--plot", metavar="OUT.PNG", help="save loss/accuracy curves and first-layer filters")
     p.add_argument("--threads", type=_cli_int(1), default=DEFAULTS["threads"],
-                   help="threads for the parallel kernels and BLAS (default %(default)s: the 8x8 digits are too "
-                        "small for threads to pay, they only add synchronization)")
+                   help="at most this many threads for the parallel kernels and BLAS, for this run (restored "
+                        "afterwards; default: as the process is set up, every core unless NUMBA_NUM_THREADS or "
+                        "OPENBLAS_NUM_THREADS say otherwise)")
     p.add_argument("--device", choices=devices.DEVICES, default=DEFAULTS["device"],
                    help="where to train: cpu (default) or cuda (the GPU kernels; needs nbconv[cuda] and an NVIDIA "
                         "GPU, or NUMBA_ENABLE_CUDASIM=1 for Numba's slow CUDA simulator)")
@@ -101,7 +102,9 @@ def _make_schedule(name: str, optimizer, epochs: int):
 
 
 def run(args) -> int:
-    with thread_limit(args.threads):
+    if args.threads is None:
+        return _run(args)
+    with thread_limit(args.threads):          # restored when the run ends
         return _run(args)
 
 
@@ -128,6 +131,10 @@ def _run(args) -> int:
           f"{args.model} with {model.num_params():,} parameters; {args.optimizer} lr {args.lr:g}, "
           f"{args.schedule} schedule, batch {args.batch_size}, {args.epochs} epochs, shift {args.shift}, "
           f"seed {args.seed}, method {args.method}, device {device}", flush=True)
+    if device == devices.CPU:
+        import numba
+        how = "--threads, restored afterwards" if args.threads else "as the process is set up"
+        print(f"threads: {numba.get_num_threads()} for the parallel kernels ({how})", flush=True)
     # the network before it trains: per layer its output shape and parameter count (nbconv.summary)
     shape = "x".join(str(s) for s in data.input_shape)
     print(f"\n{args.model}, per {shape} image:\n{summary(model, data.input_shape)}\n", flush=True)

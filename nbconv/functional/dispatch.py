@@ -78,9 +78,15 @@ CPU = {
         "naive": Kernels(pool.avg_pool2d_forward, pool.avg_pool2d_backward),
         "fast": Kernels(pool.avg_pool2d_forward_parallel, pool.avg_pool2d_backward_parallel),
     },
-    # one loop each, no optimized twin yet: "fast" is refused, "auto" runs the loop
-    "lp_pool2d": {"naive": Kernels(pool.lp_pool2d_forward, pool.lp_pool2d_backward)},
-    "global_avg_pool2d": {"naive": Kernels(pool.global_avg_pool2d_forward, pool.global_avg_pool2d_backward)},
+    # parallel twins, one task per plane: Lp's powers as products, sqrt or vecmath's exp and log
+    "lp_pool2d": {
+        "naive": Kernels(pool.lp_pool2d_forward, pool.lp_pool2d_backward),
+        "fast": Kernels(pool.lp_pool2d_forward_parallel, pool.lp_pool2d_backward_parallel),
+    },
+    "global_avg_pool2d": {
+        "naive": Kernels(pool.global_avg_pool2d_forward, pool.global_avg_pool2d_backward),
+        "fast": Kernels(pool.global_avg_pool2d_forward_parallel, pool.global_avg_pool2d_backward_parallel),
+    },
     # --- normalization ---
     # naive: each op's steps in a row (moments, normalize, the affine step: nbconv.kernels.norm);
     # fast: one parallel task per group, statistics, xhat and out in one visit (LRN: the power
@@ -171,8 +177,8 @@ FAST_FROM = {
     "tanh": 1 << 16,
     "max_pool2d": 1 << 16,        # elements of the input (the work), for the pools
     "avg_pool2d": 1 << 16,
-    "lp_pool2d": 0,
-    "global_avg_pool2d": 0,
+    "lp_pool2d": 1 << 13,         # fwd + bwd, float32, 2x2 windows (p = 2, 2.5, 3) and 3x3: from 8k
+    "global_avg_pool2d": 1 << 17,  # fwd + bwd, float32, 7x7 to 32x32 maps: from 128k
     # --- normalization ---
     # elements of x (w for weight_standardize), from where fast wins forward and backward (the
     # loops' statistics are scalar float64 sums, the twins' vectorized): measured on x (n, 16, 8, 8)

@@ -14,10 +14,11 @@ Max pooling remembers, for every output, the input pixel that won its window
 the (H, W) plane of its channel); its backward routes each gradient to that
 pixel only.
 
-``method`` (see ``dispatch``): "naive" runs the loops of ``nbconv.kernels.pool``; for max and
-average pooling "fast" runs their parallel twins (``*_parallel``, one task per (n, c) plane, bit
-for bit the same results), and "auto" the twins for large inputs.  Lp and global average pooling
-have one form, the loop.
+``method`` (see ``dispatch``): "naive" runs the loops of ``nbconv.kernels.pool``, "fast" their
+parallel twins (``*_parallel``, one task per (n, c) plane), and "auto" the twins for large
+inputs.  Max and average pooling's twins give bit for bit the same results; Lp pooling's (its
+powers through vecmath's exp and log) and global average pooling's (its sums in vector lanes)
+agree with the loops to rounding.
 
 CUDA device arrays in (see ``nbconv.devices``): the launchers of the same names in
 ``nbconv.kernels.cuda.pool`` run (one thread per output element; max pooling's backward
@@ -71,12 +72,14 @@ class LpPool2dCache:
     norm_type: float
     kernel_size: tuple[int, int]
     stride: tuple[int, int]
+    method: str
 
 
 @dataclass(frozen=True)
 class GlobalAvgPool2dCache:
     x_shape: tuple[int, int, int, int]
     dtype: np.dtype
+    method: str
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -160,8 +163,9 @@ def lp_pool2d_forward(x, *, norm_type=2, kernel_size, stride=None, method="auto"
         raise ValueError(f"norm_type must be a finite real number >= 1, got {norm_type!r}")
     kernel_size, stride, _, (OH, OW) = _window(x, kernel_size, stride, 0)
     out = devices.empty((x.shape[0], x.shape[1], OH, OW), x.dtype, device)
-    dispatch.select("lp_pool2d", method, device, x.size)[1].forward(x, out, p, *kernel_size, *stride)
-    return out, LpPool2dCache(x, out, p, kernel_size, stride)
+    method, kernels = dispatch.select("lp_pool2d", method, device, x.size)
+    kernels.forward(x, out, p, *kernel_size, *stride)
+    return out, LpPool2dCache(x, out, p, kernel_size, stride, method)
 
 
 def lp_pool2d_backward(dout, cache: LpPool2dCache):
@@ -172,8 +176,8 @@ def lp_pool2d_backward(dout, cache: LpPool2dCache):
     device = devices.device_of(dout=dout, **{"the forward's x": x})
     dy = as_dout(dout, out.shape, x.dtype)
     dx = devices.empty_like(x)
-    dispatch.kernels("lp_pool2d", "naive", device).backward(dy, x, out, dx, cache.norm_type, *cache.kernel_size,
-                                                            *cache.stride)
+    dispatch.kernels("lp_pool2d", cache.method, device).backward(dy, x, out, dx, cache.norm_type,
+                                                                 *cache.kernel_size, *cache.stride)
     return (dx,)
 
 
@@ -188,8 +192,9 @@ def global_avg_pool2d_forward(x, *, method="auto"):
     if H == 0 or W == 0:
         raise ValueError(f"x must have a non-empty feature map (H, W >= 1) to average, got shape {tuple(x.shape)}")
     out = devices.empty((N, C), x.dtype, device)
-    dispatch.select("global_avg_pool2d", method, device, x.size)[1].forward(x, out)
-    return out, GlobalAvgPool2dCache(tuple(x.shape), np.dtype(x.dtype))
+    method, kernels = dispatch.select("global_avg_pool2d", method, device, x.size)
+    kernels.forward(x, out)
+    return out, GlobalAvgPool2dCache(tuple(x.shape), np.dtype(x.dtype), method)
 
 
 def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
@@ -198,7 +203,8 @@ def global_avg_pool2d_backward(dout, cache: GlobalAvgPool2dCache):
     device = devices.device_of(dout=dout)        # the cache keeps no array: dx goes where dout is
     dy = as_dout(dout, cache.x_shape[:2], cache.dtype)
     dx = devices.empty(cache.x_shape, cache.dtype, device)
-    dispatch.kernels("global_avg_pool2d", "naive", device).backward(dy, dx)
+    method = cache.method if device == devices.CPU else "naive"     # a CPU cache may meet a device dout
+    dispatch.kernels("global_avg_pool2d", method, device).backward(dy, dx)
     return (dx,)
 
 
