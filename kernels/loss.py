@@ -270,7 +270,7 @@ def bce_with_logits_backward(z, t, dout, dz):
 #   and vectorizes (one small helper per loop: LLVM keeps vecmath's constants in registers there).
 #   The tile, C x (b1 - b0) elements, is sized to stay in L2 between the passes.  The sums add
 #   the terms in the naive loop's order, c = 0, 1, ...
-# * the sums along a contiguous row (_sum, _dot) let LLVM reassociate (fastmath "reassoc"): it
+# * the sums along a contiguous row (vecmath.vsum, _dot) let LLVM reassociate (fastmath "reassoc"): it
 #   keeps several vector lanes of running sums and adds them at the end.  That order is fixed by
 #   the compiled code, not by the data or the threads; the sum is in float64, as in the naive
 #   loops, and differs from their sequential order by rounding only.
@@ -286,15 +286,6 @@ def bce_with_logits_backward(z, t, dout, dz):
 TILE = 1 << 16    # elements of a softmax tile (B > 1): 256 KB of float32, within L2
 MIN_TILE_B = 64   # but at least 64 b per tile (long enough vector loops)
 CHUNK = 1 << 13   # elements per partial sum of the mean losses
-
-
-@njit(cache=True, fastmath={"reassoc"})
-def _sum(v):
-    """sum_i v[i] in float64, in the order LLVM picks to vectorize it (see above)."""
-    acc = 0.0
-    for i in range(v.shape[0]):
-        acc += v[i]
-    return acc
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -362,7 +353,7 @@ def _softmax_row(x, s):
     sum_c exp(x[c] - m).  The scaling by 1 / Z runs in x's dtype (8 float32 per instruction)."""
     m = _max(x)
     _exp_minus_scalar(x, m, s)
-    Z = _sum(s)
+    Z = vecmath.vsum(s)
     inv = x.dtype.type(1.0 / Z)
     for c in range(x.shape[0]):
         s[c] = s[c] * inv
@@ -390,7 +381,7 @@ def _log_softmax_rows(x, out):
         row, o = x[a], out[a]
         m = _max(row)
         _exp_minus_scalar(row, m, o)
-        log_Z = x.dtype.type(math.log(_sum(o)))
+        log_Z = x.dtype.type(math.log(vecmath.vsum(o)))
         for c in range(row.shape[0]):
             o[c] = (row[c] - m) - log_Z
 
@@ -398,7 +389,7 @@ def _log_softmax_rows(x, out):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_softmax_backward_rows(out, dout, dx):
     for a in prange(out.shape[0]):
-        total = out.dtype.type(_sum(dout[a]))
+        total = out.dtype.type(vecmath.vsum(dout[a]))
         for c in range(out.shape[1]):
             dx[a, c] = dout[a, c] - vecmath.exp(out[a, c]) * total
 
@@ -700,7 +691,7 @@ def bce_forward_fast(p, t):
             log_1mp = vecmath.log(one - p[i])
             log_1mp = clamp if log_1mp < clamp else log_1mp
             terms[i - lo] = -(t[i] * log_p + (one - t[i]) * log_1mp)
-        partial[k] = _sum(terms)
+        partial[k] = vecmath.vsum(terms)
     return _sum_in_order(partial) / M
 
 
@@ -733,7 +724,7 @@ def bce_with_logits_forward_fast(z, t):
             log1p_e = vecmath.log(u) - ((u - one) - e) / u
             relu = z[i] if z[i] > zero else zero
             terms[i - lo] = (relu - z[i] * t[i]) + log1p_e
-        partial[k] = _sum(terms)
+        partial[k] = vecmath.vsum(terms)
     return _sum_in_order(partial) / M
 
 

@@ -22,7 +22,7 @@ Global average pooling: x (N, C, H, W) -> out (N, C).
 import numpy as np
 from numba import njit, prange
 
-from . import vecmath            # the Lp twins' powers
+from . import vecmath            # the Lp twins' powers, global average pooling's sums
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -670,7 +670,7 @@ def lp_pool2d_backward_parallel(dout, x, out, dx, p, kernel_h, kernel_w, stride_
 #
 # Why global_avg_pool2d_*_parallel are faster: one task per (n, c) plane, and the forward's sum
 # vectorizes.  The naive loop has one float64 sum, and each addition waits for the previous one
-# (~4 cycles).  _plane_sum lets LLVM reassociate the additions (fastmath "reassoc", on that
+# (~4 cycles).  vecmath.vsum lets LLVM reassociate the additions (fastmath "reassoc", on that
 # function only): it keeps partial sums in the lanes of a few vector registers and adds them
 # up at the end.  Another order than the naive loop's, so the results agree to rounding (a few
 # float64 ulp of the sum of |x|), not bit for bit; but one fixed order for a given plane size,
@@ -678,14 +678,6 @@ def lp_pool2d_backward_parallel(dout, x, out, dx, p, kernel_h, kernel_w, stride_
 # values (x is C-contiguous, as nbconv.functional passes it), so that small feature maps (7x7,
 # 4x4) make one vector loop, not one short loop per row.  The backward is the naive fill, one
 # plane per task: bit for bit the same.
-
-@njit(cache=True, fastmath={"reassoc"})
-def _plane_sum(a):
-    """sum_k a[k] in float64 for a 1-D array, the additions reassociated into vector lanes."""
-    acc = 0.0
-    for k in range(a.shape[0]):
-        acc += a[k]
-    return acc
 
 
 @njit(cache=True, parallel=True)
@@ -699,7 +691,7 @@ def global_avg_pool2d_forward_parallel(x, out):
     area = H * W
     rows, means = x.reshape(N * C, area), out.reshape(N * C)
     for task in prange(N * C):
-        means[task] = _plane_sum(rows[task]) / area
+        means[task] = vecmath.vsum(rows[task]) / area
 
 
 @njit(cache=True, parallel=True)

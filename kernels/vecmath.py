@@ -1,4 +1,4 @@
-"""exp, expm1, log and tanh that vectorize: range reduction, a polynomial and bit tricks.
+"""exp, expm1, log, tanh and a sum that vectorize: range reduction, a polynomial and bit tricks.
 
 Why
 ---
@@ -464,3 +464,21 @@ def tanh_array(x, out):
     """out[i] = tanh(x[i])"""
     for i in range(x.shape[0]):
         out[i] = tanh(x[i])
+
+
+# --- a sum that vectorizes ----------------------------------------------------------------------
+
+@njit(cache=True, fastmath={"reassoc"})
+def vsum(v):
+    """sum_i v[i] in float64, for a 1-D array, the additions reassociated into vector lanes.
+
+    A sequential sum, acc += v[i], is one long chain of dependent additions (about 4 cycles
+    each); with fastmath "reassoc" LLVM keeps several vector lanes of running sums and adds them
+    at the end.  That order is fixed by the compiled code, not by the data or the threads; it
+    differs from the sequential order by rounding only.  (The softmax and loss kernels and the
+    global average pooling twin call it.)
+    """
+    acc = 0.0
+    for i in range(v.shape[0]):
+        acc += v[i]
+    return acc

@@ -312,3 +312,13 @@ def test_array_kernel_is_vectorized(name, dt):
     assert "vector.body" in ir
     calls = set(re.findall(r"call [^@]*@([\w.$]+)", ir))
     assert not {c for c in calls if re.fullmatch(r"(llvm\.)?(exp|expm1|log|tanh)(f|\..*)?", c)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 7, 64, 1001])
+def test_vsum_is_the_float64_sum_to_rounding(dtype, n):
+    v = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    exact = math.fsum(float(a) for a in v)           # the float64 values summed exactly
+    bound = n * 2.0 ** -52 * float(np.abs(v).sum())  # n roundings of float64 partial sums at most
+    assert vm.vsum(v) == pytest.approx(exact, rel=0, abs=bound)
+    assert vm.vsum(v[::-1].copy()) == pytest.approx(exact, rel=0, abs=bound)
