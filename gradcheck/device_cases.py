@@ -108,7 +108,7 @@ CASES = [
     Case("bce_with_logits", "z (2, 2) scaled by 3, soft t", F.bce_with_logits_forward, F.bce_with_logits_backward,
          lambda rng: (3.0 * rng.standard_normal((2, 2)), rng.uniform(0.0, 1.0, (2, 2))), names=("z",)),
 
-    Case("dropout", "x (2, 3), p 0.5, seed 3 (the device mask)", partial(F.dropout_forward, p=0.5, seed=3),
+    Case("dropout", "x (2, 3), p 0.5, seed 3 (the CPU's mask)", partial(F.dropout_forward, p=0.5, seed=3),
          F.dropout_backward, _normal(2, 3), names=("x",)),
     Case("dropout", "x (2, 2), inference (identity)", partial(F.dropout_forward, p=0.5, training=False),
          F.dropout_backward, _normal(2, 2), names=("x",)),

@@ -757,11 +757,47 @@ def batch_norm_backward_parallel(dout, xhat, gamma, inv_std, training, dx, dgamm
 #
 # d^(-beta) is exp(-beta * log(d)) with nbconv.kernels.vecmath's exp and log, which vectorize
 # (the C library's pow, one element per call, does not), computed in x's dtype: 8 float32 or 4
-# float64 lanes.  The window sum runs over whole rows (for c': for s), so it vectorizes too.
-# Results within a few ulp of the naive kernels (vecmath's exp and log are within 2 ulp; the
-# float32 window sums are taken in float32 here, in float64 there).
+# float64 lanes with AVX2.  For beta = 3/4 (AlexNet's, and the default) it is
+# 1 / (sqrt(d) sqrt(sqrt(d))) instead: two square roots (one instruction each, correctly
+# rounded) cost a fraction of a log and an exp.  The window sum runs over whole rows (for c': for s), so it vectorizes
+# too.  Results within a few ulp of the naive kernels (vecmath's exp and log are within 2 ulp; the
+# float32 window sums are taken in float32 here, in float64 there).  The work of one task is a
+# serial function (a row, a sample) that the prange calls: Numba compiles a prange body into a
+# function of its own that LLVM vectorizes worse than a serial loop (see kernels/activation.py).
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
+def _powers(d_row, minus_beta, p_row):
+    """p_row[s] = d_row[s]^(-beta), d > 0: two square roots for beta = 3/4, else vecmath's exp(-beta log d)."""
+    if minus_beta == -0.75:
+        for s in range(d_row.shape[0]):
+            r = math.sqrt(d_row[s])
+            p_row[s] = vecmath.cast(1.0, r) / (r * math.sqrt(r))     # in d's type
+    else:
+        for s in range(d_row.shape[0]):
+            p_row[s] = vecmath.exp(minus_beta * vecmath.log(d_row[s]))
+
+
+@njit(cache=True, error_model="numpy")
+def _local_response_norm_row(x, n, c, size, minus_beta, k_, scale, d, out):
+    """d[n, c, :] and out[n, c, :] of local_response_norm_forward_parallel (one row)."""
+    C, S = x.shape[1], x.shape[2]
+    lo = max(0, c - size // 2)
+    hi = min(C - 1, c + (size - 1) // 2)
+    d_row, x_row, out_row = d[n, c], x[n, c], out[n, c]
+    for s in range(S):
+        d_row[s] = 0.0
+    for cp in range(lo, hi + 1):                      # cp is c' of the formula
+        xp_row = x[n, cp]
+        for s in range(S):
+            d_row[s] += xp_row[s] * xp_row[s]
+    for s in range(S):
+        d_row[s] = k_ + scale * d_row[s]
+    _powers(d_row, minus_beta, out_row)               # out = d^(-beta) ...
+    for s in range(S):
+        out_row[s] *= x_row[s]                        # ... times x
+
+
+@njit(cache=True, parallel=True)
 def local_response_norm_forward_parallel(x, size, alpha, beta, k, d, out):
     """local_response_norm_forward with one task per row (n, c) of x (N, C, S):
 
@@ -771,22 +807,35 @@ def local_response_norm_forward_parallel(x, size, alpha, beta, k, d, out):
     N, C, S = x.shape
     minus_beta, k_, scale = x.dtype.type(-beta), x.dtype.type(k), x.dtype.type(alpha / size)
     for t in prange(N * C):
-        n, c = t // C, t % C
-        lo = max(0, c - size // 2)
-        hi = min(C - 1, c + (size - 1) // 2)
-        d_row, x_row, out_row = d[n, c], x[n, c], out[n, c]
+        _local_response_norm_row(x, t // C, t % C, size, minus_beta, k_, scale, d, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _local_response_norm_backward_sample(dout, x, d, n, size, minus_beta, scale, t, acc, dx):
+    """dx[n] of local_response_norm_backward_parallel (one sample; t (C, S) and acc (S,) scratch)."""
+    C, S = x.shape[1], x.shape[2]
+    for c in range(C):
+        dout_row, x_row, d_row, dx_row, t_row = dout[n, c], x[n, c], d[n, c], dx[n, c], t[c]
+        _powers(d_row, minus_beta, dx_row)            # p = d^(-beta), in dx's row for now
         for s in range(S):
-            d_row[s] = 0.0
-        for cp in range(lo, hi + 1):                  # cp is c' of the formula
-            xp_row = x[n, cp]
+            p = dx_row[s]
+            dx_row[s] = dout_row[s] * p
+            t_row[s] = dout_row[s] * x_row[s] * p / d_row[s]
+    for cp in range(C):                               # cp is c' of the formula
+        lo = max(0, cp - (size - 1) // 2)
+        hi = min(C - 1, cp + size // 2)
+        for s in range(S):
+            acc[s] = 0.0
+        for c in range(lo, hi + 1):
+            t_row = t[c]
             for s in range(S):
-                d_row[s] += xp_row[s] * xp_row[s]
+                acc[s] += t_row[s]
+        x_row, dx_row = x[n, cp], dx[n, cp]
         for s in range(S):
-            d_row[s] = k_ + scale * d_row[s]
-            out_row[s] = x_row[s] * vecmath.exp(minus_beta * vecmath.log(d_row[s]))
+            dx_row[s] -= scale * x_row[s] * acc[s]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True)
 def local_response_norm_backward_parallel(dout, x, d, size, alpha, beta, dx):
     """local_response_norm_backward with one task per sample n, in two sweeps over its channels:
 
@@ -801,21 +850,4 @@ def local_response_norm_backward_parallel(dout, x, d, size, alpha, beta, dx):
     for n in prange(N):
         t = np.empty((C, S), x.dtype)
         acc = np.empty(S, x.dtype)
-        for c in range(C):
-            dout_row, x_row, d_row, dx_row, t_row = dout[n, c], x[n, c], d[n, c], dx[n, c], t[c]
-            for s in range(S):
-                p = vecmath.exp(minus_beta * vecmath.log(d_row[s]))
-                dx_row[s] = dout_row[s] * p
-                t_row[s] = dout_row[s] * x_row[s] * p / d_row[s]
-        for cp in range(C):                           # cp is c' of the formula
-            lo = max(0, cp - (size - 1) // 2)
-            hi = min(C - 1, cp + size // 2)
-            for s in range(S):
-                acc[s] = 0.0
-            for c in range(lo, hi + 1):
-                t_row = t[c]
-                for s in range(S):
-                    acc[s] += t_row[s]
-            x_row, dx_row = x[n, cp], dx[n, cp]
-            for s in range(S):
-                dx_row[s] -= scale * x_row[s] * acc[s]
+        _local_response_norm_backward_sample(dout, x, d, n, size, minus_beta, scale, t, acc, dx)

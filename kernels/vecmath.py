@@ -17,22 +17,24 @@ becomes vector code: 8 float32 or 4 float64 lanes per instruction with AVX2.
 Use them as the ``math`` functions inside any ``@njit`` kernel.  For the loop to vectorize, the
 kernel's own code must be free of branches and calls too: write choices as selects, and
 compile with ``error_model="numpy"`` if it divides (the default tests every divisor for zero
-to raise ZeroDivisionError, a branch).  A sigmoid that vectorizes:
+to raise ZeroDivisionError, a branch).  An ELU that vectorizes:
 
-    from nbconv.kernels.vecmath import exp
+    from nbconv.kernels import vecmath
 
     @njit(cache=True, error_model="numpy")
-    def sigmoid(x, y):
+    def elu(x, y, alpha):
         for i in range(x.shape[0]):
-            e = exp(-abs(x[i]))                               # never overflows
-            y[i] = (1.0 if x[i] >= 0 else e) / (1.0 + e)
+            a = vecmath.cast(alpha, x[i])                      # alpha in x's float type
+            y[i] = x[i] if x[i] > 0 else a * vecmath.expm1(x[i])   # a select, not a branch
 
 Each takes a float32 or a float64 and returns the same type.  A float32 argument is computed in
-float32 throughout, with shorter polynomials, so that a vector holds twice as many lanes (a
-Python float literal mixed into a float32 expression promotes it to float64: in float32
-kernels write constants as ``np.float32(...)``).  The algorithm is written once; the constants
+float32 throughout, with shorter polynomials, so that a vector holds twice as many lanes.  The
+kernel must keep it so: a Python float (a literal, or an argument such as alpha) mixed into a
+float32 expression promotes it to float64, and the loop runs half the lanes; ``cast(value, x)``
+gives value in x's type.  The algorithm is written once; the constants
 that depend on the precision (polynomial lengths, exponent bias, ...) come from a table per
 type, ``_F32`` or ``_F64``, which ``_consts(x)`` picks when Numba compiles for x's type.
+``sigmoid(x)``, the logistic function in its stable form, is built on exp the same way.
 ``exp_array``, ``expm1_array``, ``log_array`` and ``tanh_array`` apply them over a flat array.
 
 exp(x)
@@ -433,6 +435,39 @@ def tanh(x):
     t_exp = c.ONE - c.TWO / (em + c.TWO)
     t = t_series if a < c.TANH_SPLIT else t_exp  # NaN takes the second, and stays NaN
     return math.copysign(t, x)
+
+
+@njit(**_JIT)
+def sigmoid(x):
+    """The logistic function 1 / (1 + e^-x) of a float32 or float64 x, in its type.
+
+    In the stable form, e = e^-|x| never overflows: 1 / (1 + e) for x >= 0 and e / (1 + e) for
+    x < 0 (there e^-x would overflow for x < -EXP_MAX), chosen by a select.  exp is within 1 ulp
+    and 1 + e and the division add half an ulp each: within 2 ulp, subnormal results included.
+    NaN stays NaN; sigmoid(inf) = 1, sigmoid(-inf) = 0.
+    """
+    c = _consts(x)
+    e = exp(-abs(x))
+    return (c.ONE if x >= c.ZERO else e) / (c.ONE + e)
+
+
+def cast(value, like):
+    """value (a Python or NumPy number) as a float of like's type, inside @njit code.
+
+    A float32 kernel that multiplies by a float64 argument (an alpha, a scale) computes in
+    float64: Numba promotes the mixed product, and the loop runs half as many lanes.
+    ``a = cast(alpha, x[i])`` keeps it in x's type.
+    """
+    raise NotImplementedError("cast is only usable inside @njit code")
+
+
+@overload(cast, jit_options=_JIT)
+def _cast_overload(value, like):
+    if like == types.float32:
+        return lambda value, like: np.float32(value)
+    if like == types.float64:
+        return lambda value, like: np.float64(value)
+    return None
 
 
 # --- array kernels ------------------------------------------------------------------------------

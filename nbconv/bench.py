@@ -81,6 +81,7 @@ CONV_METHODS = ("direct", "im2col", "blocked")
 @dataclass(frozen=True)
 class MemoryOp:
     forward: object            # (F, x, method) -> (y, cache)
+    backward: object           # (F, dout, cache) -> the gradients
     torch: object              # (torch, x) -> y
     bytes: tuple               # (forward, backward), in units of the input's bytes
 
@@ -102,46 +103,68 @@ def _torch_bn(t, x):
 
 MEMORY_OPS = {
     "max_pool2d": MemoryOp(lambda F, x, m: F.max_pool2d_forward(x, kernel_size=2, method=m),
+                           lambda F, dy, c: F.max_pool2d_backward(dy, c),
                            lambda t, x: t.nn.functional.max_pool2d(x, 2),
                            (1.75, 1.75)),            # fwd: x + out + switches; bwd: dout + switches + dx
     "avg_pool2d": MemoryOp(lambda F, x, m: F.avg_pool2d_forward(x, kernel_size=2, method=m),
+                           lambda F, dy, c: F.avg_pool2d_backward(dy, c),
                            lambda t, x: t.nn.functional.avg_pool2d(x, 2),
                            (1.25, 1.25)),            # fwd: x + out; bwd: dout + dx
     "lp_pool2d": MemoryOp(lambda F, x, m: F.lp_pool2d_forward(x, norm_type=2, kernel_size=2, method=m),
+                          lambda F, dy, c: F.lp_pool2d_backward(dy, c),
                           lambda t, x: t.nn.functional.lp_pool2d(x, 2, 2),
                           (1.25, 2.5)),              # bwd: dout + x + out + dx
     "global_avg_pool2d": MemoryOp(lambda F, x, m: F.global_avg_pool2d_forward(x, method=m),
+                                  lambda F, dy, c: F.global_avg_pool2d_backward(dy, c),
                                   lambda t, x: t.nn.functional.adaptive_avg_pool2d(x, 1),
                                   (1.0, 1.0)),       # fwd: x; bwd: dx
-    "batch_norm": MemoryOp(_bn, _torch_bn, (3.0, 3.0)),   # fwd: x + xhat + out; bwd: dout + xhat + dx
+    "batch_norm": MemoryOp(_bn,
+                           lambda F, dy, c: F.batch_norm_backward(dy, c),
+                           _torch_bn, (3.0, 3.0)),   # fwd: x + xhat + out; bwd: dout + xhat + dx
     "layer_norm": MemoryOp(lambda F, x, m: F.layer_norm_forward(x, np.ones(x.shape[1:], x.dtype),
                                                                 np.zeros(x.shape[1:], x.dtype),
                                                                 normalized_ndim=3, method=m),
+                           lambda F, dy, c: F.layer_norm_backward(dy, c),
                            lambda t, x: t.nn.functional.layer_norm(x, x.shape[1:]),
                            (3.0, 3.0)),
     "group_norm": MemoryOp(lambda F, x, m: F.group_norm_forward(x, _channels(x), _channels(x, 0.0),
                                                                 num_groups=8, method=m),
+                           lambda F, dy, c: F.group_norm_backward(dy, c),
                            lambda t, x: t.nn.functional.group_norm(x, 8),
                            (3.0, 3.0)),
     "local_response_norm": MemoryOp(lambda F, x, m: F.local_response_norm_forward(x, size=5, method=m),
+                                    lambda F, dy, c: F.local_response_norm_backward(dy, c),
                                     lambda t, x: t.nn.functional.local_response_norm(x, 5),
                                     (3.0, 4.0)),     # fwd: x + d + out; bwd: dout + x + d + dx
-    "relu": MemoryOp(lambda F, x, m: F.relu_forward(x, method=m), lambda t, x: t.relu(x),
+    "relu": MemoryOp(lambda F, x, m: F.relu_forward(x, method=m),
+                     lambda F, dy, c: F.relu_backward(dy, c),
+                     lambda t, x: t.relu(x),
                      (2.0, 3.0)),                    # fwd: x + y; bwd: dout + x + dx
     "leaky_relu": MemoryOp(lambda F, x, m: F.leaky_relu_forward(x, method=m),
+                           lambda F, dy, c: F.leaky_relu_backward(dy, c),
                            lambda t, x: t.nn.functional.leaky_relu(x), (2.0, 3.0)),
-    "elu": MemoryOp(lambda F, x, m: F.elu_forward(x, method=m), lambda t, x: t.nn.functional.elu(x),
+    "elu": MemoryOp(lambda F, x, m: F.elu_forward(x, method=m),
+                    lambda F, dy, c: F.elu_backward(dy, c),
+                    lambda t, x: t.nn.functional.elu(x),
                     (2.0, 3.0)),
-    "sigmoid": MemoryOp(lambda F, x, m: F.sigmoid_forward(x, method=m), lambda t, x: t.sigmoid(x),
+    "sigmoid": MemoryOp(lambda F, x, m: F.sigmoid_forward(x, method=m),
+                        lambda F, dy, c: F.sigmoid_backward(dy, c),
+                        lambda t, x: t.sigmoid(x),
                         (2.0, 3.0)),                 # bwd: dout + y + dx
-    "tanh": MemoryOp(lambda F, x, m: F.tanh_forward(x, method=m), lambda t, x: t.tanh(x), (2.0, 3.0)),
+    "tanh": MemoryOp(lambda F, x, m: F.tanh_forward(x, method=m),
+                     lambda F, dy, c: F.tanh_backward(dy, c),
+                     lambda t, x: t.tanh(x), (2.0, 3.0)),
     "prelu": MemoryOp(lambda F, x, m: F.prelu_forward(x, _channels(x, 0.25), method=m),
+                      lambda F, dy, c: F.prelu_backward(dy, c),
                       lambda t, x: t.nn.functional.prelu(x, t.full((x.shape[1],), 0.25)), (2.0, 3.0)),
     "dropout": MemoryOp(lambda F, x, m: F.dropout_forward(x, p=0.5, seed=0, method=m),
+                        lambda F, dy, c: F.dropout_backward(dy, c),
                         lambda t, x: t.nn.functional.dropout(x, 0.5), (2.25, 2.25)),  # + the mask
     "softmax": MemoryOp(lambda F, x, m: F.softmax_forward(x, axis=1, method=m),
+                        lambda F, dy, c: F.softmax_backward(dy, c),
                         lambda t, x: t.softmax(x, 1), (2.0, 3.0)),   # fwd: x + s; bwd: dout + s + dx
     "log_softmax": MemoryOp(lambda F, x, m: F.log_softmax_forward(x, axis=1, method=m),
+                            lambda F, dy, c: F.log_softmax_backward(dy, c),
                             lambda t, x: t.log_softmax(x, 1), (2.0, 3.0)),
 }
 BYTES = {op: spec.bytes for op, spec in MEMORY_OPS.items()}
@@ -454,7 +477,7 @@ def memory_op_methods(op, method):
     import nbconv.functional as F_
 
     spec = MEMORY_OPS[op]
-    return (lambda x: spec.forward(F_, x, method)), getattr(F_, f"{op}_backward")
+    return (lambda x: spec.forward(F_, x, method)), (lambda dy, cache: spec.backward(F_, dy, cache))
 
 
 def bench_memory_op(op, shape=MAP_SHAPE, repeat=3, torch=None) -> Table:

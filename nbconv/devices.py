@@ -80,9 +80,8 @@ class tuned_cuda_run:
       thread of a block as a Python thread and a manager thread polls them to release each
       ``syncthreads()`` barrier; with the default 5 ms each barrier waits for a GIL hand-over,
       and kernels with barriers (the tiled matmul, the loss sums) run 3 to 4 times slower.
-    - The simulator's own warnings about numba's random-number generator (dropout's mask) are
-      silenced: it seeds the xoroshiro128+ states in object mode (a NumbaWarning) on uint64
-      NumPy scalars that wrap around by design (RuntimeWarning: overflow).
+    - The simulator's warnings about dropout's mask are silenced: it runs the SplitMix64 draw
+      on uint64 NumPy scalars, which wrap around by design (RuntimeWarning: overflow).
 
     On a real GPU: numba's warning that a grid of a few blocks under-uses the GPU is silenced
     (small launches are the point of the small check shapes).
@@ -96,9 +95,8 @@ class tuned_cuda_run:
         self._warnings.__enter__()
         if simulator():
             sys.setswitchinterval(min(self._before, self.INTERVAL))
-            for module in (r"numba\.cuda\.random", r"nbconv\.kernels\.cuda\.dropout"):
-                warnings.filterwarnings("ignore", "overflow encountered in scalar", RuntimeWarning, module)
-            warnings.filterwarnings("ignore", r"\s*Compilation is falling back to object mode[\s\S]*xoroshiro128p")
+            warnings.filterwarnings("ignore", "overflow encountered in scalar", RuntimeWarning,
+                                    r"nbconv\.kernels\.cuda\.dropout")
         else:
             warnings.filterwarnings("ignore", r"Grid size \d+ will likely result in GPU under-utilization")
         return self

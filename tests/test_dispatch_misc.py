@@ -2,7 +2,7 @@
 
 - prelu, maxout, dropout: the naive loops and their parallel twins agree (bit for bit, except
   prelu's dweight, a sum added in another order: to rounding), "fast" and "naive" are what the
-  cache keeps, and dropout's mask is the same draw in both forms;
+  cache keeps, and dropout's mask is the same SplitMix64 draw in both forms, on any thread count;
 - the convolutions: forward and backward run the pair that dispatch.CONV names for the method,
   the common names are aliases, a bad method is refused with the allowed ones, residual follows.
 """
@@ -144,9 +144,31 @@ def test_maxout_is_the_max_over_channel_groups_in_both_forms(rng):
 
 # ----------------------------------------------------------------------------- dropout
 
+def _splitmix64_keep(shape, p, seed):
+    """The documented mask, independently: z_i = SplitMix64's i-th output from seed (closed form
+    mix(seed + (i + 1) GAMMA) on uint64 arrays), unit i kept where (z_i >> 11) * 2^-53 >= p."""
+    u = np.uint64
+    z = u(seed % 2**64) + (np.arange(int(np.prod(shape)), dtype=u) + u(1)) * u(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> u(30))) * u(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> u(27))) * u(0x94D049BB133111EB)
+    z = z ^ (z >> u(31))
+    return ((z >> u(11)).astype(np.float64) * 2.0**-53 >= p).reshape(shape)
+
+
+def test_the_dropout_reference_gives_splitmix64s_published_outputs():
+    z = np.uint64(0) + np.arange(1, 4, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    assert [int(v) for v in z] == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+    # and the mask of the first three: u = (z >> 11) 2^-53 against p
+    u = [(v >> 11) * 2.0**-53 for v in (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F)]
+    np.testing.assert_array_equal(_splitmix64_keep((3,), 0.5, 0), [v >= 0.5 for v in u])
+
+
 @settings(max_examples=30, deadline=None)
 @given(shape=st.lists(st.integers(0, 6), max_size=4), p=st.sampled_from([0.0, 0.2, 0.5, 0.9, 1.0]),
-       dtype=DTYPES, seed=st.integers(0, 2**32))
+       dtype=DTYPES, seed=st.integers(0, 2**64 - 1))
 def test_dropout_forms_draw_the_same_mask_from_the_same_seed(shape, p, dtype, seed):
     rng = np.random.default_rng(seed)
     x = np.asarray(rng.standard_normal(shape), dtype=dtype)         # shape () gives a 0-d array
@@ -157,10 +179,30 @@ def test_dropout_forms_draw_the_same_mask_from_the_same_seed(shape, p, dtype, se
     _assert_same(y1, y0)
     _assert_same(dx1, dx0)
     # independent truth: the documented draw and formula
-    keep = np.random.default_rng(seed).random(shape) >= p
+    keep = _splitmix64_keep(shape, p, seed)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     np.testing.assert_array_equal(c0.keep, keep)
     np.testing.assert_allclose(y0, x * keep * dtype(scale), rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_forms_agree_bit_for_bit_on_many_spans_and_threads(dtype):
+    # the parallel twin splits x into spans of SPAN elements between the threads: the mask and the
+    # output are the loop's whatever the thread count, and the documented draw
+    from nbconv.kernels import dropout as KD
+    n = 5 * KD.SPAN + 77
+    x = np.random.default_rng(2).standard_normal(n).astype(dtype)
+    expected, cache = F.dropout_forward(x, p=0.3, seed=2024, method="naive")
+    np.testing.assert_array_equal(cache.keep, _splitmix64_keep((n,), 0.3, 2024))
+    threads = numba.get_num_threads()
+    try:
+        for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(t)
+            y, c = F.dropout_forward(x, p=0.3, seed=2024, method="fast")
+            _assert_same(c.keep, cache.keep)
+            _assert_same(y, expected)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def test_dropout_forms_follow_one_generator_alike():
@@ -172,6 +214,10 @@ def test_dropout_forms_follow_one_generator_alike():
     for a, e in zip(outputs["fast"], outputs["naive"]):
         _assert_same(a, e)
     assert not np.array_equal(outputs["fast"][0], outputs["fast"][1])     # the generator advanced
+    # each forward's int seed is the Generator's next draw
+    seeds = np.random.default_rng(3).integers(0, 2**63 - 1, size=3)
+    for out, seed in zip(outputs["naive"], seeds):
+        np.testing.assert_array_equal(out != 0, _splitmix64_keep(x.shape, 0.5, int(seed)))
 
 
 @pytest.mark.parametrize("form", ["naive", "fast", "auto"])

@@ -322,3 +322,53 @@ def test_vsum_is_the_float64_sum_to_rounding(dtype, n):
     bound = n * 2.0 ** -52 * float(np.abs(v).sum())  # n roundings of float64 partial sums at most
     assert vm.vsum(v) == pytest.approx(exact, rel=0, abs=bound)
     assert vm.vsum(v[::-1].copy()) == pytest.approx(exact, rel=0, abs=bound)
+
+
+# ----------------------------------------------------------------------------- sigmoid and cast
+
+@njit
+def _sigmoid_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vm.sigmoid(x[i])
+
+
+def _sigmoid_reference(x):
+    """1 / (1 + e^-x) in long double where the platform has it (float64 otherwise), rounded to x's type."""
+    wide = np.longdouble if np.finfo(np.longdouble).precision > 15 else np.float64
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-x.astype(wide)))).astype(x.dtype)
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda t: t.__name__)
+def test_sigmoid_within_two_ulp_everywhere(dt):
+    rng = np.random.default_rng(7)
+    edge = 110.0 if dt is np.float32 else 750.0                 # past the subnormal results
+    x = np.concatenate([rng.uniform(-edge, edge, 200_000), rng.standard_normal(200_000),
+                        -np.geomspace(1e-30, edge, 10_000), np.geomspace(1e-30, edge, 10_000)]).astype(dt)
+    out = np.empty_like(x)
+    _sigmoid_loop(x, out)
+    if np.finfo(np.longdouble).precision > 15:
+        assert ulp_distance(out, _sigmoid_reference(x)).max() <= 2
+    else:                                                        # no long double: 3 ulp of float64
+        np.testing.assert_allclose(out, _sigmoid_reference(x), rtol=4 * np.finfo(dt).eps, atol=0)
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda t: t.__name__)
+def test_sigmoid_special_values(dt):
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dt)
+    out = np.empty_like(x)
+    _sigmoid_loop(x, out)
+    np.testing.assert_array_equal(out, np.array([0.5, 0.5, 1.0, 0.0, np.nan], dt))
+
+
+@njit
+def _scaled(value, x):
+    return vm.cast(value, x) * x
+
+
+def test_cast_keeps_a_float32_product_in_float32():
+    # a float64 argument times a float32 would be float64; cast(value, x) makes it x's type
+    assert _scaled(0.1, np.float32(3.0)) == np.float32(0.1) * np.float32(3.0)
+    assert _scaled.nopython_signatures[0].return_type == types.float32
+    assert _scaled(0.1, 3.0) == 0.1 * 3.0
+    assert _scaled.nopython_signatures[1].return_type == types.float64

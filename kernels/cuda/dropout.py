@@ -1,70 +1,88 @@
-"""Inverted dropout on the GPU: the twin of nbconv.kernels.dropout, plus the mask drawn on the device.
+"""Inverted dropout on the GPU: the twin of nbconv.kernels.dropout, the mask drawn where it is used.
 
 Shapes: x, keep, out (M,), flat; keep is a bool array, True where the unit is kept;
 scale = 1 / (1 - p), p the probability of dropping (0 when p = 1).
 
-On the CPU the functional layer draws the mask with NumPy and the kernels only apply it.  On
-the GPU the mask is drawn where it is used, by ``dropout_mask(keep, p, seed)``, with numba's
-xoroshiro128+ generator (numba.cuda.random): one stream per thread, the streams 2^64 draws
-apart in the sequence that ``seed`` starts, so the same seed and size give the same mask.  It is
-NOT the CPU's mask (another generator), but it has the same law: keep[i] = (u >= p) with u
-uniform in [0, 1), so P(keep) = 1 - p, and the backward reuses it exactly, like the CPU's.
+The mask is the CPU's, drawn the same way: element i's random 64-bit word z_i is the i-th output
+of SplitMix64 started from the int ``seed`` (``_splitmix64``, the device twin of the CPU's), and
+keep[i] = (z_i >> 11) >= threshold, threshold = ceil(p * 2^53), i.e. u_i >= p for
+u_i = (z_i >> 11) * 2^-53 uniform in [0, 1), so P(keep) = 1 - p.  SplitMix64 is counter-based:
+z_i is computed from (seed, i) alone, so every thread draws its own element with no generator
+state to seed or share, and the same seed and p give the same mask here as on the CPU, bit for
+bit.  The forward draws the mask into ``keep`` and applies it in one kernel; the backward reuses
+that mask exactly.  ``dropout_mask(keep, p, seed)`` draws the mask alone (a GPU-only launcher).
 
-Mapping: one thread per element for the apply kernels.  The mask kernel runs
-min(M, MAX_RNG_STREAMS) threads, each drawing for the elements i = t, t + T, t + 2T, ...
-(T threads): the generator's states cost 16 bytes each and are seeded on the host one after
-the other, so their number is capped.
+Mapping: one thread per element, in every kernel.
 """
 
+import math
+
+import numpy as np
 from numba import cuda
-from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_uniform_float64
 
 from ._launch import launch
 
-MAX_RNG_STREAMS = 1 << 15     # at most this many generator states (threads) for one mask
+# SplitMix64's constants, as in nbconv.kernels.dropout (np.uint64: the arithmetic stays in
+# wrapping uint64; a mix of uint64 and int64 would be promoted to float64).
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX2 = np.uint64(0x94D049BB133111EB)
+ONE = np.uint64(1)
+S11, S27, S30, S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
+
+
+@cuda.jit(device=True)
+def _splitmix64(seed, i):
+    """z_i = the i-th output of SplitMix64 started from ``seed`` (uint64), the twin of
+    nbconv.kernels.dropout._splitmix64 (where it is derived):
+
+        z = seed + (i + 1) * 0x9E3779B97F4A7C15                (mod 2^64)
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9               (mod 2^64)
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB               (mod 2^64)
+        z = z ^ (z >> 31)
+    """
+    z = np.uint64(seed) + (np.uint64(i) + ONE) * GAMMA
+    z = (z ^ (z >> S30)) * MIX1
+    z = (z ^ (z >> S27)) * MIX2
+    return z ^ (z >> S31)
 
 
 @cuda.jit
-def _dropout_mask_kernel(states, p, keep):
-    """keep[i] = (u_i >= p), u_i uniform in [0, 1) from thread t's stream, for i = t, t + T, ...
-
-    one thread per generator stream t (T = number of streams)
-    """
-    t = cuda.grid(1)
-    T = states.shape[0]
-    if t >= T:
+def _dropout_mask_kernel(seed, threshold, keep):
+    """keep[i] = (_splitmix64(seed, i) >> 11) >= threshold        one thread per i"""
+    i = cuda.grid(1)
+    if i >= keep.shape[0]:
         return
-    for i in range(t, keep.shape[0], T):
-        keep[i] = xoroshiro128p_uniform_float64(states, t) >= p
+    keep[i] = (_splitmix64(seed, i) >> S11) >= np.uint64(threshold)
 
 
 def dropout_mask(keep, p, seed):
-    """keep[i] = True with probability 1 - p, drawn on the device from the int ``seed``.
+    """keep[i] = u_i >= p, u_i = (z_i >> 11) * 2^-53 from SplitMix64(seed), drawn on the device.
 
-    keep is a bool device array (M,), written in place.  P(u >= p) = 1 - p for u uniform in
-    [0, 1): p = 0 keeps every unit, p = 1 drops every one.  A given (seed, M) always gives the
-    same mask.
+    keep is a bool device array (M,), written in place; the same mask as the CPU forward's for
+    the same seed and p.  The comparison runs in integers against ceil(p * 2^53) (exact: p * 2^53
+    is a power-of-two scaling): p = 0 keeps every unit, p = 1 drops every one.
     """
-    M = keep.shape[0]
-    if M == 0:
-        return
-    streams = min(M, MAX_RNG_STREAMS)
-    states = create_xoroshiro128p_states(streams, seed=seed)
-    launch(_dropout_mask_kernel, streams, states, p, keep)
+    launch(_dropout_mask_kernel, keep.shape[0], np.uint64(seed % 2**64), math.ceil(p * 2.0**53), keep)
 
 
 @cuda.jit
-def _dropout_forward_kernel(x, keep, scale, out):
-    """out[i] = x[i] * keep[i] * scale        one thread per i"""
+def _dropout_forward_kernel(x, seed, threshold, scale, keep, out):
+    """keep[i] = (_splitmix64(seed, i) >> 11) >= threshold
+    out[i] = x[i] * keep[i] * scale        one thread per i"""
     i = cuda.grid(1)
     if i >= x.shape[0]:
         return
-    out[i] = x[i] * keep[i] * scale
+    k = (_splitmix64(seed, i) >> S11) >= np.uint64(threshold)
+    keep[i] = k
+    out[i] = x[i] * k * scale
 
 
-def dropout_forward(x, keep, scale, out):
-    """out[i] = x[i] * keep[i] * scale   (device arrays; one thread per element)"""
-    launch(_dropout_forward_kernel, x.shape[0], x, keep, scale, out)
+def dropout_forward(x, seed, threshold, scale, keep, out):
+    """keep[i] = (z_i >> 11) >= threshold, z_i = SplitMix64(seed)'s i-th output; out[i] = x[i] * keep[i] * scale
+
+    (device arrays; one thread per element).  threshold = ceil(p * 2^53), as on the CPU."""
+    launch(_dropout_forward_kernel, x.shape[0], x, seed, threshold, scale, keep, out)
 
 
 @cuda.jit

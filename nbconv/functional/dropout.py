@@ -8,21 +8,27 @@ Inverted dropout (the lecture's second variant): in training each unit is kept w
 probability 1 - p and the kept ones are divided by 1 - p, so E[out] = x and inference needs
 no rescaling; at inference (``training=False``) dropout is the identity.
 
-The mask is drawn here, with NumPy's ``np.random.default_rng(seed)``, and applied by the
-kernel; the cache keeps it, so the backward pass drops exactly the same units.  ``method``
-(see ``dispatch``) picks how the mask is applied: "naive" the loop of nbconv.kernels.dropout,
-"fast" its parallel twin (the same numbers, bit for bit), "auto" the twin for large x.  The
-draw is the same in every form: the same seed gives the same output whatever the method.
+The mask is drawn inside the forward kernel by a counter-based generator: element i (in x's
+C order) is kept when u_i >= p, u_i = (z_i >> 11) * 2^-53 uniform in [0, 1), z_i the i-th output
+of SplitMix64 started from an int seed (see nbconv.kernels.dropout); the comparison is made in
+integers, (z_i >> 11) >= ceil(p * 2^53), the threshold computed here once.  The int seed is
+decided here: ``seed`` itself if it is an int, else one int drawn from
+``np.random.default_rng(seed)`` (``seed=None``: fresh entropy) or from the Generator given,
+which advances, so a seeded Generator gives a reproducible sequence of masks and the Dropout
+layer a fresh mask at every training forward (inference draws nothing).  z_i depends on
+(seed, i) only, so the mask is the same in every form of the kernel and on any number of
+threads: ``method`` (see ``dispatch``) picks the form, "naive" the loop of
+nbconv.kernels.dropout, "fast" its parallel twin (the same numbers, bit for bit), "auto" the
+twin for large x.  The cache keeps the mask, so the backward pass drops exactly the same units.
 
-On the GPU (x a CUDA device array) the mask is drawn on the device by
-``nbconv.kernels.cuda.dropout.dropout_mask`` from an int seed (numba's xoroshiro128+): the seed
-given, or for ``seed=None`` / a Generator one int drawn from ``np.random.default_rng(seed)``.
-The same int seed gives the same device mask, which is NOT the CPU's mask for that seed (another
-generator), but has the same law; the cache keeps it on the device for the backward.
+On the GPU (x a CUDA device array) the kernel of nbconv.kernels.cuda.dropout draws the same
+SplitMix64 words, one thread per element: the same seed and p give the same mask as on the CPU;
+the cache keeps it on the device for the backward.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -46,23 +52,37 @@ class DropoutCache:
     method: str                # the form that applied the mask ("naive" or "fast"), for the backward
 
 
-def _generator(seed) -> np.random.Generator:
+def _check_seed(seed) -> None:
+    """Refuse a seed that is not None, a non-negative int or a numpy.random.Generator."""
     if seed is None or isinstance(seed, np.random.Generator):
-        return np.random.default_rng(seed)
+        return
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be None, a non-negative int or a numpy.random.Generator, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return np.random.default_rng(int(seed))
 
 
-def _device_seed(seed) -> int:
-    """The int seed of the device mask: ``seed`` itself, or one int drawn from the Generator
-    (a fresh one for None), so that a seeded Generator gives a reproducible sequence of masks."""
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        _generator(seed)                                  # the same checks as on the CPU
-        return int(seed)
-    return int(_generator(seed).integers(0, 2**63 - 1))
+def _int_seed(seed) -> int:
+    """The int seed of the mask: ``seed`` itself, or one int drawn from the Generator (a fresh
+    one for None), so that a seeded Generator gives a reproducible sequence of masks."""
+    _check_seed(seed)
+    if seed is None or isinstance(seed, np.random.Generator):
+        return int(np.random.default_rng(seed).integers(0, 2**63 - 1))
+    return int(seed)
+
+
+def _kernel_seed(int_seed: int) -> np.uint64:
+    """The seed as the kernels take it: SplitMix64's state is 64 bits, so an int seed counts
+    modulo 2^64 (the int seeds below 2^64 are distinct seeds)."""
+    return np.uint64(int_seed % 2**64)
+
+
+def _threshold(p: float) -> int:
+    """T = ceil(p * 2^53): u = k * 2^-53 >= p  <=>  k >= p * 2^53  <=>  k >= T for an integer k.
+
+    p * 2^53 is exact in float64 (a power-of-two scaling), so T is exact: 0 for p = 0 (every
+    unit kept), 2^53 for p = 1 (none: k < 2^53)."""
+    return math.ceil(p * 2.0**53)
 
 
 def dropout_forward(x, *, p=0.5, training=True, seed=None, method="auto"):
@@ -70,10 +90,12 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None, method="auto"):
 
     x of any shape, float32 or float64.  ``p`` in [0, 1] is the probability of DROPPING a
     unit (the lecture's p is the keep probability, our 1 - p).  mask[i] = 1 with probability
-    1 - p, drawn from ``np.random.default_rng(seed)``: ``seed=None`` draws fresh entropy, an
-    int reproduces the same mask, a ``numpy.random.Generator`` is used (and advanced) as is.
-    p = 0 gives the identity; p = 1 drops every unit and gives zeros (the scale is then 0, not
-    1 / 0).  With ``training=False`` the output is a copy of x and backward is the identity.
+    1 - p, drawn by SplitMix64 from an int seed (see the module's docstring): an int ``seed``
+    reproduces the same mask, ``seed=None`` draws the int from fresh entropy, a
+    ``numpy.random.Generator`` gives it (and is advanced).  The mask is the same for every
+    ``method`` and on the GPU.  p = 0 gives the identity; p = 1 drops every unit and gives zeros
+    (the scale is then 0, not 1 / 0).  With ``training=False`` the output is a copy of x and
+    backward is the identity.
     """
     device = devices.device_of(x=x)
     dispatch.check_method("dropout", method, device)
@@ -86,30 +108,30 @@ def dropout_forward(x, *, p=0.5, training=True, seed=None, method="auto"):
     method, kernels = dispatch.select("dropout", method, device, x.size)
     if device == devices.CUDA:
         return _dropout_forward_cuda(x, p, training, seed, method, kernels)
-    rng = _generator(seed)
     if not training:
+        _check_seed(seed)                  # inference draws nothing
         return x.copy(), DropoutCache(None, 1.0, tuple(x.shape), x.dtype, method)
-    keep = rng.random(x.shape) >= p          # P(keep) = P(U >= p) = 1 - p for U ~ uniform[0, 1)
-    keep = np.asarray(keep, dtype=np.bool_)  # a 0-d x gives a 0-d mask
+    int_seed = _int_seed(seed)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
+    keep = np.empty(x.shape, dtype=np.bool_)   # written by the kernel: keep[i] = u_i >= p
     out = np.empty_like(x)
-    kernels.forward(x.reshape(-1), keep.reshape(-1), scale, out.reshape(-1))
+    kernels.forward(x.reshape(-1), _kernel_seed(int_seed), _threshold(p), scale, keep.reshape(-1),
+                    out.reshape(-1))
     return out, DropoutCache(keep, scale, tuple(x.shape), x.dtype, method)
 
 
 def _dropout_forward_cuda(x, p, training, seed, method, kernels):
-    """The device path: the mask drawn on the device from an int seed, applied there."""
-    from nbconv.kernels.cuda import dropout as cuda_dropout       # numba.cuda only with a device array
-
-    int_seed = _device_seed(seed)
+    """The device path: the mask drawn on the device by the forward kernel (the CPU's draw), applied there."""
     dtype = np.dtype(x.dtype)
     if not training:
+        _check_seed(seed)                  # as on the CPU: inference draws nothing
         return devices.copy(x), DropoutCache(None, 1.0, tuple(x.shape), dtype, method)
+    int_seed = _int_seed(seed)
     keep = devices.empty(x.shape, np.bool_, devices.CUDA)
-    cuda_dropout.dropout_mask(devices.flat(keep), p, int_seed)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     out = devices.empty_like(x)
-    kernels.forward(devices.flat(x), devices.flat(keep), scale, devices.flat(out))
+    kernels.forward(devices.flat(x), _kernel_seed(int_seed), _threshold(p), scale, devices.flat(keep),
+                    devices.flat(out))
     return out, DropoutCache(keep, scale, tuple(x.shape), dtype, method)
 
 

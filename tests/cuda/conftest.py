@@ -40,12 +40,6 @@ if HAVE_NUMBA_CUDA:
             f'os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")')
 
 
-def pytest_configure(config):
-    # numba.cuda.random, run by the simulator, passes nopython=False to numba.jit
-    config.addinivalue_line(
-        "filterwarnings", "ignore:The keyword argument 'nopython=False' was supplied:DeprecationWarning")
-
-
 @pytest.fixture(autouse=True)
 def _need_a_device():
     if HAVE_NUMBA_CUDA and not USING_SIMULATOR and not cuda.is_available():

@@ -1,4 +1,6 @@
-"""nbconv.kernels.cuda.dropout: the apply kernels against the CPU's, the device mask's statistics."""
+"""nbconv.kernels.cuda.dropout: the device mask is the CPU's (SplitMix64), the apply kernels the CPU's."""
+
+import math
 
 import numpy as np
 import pytest
@@ -6,14 +8,22 @@ import pytest
 import nbconv.kernels.dropout as K
 import nbconv.kernels.cuda.dropout as G
 
-# the simulator runs numba's xoroshiro128+ in Python (object mode), on uint64 numpy scalars
-# that wrap around by design
+# the simulator runs the device function in Python, on uint64 NumPy scalars that wrap around by
+# design (and warn when they do)
 pytestmark = [
     pytest.mark.filterwarnings("ignore:overflow encountered in scalar:RuntimeWarning"),
-    pytest.mark.filterwarnings(r"ignore:\s*Compilation is falling back to object mode:numba.core.errors.NumbaWarning"),
 ]
 
-FEW_STREAMS = 64     # the simulator seeds each generator state in Python, ~5 ms apiece
+
+def _reference_keep(M, p, seed):
+    """The documented mask, independently: z_i = mix(seed + (i + 1) GAMMA) (SplitMix64's i-th
+    output) on uint64 arrays, unit i kept where (z_i >> 11) * 2^-53 >= p."""
+    u = np.uint64
+    z = u(seed % 2**64) + (np.arange(M, dtype=u) + u(1)) * u(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> u(30))) * u(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> u(27))) * u(0x94D049BB133111EB)
+    z = z ^ (z >> u(31))
+    return (z >> u(11)).astype(np.float64) * 2.0**-53 >= p
 
 
 def _mask(M, p, seed, fill=False):
@@ -23,17 +33,26 @@ def _mask(M, p, seed, fill=False):
     return keep.copy_to_host()
 
 
-@pytest.mark.parametrize("p", [0.3, 0.5, 0.8])
-def test_mask_keeps_a_fraction_one_minus_p(monkeypatch, p):
-    monkeypatch.setattr(G, "MAX_RNG_STREAMS", FEW_STREAMS)
-    M = 1500
-    keep = _mask(M, p, seed=7)
-    # keep[i] ~ Bernoulli(1 - p) independently: the kept fraction is within 5 standard deviations
-    sigma = np.sqrt(p * (1 - p) / M)
-    assert abs(keep.mean() - (1 - p)) < 5 * sigma
-    # no long-range structure: both halves and the even/odd elements keep about as many
-    for part in (keep[: M // 2], keep[M // 2:], keep[::2], keep[1::2]):
-        assert abs(part.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / part.size)
+def _threshold(p):
+    return math.ceil(p * 2.0**53)
+
+
+def test_the_reference_gives_splitmix64s_published_outputs():
+    # seed 0's first outputs 0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F
+    u = [(z >> 11) * 2.0**-53 for z in (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F)]
+    for p in (0.05, 0.5, 0.9):
+        np.testing.assert_array_equal(_reference_keep(3, p, 0), [v >= p for v in u])
+
+
+@pytest.mark.parametrize("p, seed", [(0.3, 7), (0.5, 2**64 - 1), (0.8, 123456789)])
+def test_device_mask_equals_the_cpu_mask(p, seed):
+    M = 300
+    keep = _mask(M, p, seed, fill=True)                  # an element left unwritten stays True
+    np.testing.assert_array_equal(keep, _reference_keep(M, p, seed))
+    cpu_keep, cpu_out = np.zeros(M, np.bool_), np.empty(M)
+    K.dropout_forward(np.ones(M), np.uint64(seed), _threshold(p), 1.0, cpu_keep, cpu_out)
+    np.testing.assert_array_equal(keep, cpu_keep)
+    assert keep.any() and not keep.all()
 
 
 def test_mask_extremes_and_reproducibility():
@@ -42,28 +61,24 @@ def test_mask_extremes_and_reproducibility():
     a, b, c = _mask(100, 0.5, seed=3), _mask(100, 0.5, seed=3), _mask(100, 0.5, seed=4)
     np.testing.assert_array_equal(a, b)                          # same seed, same mask
     assert (a != c).any()                                         # another seed, another mask
-
-
-def test_mask_with_fewer_streams_than_elements(monkeypatch):
-    # every thread draws for several elements; all of them written, the statistics unchanged
-    monkeypatch.setattr(G, "MAX_RNG_STREAMS", 16)
-    M, p = 1000, 0.4
-    filled_false, filled_true = _mask(M, p, 11, fill=False), _mask(M, p, 11, fill=True)
-    np.testing.assert_array_equal(filled_false, filled_true)
-    assert abs(filled_false.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / M)
+    # every element written: the same mask over a mask filled with False or with True
+    np.testing.assert_array_equal(_mask(200, 0.4, 11, fill=False), _mask(200, 0.4, 11, fill=True))
 
 
 def test_mask_empty():
     assert _mask(0, 0.5, 1).shape == (0,)
 
 
-def test_forward_and_backward_match_cpu_and_reuse_the_mask(rng, dtype, compare):
-    M, p = 60, 0.3
-    keep = _mask(M, p, seed=5)
-    assert keep.any() and not keep.all()
-    scale = 1.0 / (1.0 - p)
+def test_forward_draws_the_cpu_mask_and_backward_reuses_it(rng, dtype, compare):
+    # the forward kernels on both devices: the same mask (exactly), the same output
+    M, p, seed = 260, 0.3, 5                            # three blocks, the last partly idle
+    T, scale = _threshold(p), 1.0 / (1.0 - p)
     x = rng.standard_normal(M).astype(dtype)
-    out = compare(K.dropout_forward, G.dropout_forward, x, keep, scale, np.full(M, np.nan, dtype))[3]
+    keep0 = np.zeros(M, np.bool_)
+    _, _, _, _, keep, out = compare(K.dropout_forward, G.dropout_forward, x, np.uint64(seed), T, scale,
+                                    keep0, np.full(M, np.nan, dtype))
+    np.testing.assert_array_equal(keep, _reference_keep(M, p, seed))
+    assert keep.any() and not keep.all()
     dout = rng.standard_normal(M).astype(dtype)
     dx = compare(K.dropout_backward, G.dropout_backward, dout, keep, scale, np.full(M, np.nan, dtype))[3]
     # the backward drops exactly the units the forward dropped, and scales the rest alike
@@ -76,13 +91,28 @@ def test_forward_and_backward_match_cpu_and_reuse_the_mask(rng, dtype, compare):
 def test_all_on_device(rng):
     # the GPU path end to end: mask drawn on the device, forward, backward, nothing from the host
     from numba import cuda
-    M, p = 80, 0.5
+    M, p, seed = 80, 0.5, 2024
     x = rng.standard_normal(M)
     keep = cuda.device_array(M, dtype=np.bool_)
-    G.dropout_mask(keep, p, 2024)
     out, dx = cuda.device_array(M), cuda.device_array(M)
-    G.dropout_forward(cuda.to_device(x), keep, 2.0, out)
+    G.dropout_forward(cuda.to_device(x), np.uint64(seed), _threshold(p), 2.0, keep, out)
     G.dropout_backward(cuda.to_device(np.ones(M)), keep, 2.0, dx)
     k = keep.copy_to_host()
+    np.testing.assert_array_equal(k, _reference_keep(M, p, seed))
+    np.testing.assert_array_equal(k, _mask(M, p, seed))           # dropout_mask draws the forward's mask
     np.testing.assert_array_equal(out.copy_to_host(), np.where(k, 2 * x, 0.0))
     np.testing.assert_array_equal(dx.copy_to_host(), np.where(k, 2.0, 0.0))
+
+
+def test_functional_dropout_on_the_device_equals_the_cpu(rng):
+    # nbconv.functional end to end: the same seed (an int, or a Generator's draw) and p give the
+    # same mask and output on the device as on the host
+    from numba import cuda
+    import nbconv.functional as F
+    x = rng.standard_normal((3, 4, 5))
+    for seed in (17, np.random.default_rng(4)):
+        host_seed = seed if isinstance(seed, int) else np.random.default_rng(4)
+        out, cache = F.dropout_forward(x, p=0.4, seed=host_seed)
+        dev_out, dev_cache = F.dropout_forward(cuda.to_device(x), p=0.4, seed=seed)
+        np.testing.assert_array_equal(dev_cache.keep.copy_to_host(), cache.keep)
+        np.testing.assert_allclose(dev_out.copy_to_host(), out, rtol=1e-15, atol=0)

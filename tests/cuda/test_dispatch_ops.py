@@ -97,16 +97,8 @@ def test_forward_and_backward_equal_the_cpu_path(case, dtype):
         dout = rng.standard_normal(np.shape(out)).astype(dtype)
         dev_dout = _to_device([dout])[0]
 
-    if _is_training_dropout(case):
-        # the device mask is not the CPU's (another generator): check against the device's own mask
-        keep = dev_cache.keep.copy_to_host()
-        x = host_inputs[0]
-        p = _keywords(case)["p"]
-        assert keep.dtype == np.bool_ and keep.shape == x.shape
-        _check_close(dev_out, np.where(keep, x / np.asarray(1 - p, dtype), 0).astype(dtype), tol, "out")
-        (dx,) = case.backward(dev_dout, dev_cache)
-        _check_close(dx, np.where(keep, dout / np.asarray(1 - p, dtype), 0).astype(dtype), tol, "dx")
-        return
+    if _is_training_dropout(case):             # the same SplitMix64 mask on both devices (an int seed)
+        np.testing.assert_array_equal(dev_cache.keep.copy_to_host(), cache.keep)
     if not scalar:
         _check_close(dev_out, out, tol, "out")
 
