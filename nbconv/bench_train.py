@@ -198,16 +198,16 @@ class StepTimes:
 
 
 def time_steps(model, optimizer, x, y, *, steps: int = 5, warmup: int = WARMUP) -> StepTimes:
-    """``warmup`` untimed steps, a moment of quiet (bench.settle: no thread pool still spinning),
-    then ``steps`` rounds of one clean step (train_step, timed whole with time.perf_counter, no
+    """A moment of quiet (bench.settle: no thread pool still spinning), ``warmup`` untimed steps
+    (the clocks and caches awake again), then ``steps`` rounds of one clean step (train_step, timed whole with time.perf_counter, no
     clock inside) and one instrumented step (instrumented_step, also timed whole).
 
     The two kinds alternate, so that both run under the same load of a shared machine.  The parts
     are those of the instrumented step that took the least time in all: like the best clean step,
     the least disturbed one, and a whole step, so its parts belong together."""
+    bench.settle()
     for _ in range(warmup):
         train_step(model, optimizer, x, y)
-    bench.settle()
     clock = time.perf_counter
     times, losses, instrumented = [], [], []
     for _ in range(max(1, steps)):
