@@ -21,14 +21,28 @@ COMMANDS = ("nbconv.cli", "nbconv.summary", "nbconv.train_cli", "nbconv.bench")
 # Numba's OpenMP threads keep spinning for a while after each parallel region (libgomp's default
 # OMP_WAIT_POLICY is active) and take the core that OpenBLAS's threads need for the next GEMM:
 # on the 2-core machine a training step of the digits net ran 3x slower on 2 threads than with
-# the threads asleep between regions.  The command line is nbconv's own process, so it asks the
-# OpenMP runtime to sleep, unless the user chose a policy; `nbconv bench` prints the setting.
-# The library (import nbconv) changes nothing of the kind.
-OPENMP_WAIT = ("OMP_WAIT_POLICY", "PASSIVE")
+# the threads asleep between regions.  Asleep, though, a worker is woken at the next region on
+# the waking thread's own core more often than not (Linux places a wakee near its waker), where
+# it waits for that core: a 1 ms parallel kernel then ran at one thread's speed, 1.4 ms instead
+# of 0.75, for whole bursts of calls.  Bound to a core each (OMP_PROC_BIND), the threads stay
+# apart.  The command line is nbconv's own process, so it asks the OpenMP runtime for both,
+# unless the user chose (either variable, or OMP_PLACES for the binding); `nbconv bench` prints
+# the setting.  The library (import nbconv) changes nothing of the kind.
+OPENMP_SETTINGS = {
+    "OMP_WAIT_POLICY": "PASSIVE",     # idle threads sleep
+    "OMP_PROC_BIND": "true",          # each thread stays on its core
+}
+
+
+def openmp_settings() -> None:
+    """Set OPENMP_SETTINGS in this process's environment, each only where the user chose nothing."""
+    os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_SETTINGS["OMP_WAIT_POLICY"])
+    if "OMP_PROC_BIND" not in os.environ and "OMP_PLACES" not in os.environ:
+        os.environ["OMP_PROC_BIND"] = OPENMP_SETTINGS["OMP_PROC_BIND"]
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault(*OPENMP_WAIT)          # before Numba's first parallel region starts OpenMP
+    openmp_settings()                            # before Numba's first parallel region starts OpenMP
     parser = argparse.ArgumentParser(prog="nbconv", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:

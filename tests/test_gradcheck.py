@@ -464,3 +464,18 @@ def test_the_command_line_lets_openmp_threads_sleep_unless_the_user_chose(monkey
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert main(["gradcheck", "--list"]) == 0
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("chosen, expected", [
+    ({}, "true"),                                   # nothing chosen: bound
+    ({"OMP_PROC_BIND": "false"}, "false"),          # the user's binding kept
+    ({"OMP_PLACES": "cores"}, None),                # places chosen: the binding left to the user
+])
+def test_the_command_line_binds_openmp_threads_unless_the_user_chose(monkeypatch, chosen, expected):
+    import os
+    for name in ("OMP_PROC_BIND", "OMP_PLACES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in chosen.items():
+        monkeypatch.setenv(name, value)
+    assert main(["gradcheck", "--list"]) == 0
+    assert os.environ.get("OMP_PROC_BIND") == expected
