@@ -134,11 +134,15 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    output t = i*Wq + j reads input taps[..] + t: each term adds a shifted copy of a whole
 #    input plane, scaled by one weight, to a whole output plane.  The innermost loop runs over
 #    t, contiguous in both arrays, with no bounds tests: the compiler vectorizes it.
-# 3. Register blocking.  The inner loop updates 4 output channels at once from 2 terms
-#    (8 weights held in registers, 2 input loads shared by 4 outputs: 8 multiply-adds per
-#    6 loads and 4 stores), on chunks of t short enough for the 4 output rows to stay in L1.
-# 4. prange over independent outputs: (sample, block of 4 filters) for y; (sample, block of
-#    4 input channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
+# 3. Register blocking.  The inner loop updates 2 output rows at once from 4 terms (8 weights
+#    held in registers, 4 input loads shared by 2 outputs: 8 multiply-adds per 6 loads and 2
+#    stores), on chunks of t short enough for the rows to stay in L1.  Stores are the scarce
+#    port (one per cycle on the CPUs we measured, against two loads and two multiply-adds):
+#    the earlier blocking, 4 outputs from 2 terms, stored 4 rows per 8 multiply-adds and ran
+#    1.3-2.3x slower on 32 to 128 channels.  dw keeps its 8 running sums in registers and
+#    stores nothing in its inner loop: 4 filters by 2 terms there.
+# 4. prange over independent outputs: (sample, pair of filters) for y; (sample, pair of input
+#    channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
 # reordered sums so that dw's dot products vectorize), never with "nnan"/"ninf": NaN and Inf
@@ -267,8 +271,8 @@ def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
     """yw[n, f, i*Wq + j] = sum_{c, ki, kj} w[f, c, ki, kj] * xq[n, g*Cg + c, taps[ki*KW + kj] + i*Wq + j]
 
     the convolution sum on the polyphase input, f in group g; w_terms (F, Cg*KH*KW) is w
-    flattened, term k = (c*KH + ki)*KW + kj.  One task per (n, block of 4 filters of a group);
-    t = i*Wq + j runs in chunks of ``chunk``, and the innermost loop adds 2 terms to 4 rows.
+    flattened, term k = (c*KH + ki)*KW + kj.  One task per (n, pair of filters of a group);
+    t = i*Wq + j runs in chunks of ``chunk``, and the innermost loop adds 4 terms to 2 rows.
     """
     N, C, PLANE = xq.shape
     F, T = w_terms.shape
@@ -277,14 +281,14 @@ def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
     Fg = F // groups
     OH = yw.shape[2] // Wq
     L = (OH - 1) * Wq + OW                 # one past the last output that is kept
-    nblk = (Fg + 3) // 4
-    T2 = T - T % 2
+    npairs = (Fg + 1) // 2
+    T4 = T - T % 4
     xs = xq.reshape(N, C * PLANE)
-    for task in prange(N * groups * nblk):
-        n = task // (groups * nblk)
-        g = task // nblk % groups
-        f0 = g * Fg + task % nblk * 4
-        nf = min(4, (g + 1) * Fg - f0)
+    for task in prange(N * groups * npairs):
+        n = task // (groups * npairs)
+        g = task // npairs % groups
+        f0 = g * Fg + task % npairs * 2
+        nf = min(2, (g + 1) * Fg - f0)
         for t0 in range(0, L, chunk):
             m = min(chunk, L - t0)
             xg = xs[n, g * Cg * PLANE + t0:]                  # the group's input, from t0 on
@@ -292,53 +296,45 @@ def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
                 yrow = yw[n, f0 + fb, t0:t0 + m]
                 for t in range(m):
                     yrow[t] = 0.0
-            if nf == 4:
+            if nf == 2:
                 y0 = yw[n, f0, t0:t0 + m]
                 y1 = yw[n, f0 + 1, t0:t0 + m]
-                y2 = yw[n, f0 + 2, t0:t0 + m]
-                y3 = yw[n, f0 + 3, t0:t0 + m]
-                for k in range(0, T2, 2):
-                    o0 = k // KK * PLANE + taps[k % KK]
-                    o1 = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
-                    xa = xg[o0:o0 + m]
-                    xb = xg[o1:o1 + m]
-                    w0a = w_terms[f0, k]
-                    w0b = w_terms[f0, k + 1]
-                    w1a = w_terms[f0 + 1, k]
-                    w1b = w_terms[f0 + 1, k + 1]
-                    w2a = w_terms[f0 + 2, k]
-                    w2b = w_terms[f0 + 2, k + 1]
-                    w3a = w_terms[f0 + 3, k]
-                    w3b = w_terms[f0 + 3, k + 1]
+                for k in range(0, T4, 4):
+                    oa = k // KK * PLANE + taps[k % KK]
+                    ob = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
+                    oc = (k + 2) // KK * PLANE + taps[(k + 2) % KK]
+                    od = (k + 3) // KK * PLANE + taps[(k + 3) % KK]
+                    xa = xg[oa:oa + m]
+                    xb = xg[ob:ob + m]
+                    xc = xg[oc:oc + m]
+                    xd = xg[od:od + m]
+                    w0a, w0b, w0c, w0d = w_terms[f0, k], w_terms[f0, k + 1], w_terms[f0, k + 2], w_terms[f0, k + 3]
+                    w1a, w1b, w1c, w1d = (w_terms[f0 + 1, k], w_terms[f0 + 1, k + 1], w_terms[f0 + 1, k + 2],
+                                          w_terms[f0 + 1, k + 3])
                     for t in range(m):
                         a = xa[t]
                         b = xb[t]
-                        y0[t] += w0a * a + w0b * b
-                        y1[t] += w1a * a + w1b * b
-                        y2[t] += w2a * a + w2b * b
-                        y3[t] += w3a * a + w3b * b
-                for k in range(T2, T):
+                        c = xc[t]
+                        d = xd[t]
+                        y0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
+                        y1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
+                for k in range(T4, T):                        # the last 1-3 terms
                     o0 = k // KK * PLANE + taps[k % KK]
                     xa = xg[o0:o0 + m]
                     w0a = w_terms[f0, k]
                     w1a = w_terms[f0 + 1, k]
-                    w2a = w_terms[f0 + 2, k]
-                    w3a = w_terms[f0 + 3, k]
                     for t in range(m):
                         a = xa[t]
                         y0[t] += w0a * a
                         y1[t] += w1a * a
-                        y2[t] += w2a * a
-                        y3[t] += w3a * a
-            else:                                             # the last 1-3 filters of a group
-                for fb in range(nf):
-                    yrow = yw[n, f0 + fb, t0:t0 + m]
-                    for k in range(T):
-                        o0 = k // KK * PLANE + taps[k % KK]
-                        xa = xg[o0:o0 + m]
-                        wa = w_terms[f0 + fb, k]
-                        for t in range(m):
-                            yrow[t] += wa * xa[t]
+            else:                                             # the last filter of an odd group
+                yrow = yw[n, f0, t0:t0 + m]
+                for k in range(T):
+                    o0 = k // KK * PLANE + taps[k % KK]
+                    xa = xg[o0:o0 + m]
+                    wa = w_terms[f0, k]
+                    for t in range(m):
+                        yrow[t] += wa * xa[t]
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -348,20 +344,21 @@ def conv2d_backward_blocked_dx(dyw, w_terms, taps, dxq, groups, L, chunk):
     The adjoint of the forward's shift-and-add: every term scatters a whole dy plane, scaled
     by one weight, back onto the input plane it was read from.  dyw is dy in the wide layout
     (0 in the junk columns); dxq, in the polyphase layout, is zeroed first.  One task per
-    (n, block of 4 input channels of a group): a task owns its channels' planes of dxq.
+    (n, pair of input channels of a group): a task owns its channels' planes of dxq; the
+    innermost loop adds 4 filters' dy rows to 2 channels' rows.
     """
     N, C, PLANE = dxq.shape
     F, T = w_terms.shape
     KK = taps.shape[0]
     Cg = C // groups
     Fg = F // groups
-    ncb = (Cg + 3) // 4
-    Fg2 = Fg - Fg % 2
-    for task in prange(N * groups * ncb):
-        n = task // (groups * ncb)
-        g = task // ncb % groups
-        cl0 = task % ncb * 4                                  # first channel within the group
-        nc = min(4, Cg - cl0)
+    npairs = (Cg + 1) // 2
+    Fg4 = Fg - Fg % 4
+    for task in prange(N * groups * npairs):
+        n = task // (groups * npairs)
+        g = task // npairs % groups
+        cl0 = task % npairs * 2                               # first channel within the group
+        nc = min(2, Cg - cl0)
         c0 = g * Cg + cl0
         for cb in range(nc):
             plane = dxq[n, c0 + cb]
@@ -369,42 +366,33 @@ def conv2d_backward_blocked_dx(dyw, w_terms, taps, dxq, groups, L, chunk):
                 plane[p] = 0.0
         for t0 in range(0, L, chunk):
             m = min(chunk, L - t0)
-            for fp in range(0, Fg2, 2):
-                fa = g * Fg + fp
+            for fq in range(0, Fg4, 4):
+                fa = g * Fg + fq
                 da = dyw[n, fa, t0:t0 + m]
-                dyb = dyw[n, fa + 1, t0:t0 + m]
+                db = dyw[n, fa + 1, t0:t0 + m]
+                dc = dyw[n, fa + 2, t0:t0 + m]
+                dd = dyw[n, fa + 3, t0:t0 + m]
                 for kk in range(KK):
                     o = taps[kk] + t0
-                    if nc == 4:
-                        d0 = dxq[n, c0, o:o + m]
+                    k0 = cl0 * KK + kk                        # channel cl0's term kk
+                    w0a, w0b, w0c, w0d = w_terms[fa, k0], w_terms[fa + 1, k0], w_terms[fa + 2, k0], w_terms[fa + 3, k0]
+                    d0 = dxq[n, c0, o:o + m]
+                    if nc == 2:
+                        k1 = k0 + KK                          # channel cl0 + 1's
+                        w1a, w1b, w1c, w1d = (w_terms[fa, k1], w_terms[fa + 1, k1], w_terms[fa + 2, k1],
+                                              w_terms[fa + 3, k1])
                         d1 = dxq[n, c0 + 1, o:o + m]
-                        d2 = dxq[n, c0 + 2, o:o + m]
-                        d3 = dxq[n, c0 + 3, o:o + m]
-                        k0 = cl0 * KK + kk
-                        w0a = w_terms[fa, k0]
-                        w0b = w_terms[fa + 1, k0]
-                        w1a = w_terms[fa, k0 + KK]
-                        w1b = w_terms[fa + 1, k0 + KK]
-                        w2a = w_terms[fa, k0 + 2 * KK]
-                        w2b = w_terms[fa + 1, k0 + 2 * KK]
-                        w3a = w_terms[fa, k0 + 3 * KK]
-                        w3b = w_terms[fa + 1, k0 + 3 * KK]
                         for t in range(m):
                             a = da[t]
-                            b = dyb[t]
-                            d0[t] += w0a * a + w0b * b
-                            d1[t] += w1a * a + w1b * b
-                            d2[t] += w2a * a + w2b * b
-                            d3[t] += w3a * a + w3b * b
-                    else:                                     # the last 1-3 channels of a group
-                        for cb in range(nc):
-                            d = dxq[n, c0 + cb, o:o + m]
-                            k = (cl0 + cb) * KK + kk
-                            wa = w_terms[fa, k]
-                            wb = w_terms[fa + 1, k]
-                            for t in range(m):
-                                d[t] += wa * da[t] + wb * dyb[t]
-            for f in range(g * Fg + Fg2, (g + 1) * Fg):          # an odd filter out
+                            b = db[t]
+                            c = dc[t]
+                            d = dd[t]
+                            d0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
+                            d1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
+                    else:                                     # the last channel of an odd group
+                        for t in range(m):
+                            d0[t] += (w0a * da[t] + w0b * db[t]) + (w0c * dc[t] + w0d * dd[t])
+            for f in range(g * Fg + Fg4, (g + 1) * Fg):          # the last 1-3 filters
                 da = dyw[n, f, t0:t0 + m]
                 for kk in range(KK):
                     o = taps[kk] + t0

@@ -8,7 +8,7 @@ Three methods compute the same numbers (to rounding); the names every op takes m
     im2col kernels of that module (``im2col``, ``col2im``, ``conv2d_forward_im2col``) are the
     reference it is tested against;
   - ``"blocked"``: the optimized direct kernel of ``nbconv.kernels.conv``: polyphase padding,
-    shift-and-add over contiguous rows, 4 output channels per inner loop, prange over
+    shift-and-add over contiguous rows, 2 output rows from 4 terms per inner loop, prange over
     independent outputs; no BLAS.
 
 Which function runs is a table lookup, ``dispatch.CONV[method]`` (read it there); the two fast

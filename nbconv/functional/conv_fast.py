@@ -13,8 +13,8 @@ here, with the naive kernel's signature, so that all three methods are called al
     bytes of cache, prange over independent pieces); the GEMMs are NumPy's np.dot, the BLAS
     whose rate ``nbconv bench`` takes as the machine's limit.
   - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
-    ``nbconv.kernels.conv`` (polyphase padding, shift-and-add over contiguous rows, 4 output
-    channels per inner loop, prange over independent outputs); no BLAS.
+    ``nbconv.kernels.conv`` (polyphase padding, shift-and-add over contiguous rows, 2 output
+    rows from 4 terms per inner loop, prange over independent outputs); no BLAS.
   - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: im2col on the GPU (CUDA device
     arrays), the naive lowering kernels of ``nbconv.kernels.cuda.im2col`` and its tiled
     matrix product, with X_col in a device scratch array.
@@ -191,8 +191,8 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     geo.crop(dxq, dx)
 
 
-# The blocked kernels work on chunks of this many bytes of each row, so that the 4 output rows
-# and 2 input rows of the inner loop stay in a 32 KiB L1 cache.
+# The blocked kernels work on chunks of this many bytes of each row, so that the 6 rows of the
+# inner loop (2 outputs and 4 inputs; dw's: 4 dy rows and 2 inputs) stay in a 32 KiB L1 cache.
 BLOCKED_CHUNK_BYTES = 4096
 
 
