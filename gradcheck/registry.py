@@ -1,7 +1,7 @@
 """The registry: every backward of ``nbconv.functional`` with the inputs it is checked on.
 
 Each op family lists its cases in ``nbconv.gradcheck.cases.<family>`` as
-``CASES``; ``all_cases()`` gathers them.  ``tests/test_gradcheck_registry.py``
+``CASES``; ``all_cases()`` gathers them.  ``tests/test_gradcheck.py``
 fails when ``nbconv.functional`` has a ``*_backward`` that no case checks.
 """
 

@@ -610,6 +610,7 @@ def summarize(tables) -> list[str]:
 # --------------------------------------------------------------------------- the command
 
 def register(commands) -> None:
+    from nbconv.cli import int_option
     p = commands.add_parser("bench", help="benchmark the kernels against the machine's GEMM and copy limits")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="full", action="store_false",
@@ -618,14 +619,15 @@ def register(commands) -> None:
     p.add_argument("--op", action="append", choices=ALL_OPS, help="benchmark only this op (repeatable)")
     p.add_argument("--method", action="append", choices=CONV_METHODS,
                    help="conv2d methods to time (repeatable; default all; speedups are over the first)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement, the best is kept (default 5)")
+    p.add_argument("--repeat", type=int_option(1), default=5,
+                   help="timed runs per measurement, the best is kept (default 5)")
     p.add_argument("--json", metavar="PATH", help="also save every number as JSON")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch column even if torch is importable")
     p.add_argument("--train", action="store_true",
                    help="time whole training steps (forward, loss, backward, Adam) of three LeNet-style nets "
                         "instead, with each layer type's share (nbconv.bench_train; uses --repeat, --json, "
                         "--no-torch)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=int_option(1), default=None,
                    help="run with at most this many Numba and BLAS threads (restored afterwards; default: "
                         "as the process is set up). On a small or busy machine, threads that wait for each "
                         "other at every parallel region can cost more than they bring: compare --threads 1")
@@ -633,6 +635,12 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    from nbconv.cli import fail, output_path_problem
+
+    if getattr(args, "json", None):             # found now, not after minutes of timing
+        problem = output_path_problem(args.json, "--json")
+        if problem:
+            return fail("bench", problem)
     threads = getattr(args, "threads", None)
     if threads is None:
         return _run(args)

@@ -4,6 +4,12 @@
     nbconv gradcheck --op conv2d         check one op
     nbconv gradcheck --example backprop  replay the lecture's backprop example
     nbconv gradcheck --device cuda       check every op on the GPU path
+
+A command that cannot run (a missing optional extra, a file that cannot be read or written, a
+bad option value) prints one line, "nbconv COMMAND: what is wrong: what to do", and exits 2
+without a traceback: argparse does it for the option values it checks, the commands check
+their paths up front (``output_path_problem``), and ``main`` turns the ImportError of an
+optional extra and an OSError about a file into that line (``command_error``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import sys
 
 # Modules that add a sub-command: each has ``register(subparsers)``, which adds its parser and
 # sets ``func=run`` with ``run(args) -> exit status``.
-COMMANDS = ("nbconv.cli", "nbconv.summary", "nbconv.train_cli", "nbconv.bench")
+COMMANDS = ("nbconv.cli", "nbconv.examples.command", "nbconv.summary", "nbconv.train_cli", "nbconv.bench")
 
 
 # Numba's OpenMP threads keep spinning for a while after each parallel region (libgomp's default
@@ -43,12 +49,103 @@ def openmp_settings() -> None:
 
 def main(argv=None) -> int:
     openmp_settings()                            # before Numba's first parallel region starts OpenMP
-    parser = argparse.ArgumentParser(prog="nbconv", description=__doc__.splitlines()[0])
+    parser = OneLineErrors(prog="nbconv", description=__doc__.splitlines()[0])   # sub-commands inherit it
     commands = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         importlib.import_module(module).register(commands)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ImportError, OSError) as exc:
+        message = command_error(exc)
+        if message is None:                      # not a missing extra, not a file: a bug, with its traceback
+            raise
+        return fail(args.command, message)
+
+
+# ----------------------------------------------------------------------------- command-line errors
+
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse's parser, with a bad option value reported on one line (no usage block):
+    "nbconv train: argument --epochs: must be >= 1, got 0 (nbconv train --help lists the options)",
+    exit status 2.  ``add_subparsers`` makes the sub-commands' parsers of the same class."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} ({self.prog} --help lists the options)\n")
+
+
+# The optional extras of pyproject.toml: the top-level module -> (its package, the extra holding it).
+EXTRAS = {
+    "sklearn": ("scikit-learn", "train"),
+    "tqdm": ("tqdm", "train"),
+    "matplotlib": ("matplotlib", "plot"),
+    "numba_cuda": ("numba-cuda", "cuda"),
+}
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs an extra.  pip takes nbconv itself as installed (a checkout's
+    editable install too) and adds only the extra's packages."""
+    return f'pip install "nbconv[{extra}]"'
+
+
+def fail(command: str, message: str) -> int:
+    """Print "nbconv COMMAND: message" on stderr, one line; return the exit status 2."""
+    print(f"nbconv {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def command_error(exc: BaseException) -> str | None:
+    """The one line for an error a user can fix, or None for any other error.
+
+    - an ImportError of an optional extra's module (``EXTRAS``; the error itself, or the one it
+      was raised from): its message if it already names the pip command, else which package is
+      missing and how to install it;
+    - an OSError about a file (it names one): the file, the reason and what to check."""
+    if isinstance(exc, ImportError):
+        for error in (exc, exc.__cause__):
+            name = getattr(error, "name", None) or ""
+            top = name.split(".")[0]
+            if top in EXTRAS:
+                package, extra = EXTRAS[top]
+                if "pip install" in str(exc):
+                    return str(exc)
+                return f"{package} is not installed, an optional extra of nbconv: {install_hint(extra)}"
+        return None
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = exc.strerror or type(exc).__name__
+        return f"{exc.filename}: {reason}; check the path and its folder's permissions"
+    return None
+
+
+def int_option(minimum: int):
+    """An argparse ``type`` for an integer option of at least ``minimum``: a bad value is one
+    line from argparse ("argument --epochs: must be >= 1, got 0") and exit status 2."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def output_path_problem(path, option: str) -> str | None:
+    """Why the file ``path`` given to ``option`` cannot be written, or None: it must not be a
+    folder, its folder must exist and be writable, and an existing file must be writable."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{option} {path}: is a folder; give a file name"
+    if not os.path.isdir(folder):
+        return f"{option} {path}: the folder {folder} does not exist; create it first"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{option} {path}: the folder {folder} is not writable; choose another path"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"{option} {path}: the file is not writable; choose another path"
+    return None
 
 
 def register(commands) -> None:
@@ -73,8 +170,9 @@ def gradcheck(args) -> int:
             print(f"nbconv gradcheck: unknown example {args.example!r}; choose from {sorted(EXAMPLES)}",
                   file=sys.stderr)
             return 2
-        print(EXAMPLES[args.example]())
-        return 0
+        result = EXAMPLES[args.example]()
+        print(result.render())
+        return 0 if result.ok else 1
     known = ops()
     if args.list:
         print("\n".join(known))

@@ -1,4 +1,4 @@
-"""FC -> CONV: turn a network's fully connected tail into convolutions (the notes, seeds/003).
+"""FC -> CONV: turn a network's fully connected tail into convolutions (the cs231n notes; docs/worked-examples.md).
 
 An FC layer that looks at the whole C x H x W volume is a CONV layer whose filters are
 exactly that big (F = H x W, P = 0, S = 1, K = out_features): each of its K filters is one

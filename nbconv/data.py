@@ -22,8 +22,7 @@ import numpy as np
 
 __all__ = ["Digits", "load_digits", "random_shift"]
 
-_MISSING = ('the digits data set needs scikit-learn, an optional dependency of nbconv; '
-            'install it with: pip install "nbconv[train]"')
+_MISSING = 'the digits data set needs scikit-learn, an optional extra of nbconv: pip install "nbconv[train]"'
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
         from sklearn.datasets import load_digits as sk_load_digits
         from sklearn.model_selection import train_test_split
     except ImportError as exc:
-        raise ImportError(_MISSING) from exc
+        raise ImportError(_MISSING, name="sklearn") from exc
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")

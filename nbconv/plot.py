@@ -1,6 +1,7 @@
 """The figure of a training run: loss and accuracy curves per epoch and the first convolution's
-filters.  matplotlib is optional (``pip install "nbconv[plot]"``) and imported only when a figure
-is drawn, through matplotlib.figure (no pyplot: no backend is chosen or changed)."""
+filters.  matplotlib is optional (``pip install "nbconv[plot]"``) and imported
+only when a figure is drawn, through matplotlib.figure (no pyplot: no backend is chosen or changed);
+``matplotlib_missing()`` lets a command check for it before it trains."""
 
 from __future__ import annotations
 
@@ -15,17 +16,27 @@ from . import devices
 if TYPE_CHECKING:
     from .training import History
 
-__all__ = ["plot_training"]
+__all__ = ["plot_training", "matplotlib_missing", "MISSING"]
+
+MISSING = 'the figure needs matplotlib, an optional extra of nbconv: pip install "nbconv[plot]"'
+
+
+def matplotlib_missing() -> str | None:
+    """``MISSING`` if matplotlib cannot be imported here, else None."""
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        return MISSING
+    return None
 
 
 def plot_training(history: History, model, path, *, test_accuracy: float | None = None) -> str:
     """Save one figure to ``path``: the loss curves, the accuracy curves and the filters of the
-    model's first convolution as small gray images.  Needs matplotlib (``pip install "nbconv[plot]"``)."""
+    model's first convolution as small gray images.  Needs matplotlib (the plot extra)."""
     try:
         from matplotlib.figure import Figure       # no pyplot: no backend is chosen or changed
     except ImportError as exc:
-        raise ImportError('--plot needs matplotlib, an optional dependency of nbconv; install it with: '
-                          'pip install "nbconv[plot]"') from exc
+        raise ImportError(MISSING, name="matplotlib") from exc
     filters = next((devices.to_host(p.data) for name, p in model.named_parameters() if p.data.ndim == 4), None)
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     outer = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1])

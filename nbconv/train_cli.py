@@ -2,7 +2,9 @@
 
 ``register(commands)`` adds the sub-command to the parser of nbconv.cli; ``run(args)`` trains
 with nbconv.training (within ``thread_limit(args.threads)``) and draws the figure of
-nbconv.plot when asked (``--plot``).
+nbconv.plot when asked (``--plot``).  Before anything is built or compiled it checks what would
+otherwise fail late (``setup_problem``): matplotlib for ``--plot``, and that the ``--plot`` and
+``--checkpoint`` files can be written; each problem is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import math
 import os
 import sys
 import time
+import zipfile
 
 from . import devices
-from .plot import plot_training
+from .cli import fail, int_option, output_path_problem
+from .plot import matplotlib_missing, plot_training
 from .functional.conv import METHODS as CONV_METHODS
 from .training import evaluate, thread_limit, train
 
@@ -24,19 +28,6 @@ __all__ = ["DEFAULTS", "register", "run"]
 # random shifts of one pixel as data augmentation.
 DEFAULTS = dict(model="lenet", epochs=20, batch_size=64, optimizer="adam", lr=5e-3, seed=0, method="auto",
                 schedule="cosine", shift=1, threads=None, device="cpu")
-
-
-def _cli_int(minimum: int):
-    def parse(text: str) -> int:
-        import argparse
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
 
 
 def _cli_float_positive(text: str) -> float:
@@ -57,8 +48,8 @@ def register(commands) -> None:
                                         "on scikit-learn's digits; the last line printed is the test accuracy.")
     p.add_argument("--model", choices=("lenet", "residual"), default=DEFAULTS["model"],
                    help="network: lenet (default) or residual (Residual blocks with batch norm)")
-    p.add_argument("--epochs", type=_cli_int(1), default=DEFAULTS["epochs"], help="epochs (default %(default)s)")
-    p.add_argument("--batch-size", type=_cli_int(1), default=DEFAULTS["batch_size"],
+    p.add_argument("--epochs", type=int_option(1), default=DEFAULTS["epochs"], help="epochs (default %(default)s)")
+    p.add_argument("--batch-size", type=int_option(1), default=DEFAULTS["batch_size"],
                    help="mini-batch size (default %(default)s)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS["optimizer"],
                    help="optimizer (default %(default)s)")
@@ -73,15 +64,15 @@ def register(commands) -> None:
     p.add_argument("--schedule", choices=("cosine", "step", "none"), default=DEFAULTS["schedule"],
                    help="learning-rate schedule per epoch: cosine annealing to 0, step (x0.1 every third of "
                         "the epochs) or none (default %(default)s)")
-    p.add_argument("--shift", type=_cli_int(0), default=DEFAULTS["shift"],
+    p.add_argument("--shift", type=int_option(0), default=DEFAULTS["shift"],
                    help="data augmentation: move each training image by up to this many pixels, 0 for "
                         "none (default %(default)s)")
-    p.add_argument("--patience", type=_cli_int(1), default=None,
+    p.add_argument("--patience", type=int_option(1), default=None,
                    help="early stopping: epochs without a lower validation loss (default: off)")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="save a checkpoint there after every epoch; resume from it if it exists")
     p.add_argument("--plot", metavar="OUT.PNG", help="save loss/accuracy curves and first-layer filters")
-    p.add_argument("--threads", type=_cli_int(1), default=DEFAULTS["threads"],
+    p.add_argument("--threads", type=int_option(1), default=DEFAULTS["threads"],
                    help="at most this many threads for the parallel kernels and BLAS, for this run (restored "
                         "afterwards; default: as the process is set up, every core unless NUMBA_NUM_THREADS or "
                         "OPENBLAS_NUM_THREADS say otherwise)")
@@ -90,6 +81,26 @@ def register(commands) -> None:
                         "GPU, or NUMBA_ENABLE_CUDASIM=1 for Numba's slow CUDA simulator)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars; one line per epoch instead")
     p.set_defaults(func=run)
+
+
+def setup_problem(args) -> str | None:
+    """What would make the run fail after training, found before it starts: ``--plot`` without
+    matplotlib, or a ``--plot`` or ``--checkpoint`` file that cannot be written (or read)."""
+    if getattr(args, "plot", None):
+        missing = matplotlib_missing()
+        if missing:
+            return f"--plot: {missing}"
+        problem = output_path_problem(args.plot, "--plot")
+        if problem:
+            return problem
+    path = getattr(args, "checkpoint", None)
+    if path is not None:
+        problem = output_path_problem(path, "--checkpoint")
+        if problem:
+            return problem
+        if os.path.exists(path) and not os.access(path, os.R_OK):
+            return f"--checkpoint {path}: the file is not readable; choose another path"
+    return None
 
 
 def _make_schedule(name: str, optimizer, epochs: int):
@@ -116,9 +127,11 @@ def _run(args) -> int:
     device = getattr(args, "device", DEFAULTS["device"])
     problem = devices.cuda_unavailable() if device == devices.CUDA else None
     if problem:
-        print(f"nbconv train: --device cuda: {problem}", file=sys.stderr)
-        return 2
-    data = load_digits(seed=args.seed)
+        return fail("train", f"--device cuda: {problem}")
+    problem = setup_problem(args)
+    if problem:
+        return fail("train", problem)
+    data = load_digits(seed=args.seed)          # without scikit-learn: an ImportError that nbconv.cli reports
     build = models.lenet if args.model == "lenet" else models.residual_net
     if args.method in CONV_METHODS:
         model = build(method=args.method, seed=args.seed)       # the conv layers; the rest "auto"
@@ -154,10 +167,12 @@ def _run(args) -> int:
                         resume=resume, progress=not args.no_progress,
                         augment=(lambda x, rng: random_shift(x, rng, args.shift)) if args.shift else None,
                         callback=report if args.no_progress else None)
-    except ValueError as exc:
+    except (ValueError, zipfile.BadZipFile) as exc:
         if not resume:
             raise
-        print(f"nbconv train: {exc}", file=sys.stderr)
+        reason = str(exc) if str(exc).startswith("cannot load") else f"cannot load {args.checkpoint}: {exc}"
+        print(f"nbconv train: {reason}; choose another --checkpoint path, or delete the file to start afresh",
+              file=sys.stderr)                  # a checkpoint of another network, or no checkpoint at all
         return 1
     seconds = time.perf_counter() - tic
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test)

@@ -5,7 +5,8 @@ import pytest
 
 import nbconv.functional as F
 from nbconv.cli import main
-from nbconv.gradcheck.examples import backprop_example, backprop_numeric, graph
+from nbconv.examples.backprop import backprop_example, backprop_numeric, graph
+from nbconv.gradcheck import examples as gradcheck_examples
 
 # The course's worked example, "Backpropagation worked example", the corrected values
 TRUE_VALUES = {
@@ -22,6 +23,11 @@ def test_backprop_example_matches_the_corrected_values():
     assert set(values) == set(TRUE_VALUES)
     for name, true in TRUE_VALUES.items():
         assert values[name] == pytest.approx(true, abs=1e-6), name
+
+
+def test_backprop_pieces_stay_importable_from_gradcheck():
+    assert gradcheck_examples.backprop_example is backprop_example
+    assert gradcheck_examples.backprop_numeric is backprop_numeric and gradcheck_examples.graph is graph
 
 
 def test_backprop_example_cli(capsys):

@@ -1,6 +1,8 @@
-"""Summaries: the notes' VGG16 table and AlexNet CONV1 from real layer definitions, and any model's totals."""
+"""Summaries: the notes' VGG16 table and AlexNet CONV1 from real layer definitions, any model's totals,
+receptive fields and training memory, and `nbconv summary` on every built-in model."""
 
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -8,9 +10,12 @@ import pytest
 
 import nbconv.cli
 import nbconv.layers as L
-from nbconv.summary import alexnet_conv1, im2col_sizes, summarize, summary, vgg16
+from nbconv.models import lenet, residual_net
+from nbconv.optim import make_optimizer
+from nbconv.summary import (MODELS, alexnet_conv1, im2col_sizes, receptive_fields, report, summarize, summary,
+                            training_memory, vgg16)
 
-# The notes' VGGNet table (seeds/003), one entry per CONV/POOL/FC row: (output H, W, C, weights without biases)
+# The VGGNet table of the cs231n notes, one entry per CONV/POOL/FC row: (output H, W, C, weights without biases)
 VGG16_TABLE = [
     (224, 224, 64, 3 * 3 * 3 * 64), (224, 224, 64, 3 * 3 * 64 * 64), (112, 112, 64, 0),
     (112, 112, 128, 3 * 3 * 64 * 128), (112, 112, 128, 3 * 3 * 128 * 128), (56, 56, 128, 0),
@@ -101,6 +106,9 @@ def test_cli_refuses_an_unknown_network(capsys):
     with pytest.raises(SystemExit):
         nbconv.cli.main(["summary", "resnet50"])
     assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"unknown model 'resnet50'; choose from lenet, residual, vgg16, "
+                                         r"alexnet-conv1"):
+        report("resnet50")
 
 
 def test_im2col_sizes_with_groups_and_padding():
@@ -168,3 +176,105 @@ def test_summary_input_errors():
         summarize(small_model(), (2, 8, 8))
     with pytest.raises(ValueError, match=r"Linear\(64, 10\) expects input of shape \(N, 64\), got \(1, 100\)"):
         summarize(small_model(), (1, 10, 10))
+
+
+# ----------------------------------------------------------------------------- receptive fields
+
+def test_vgg16_receptive_field_reaches_212_after_pool5():
+    model = vgg16()
+    rows, fields = summarize(model, (3, 224, 224)).rows, receptive_fields(model, (3, 224, 224))
+    assert len(fields) == len(rows)
+    # by hand: block b of n convolutions at jump j adds 2nj (the 3x3 convolutions) + j (the 2x2 pool)
+    pools = [(f.size, f.jump) for r, f in zip(rows, fields) if r.kind == "MaxPool2d"]
+    assert pools == [((6, 6), (2, 2)), ((16, 16), (4, 4)), ((44, 44), (8, 8)), ((100, 100), (16, 16)),
+                     ((212, 212), (32, 32))]
+    first_fc = next(k for k, r in enumerate(rows) if r.kind == "Linear")
+    assert fields[first_fc - 1].size == (212, 212)               # Flatten keeps it
+    assert all(f.whole and f.size_text == "all" for f in fields[first_fc:])
+
+
+def test_lenet_and_residual_fields_by_hand():
+    # lenet: conv3 conv3 pool2 conv3 pool2 -> 3, 5, 6 (jump 2), 10, 12 (jump 4)
+    fields = [(f.size_text, f.jump_text) for f, r in zip(receptive_fields(lenet(), (1, 8, 8)),
+                                                        summarize(lenet(), (1, 8, 8)).rows)
+              if r.kind in ("Input", "Conv2d", "MaxPool2d", "Linear")]
+    assert fields == [("1", "1"), ("3", "1"), ("5", "1"), ("6", "2"), ("10", "2"), ("12", "4"),
+                      ("all", "-"), ("all", "-")]
+    # residual: stem 3; each block two 3x3 convolutions (+4 at jump 1, +8 at jump 2); the add sees what its block sees
+    model = residual_net()
+    rows, fields = summarize(model, (1, 8, 8)).rows, receptive_fields(model, (1, 8, 8))
+    adds = [f.size[0] for r, f in zip(rows, fields) if r.kind == "Residual add"]
+    assert adds == [7, 11, 12 + 8, 12 + 16]
+    assert fields[-2].whole and fields[-1].whole                 # global average pooling, FC
+
+
+def test_fields_with_dilation_rectangles_1d_and_no_spatial_axes():
+    model = L.Sequential(L.Conv2d(1, 2, (3, 5), dilation=(2, 1), stride=(1, 2), allocate=False), L.ReLU(),
+                         L.Conv2d(2, 2, 3, dilation=3, allocate=False))
+    f = receptive_fields(model, (1, 32, 32))
+    assert f[1].size == (5, 5) and f[1].jump == (1, 2)           # 1 + 2*2 ; 1 + 1*4
+    assert f[3].size == (5 + 3 * 2 * 1, 5 + 3 * 2 * 2) == (11, 17) and f[3].jump == (1, 2)
+    assert f[3].size_text == "11x17" and f[3].jump_text == "1x2"
+    signal = L.Sequential(L.Conv1d(1, 2, 5, stride=2, allocate=False), L.Conv1d(2, 2, 3, allocate=False))
+    assert [g.size for g in receptive_fields(signal, (1, 50))] == [(1,), (5,), (5 + 2 * 2,)]
+    mlp = L.Sequential(L.Linear(10, 4, allocate=False), L.ReLU())
+    assert [g.size_text for g in receptive_fields(mlp, (10,))] == ["-", "-", "-"]
+
+
+def test_summary_with_receptive_field_adds_two_columns():
+    model = small_model()
+    plain, wide = summary(model, (1, 8, 8)), summary(model, (1, 8, 8), receptive_field=True)
+    assert "receptive field" not in plain and wide.splitlines()[0].endswith("receptive field  jump")
+    for a, b in zip(plain.splitlines()[2:12], wide.splitlines()[2:12]):
+        assert b.startswith(a)
+    assert plain.splitlines()[-3:] == wide.splitlines()[-3:]     # the totals unchanged
+
+
+# ----------------------------------------------------------------------------- training memory
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_training_memory_against_the_arrays_of_a_real_model(optimizer):
+    model = small_model()
+    s = summarize(model, (1, 8, 8))
+    P = sum(p.data.size for p in model.parameters())
+    state = sum(a.size for arrays in make_optimizer(optimizer, model.parameters(), 0.1).state.values()
+                for a in arrays)
+    m = training_memory(model, (1, 8, 8), batch_size=16, optimizer=optimizer)
+    assert m.params == m.param_grads == P and m.optimizer_state == state
+    assert m.activations == m.activation_grads == 16 * s.total_activations
+    assert m.buffers == 8 and m.bytes == 4 * (2 * 16 * s.total_activations + 2 * P + state + 8)
+
+
+def test_cli_every_built_in_model(capsys):
+    assert set(MODELS) == {"lenet", "residual", "vgg16", "alexnet-conv1"}
+    for name in MODELS:
+        assert nbconv.cli.main(["summary", name]) == 0
+        out = capsys.readouterr().out
+        assert "receptive field  jump" in out and "training memory" not in out, name
+    assert nbconv.cli.main(["summary", "lenet"]) == 0
+    assert "62,378" in capsys.readouterr().out
+
+
+def test_cli_vgg16_receptive_field_and_training_memory(capsys):
+    assert nbconv.cli.main(["summary", "vgg16", "--batch-size", "64", "--optimizer", "momentum"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^30 MaxPool2d .*\[512x7x7\] .* 212 +32$", out, re.M)
+    assert re.search(r"^32 Linear .* all +-$", out, re.M)
+    total = (2 * 64 * 15_237_608 + 3 * 138_357_544) * 4          # activations and gradients, P, grads, velocity
+    assert f"{total:,}" in out and "(9.46 GB" in out
+    assert "3x the parameters" in out and "at least 3x" in out
+    assert nbconv.cli.main(["summary", "alexnet-conv1", "--optimizer", "adam"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^0 Conv2d .* 11 +4$", out, re.M) and "batch of 1, optimizer adam" in out
+    assert f"{2 * 34_944:,}" in out and "4x the parameters" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+    (["--batch-size", "x"], "argument --batch-size: expected an integer, got 'x'"),
+    (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice: 'lbfgs'"),
+])
+def test_cli_refuses_bad_memory_options(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        nbconv.cli.main(["summary", "lenet", *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

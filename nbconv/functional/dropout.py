@@ -1,6 +1,6 @@
 """dropout: inverted dropout with a reproducible mask.
 
-Here ``p`` is the probability of DROPPING a unit, as in PyTorch.  The lecture (seeds/002)
+Here ``p`` is the probability of DROPPING a unit, as in PyTorch.  The lecture on CNN layers
 writes p for the probability of KEEPING one (units are switched off with probability 1 - p):
 the lecture's p is this module's 1 - p.
 

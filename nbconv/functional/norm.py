@@ -3,7 +3,7 @@
 Each normalization splits the values into groups and maps every group to zero mean
 and unit (biased) variance, xhat = (x - mean) / sqrt(var + eps), then scales and
 shifts with learned gamma and beta.  The ops differ in the axes their statistics
-run over (the second lecture, seeds/002):
+run over (the lecture on CNN layers, docs/worked-examples.md):
 
 - batch_norm: per channel, over the batch and the spatial axes.  Training uses the
   batch statistics and updates the running ones in place; inference uses the
