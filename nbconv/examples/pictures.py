@@ -260,24 +260,29 @@ STAGES = [(0, "conv1"), (2, "conv1 -> BN -> ReLU"), (5, "conv2 -> BN -> ReLU"), 
           (9, "conv3 -> BN -> ReLU"), (10, "max pool 2x2")]
 
 
-@functools.lru_cache(maxsize=1)
-def trained_digits_net():
-    """nbconv's lenet (channels NET_CHANNELS, hidden NET_HIDDEN) trained on digits for NET_EPOCHS
-    epochs with Adam, seeded, on one thread (reproducible); returns (model in eval mode, data,
-    test accuracy)."""
-    from nbconv.data import load_digits
-    from nbconv.models import lenet
+def train_on_digits(model, data, *, lr: float, epochs: int, seed: int):
+    """Train ``model`` on the digits ``data`` with Adam, seeded, on one thread (reproducible);
+    returns (the model in eval mode, data, its test accuracy)."""
     from nbconv.optim import make_optimizer
     from nbconv.training import evaluate, thread_limit, train
 
-    data = load_digits(seed=NET_SEED)
-    model = lenet(seed=NET_SEED, channels=NET_CHANNELS, hidden=NET_HIDDEN)
-    optimizer = make_optimizer("adam", model.parameters(), NET_LR)
+    optimizer = make_optimizer("adam", model.parameters(), lr)
     with thread_limit(1):
-        train(model, data, optimizer, epochs=NET_EPOCHS, batch_size=NET_BATCH, seed=NET_SEED, progress=False)
+        train(model, data, optimizer, epochs=epochs, batch_size=NET_BATCH, seed=seed, progress=False)
         _, accuracy = evaluate(model, data.x_test, data.y_test)
     model.eval()
     return model, data, accuracy
+
+
+@functools.lru_cache(maxsize=1)
+def trained_digits_net():
+    """nbconv's lenet (channels NET_CHANNELS, hidden NET_HIDDEN) trained on digits for NET_EPOCHS
+    epochs: (model in eval mode, data, test accuracy)."""
+    from nbconv.data import load_digits
+    from nbconv.models import lenet
+
+    model = lenet(seed=NET_SEED, channels=NET_CHANNELS, hidden=NET_HIDDEN)
+    return train_on_digits(model, load_digits(seed=NET_SEED), lr=NET_LR, epochs=NET_EPOCHS, seed=NET_SEED)
 
 
 def layer_outputs(model, x) -> list[np.ndarray]:
@@ -540,20 +545,12 @@ def fc_net(seed: int):
 
 @functools.lru_cache(maxsize=1)
 def trained_fc_net():
-    """fc_net trained on digits (float64) for FC_EPOCHS epochs with Adam, seeded, one thread;
-    returns (model in eval mode, data, test accuracy)."""
+    """fc_net trained on digits (float64) for FC_EPOCHS epochs: (model in eval mode, data, test
+    accuracy)."""
     from nbconv.data import load_digits
-    from nbconv.optim import make_optimizer
-    from nbconv.training import evaluate, thread_limit, train
 
     data = load_digits(seed=FC_SEED, dtype=np.float64)
-    model = fc_net(FC_SEED)
-    optimizer = make_optimizer("adam", model.parameters(), FC_LR)
-    with thread_limit(1):
-        train(model, data, optimizer, epochs=FC_EPOCHS, batch_size=NET_BATCH, seed=FC_SEED, progress=False)
-        _, accuracy = evaluate(model, data.x_test, data.y_test)
-    model.eval()
-    return model, data, accuracy
+    return train_on_digits(fc_net(FC_SEED), data, lr=FC_LR, epochs=FC_EPOCHS, seed=FC_SEED)
 
 
 def digit_canvas(data) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
