@@ -140,7 +140,7 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    port (one per cycle on the CPUs we measured, against two loads and two multiply-adds):
 #    the earlier blocking, 4 outputs from 2 terms, stored 4 rows per 8 multiply-adds and ran
 #    1.3-2.3x slower on 32 to 128 channels.  dw keeps its 8 running sums in registers and
-#    stores nothing in its inner loop: 4 filters by 2 terms there.
+#    stores nothing in its inner loop: 4 filters by 3 terms there (12 independent sums).
 # 4. prange over independent outputs: (sample, pair of filters) for y; (sample, pair of input
 #    channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
 #
@@ -408,8 +408,10 @@ def conv2d_backward_blocked_dw(dyw, xq, taps, dw_terms, groups, L, chunk):
     """dw[f, c, ki, kj] = sum_n sum_{t < L} dyw[n, f, t] * xq[n, g*Cg + c, taps[ki*KW + kj] + t]
 
     dw_terms (F, Cg*KH*KW) is dw flattened.  A dot product per (filter, term) over every output
-    position (the junk columns of dyw are 0 and add nothing); 4 filters and 2 terms at a time
-    (8 running sums), on chunks of t that stay in L1.  One task per block of 4 filters.
+    position (the junk columns of dyw are 0 and add nothing); 4 filters and 3 terms at a time:
+    12 running sums, enough independent chains to keep the multiply-adders busy while each sum
+    waits for its previous addition (with 8, the latency showed: 8-15% slower), on chunks of t
+    that stay in L1.  One task per block of 4 filters.
     """
     N, C, PLANE = xq.shape
     F, T = dw_terms.shape
@@ -417,7 +419,7 @@ def conv2d_backward_blocked_dw(dyw, xq, taps, dw_terms, groups, L, chunk):
     Cg = C // groups
     Fg = F // groups
     nblk = (Fg + 3) // 4
-    T2 = T - T % 2
+    T3 = T - T % 3
     xs = xq.reshape(N, C * PLANE)
     for task in prange(groups * nblk):
         g = task // nblk
@@ -435,39 +437,39 @@ def conv2d_backward_blocked_dw(dyw, xq, taps, dw_terms, groups, L, chunk):
                     e1 = dyw[n, f0 + 1, t0:t0 + m]
                     e2 = dyw[n, f0 + 2, t0:t0 + m]
                     e3 = dyw[n, f0 + 3, t0:t0 + m]
-                    for k in range(0, T2, 2):
-                        o0 = k // KK * PLANE + taps[k % KK]
-                        o1 = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
-                        xa = xg[o0:o0 + m]
-                        xb = xg[o1:o1 + m]
-                        s0a = dw_terms[f0, k]                 # the running sums, in w's dtype
-                        s0b = dw_terms[f0, k + 1]
-                        s1a = dw_terms[f0 + 1, k]
-                        s1b = dw_terms[f0 + 1, k + 1]
-                        s2a = dw_terms[f0 + 2, k]
-                        s2b = dw_terms[f0 + 2, k + 1]
-                        s3a = dw_terms[f0 + 3, k]
-                        s3b = dw_terms[f0 + 3, k + 1]
+                    for k in range(0, T3, 3):
+                        oa = k // KK * PLANE + taps[k % KK]
+                        ob = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
+                        oc = (k + 2) // KK * PLANE + taps[(k + 2) % KK]
+                        xa = xg[oa:oa + m]
+                        xb = xg[ob:ob + m]
+                        xc = xg[oc:oc + m]
+                        # the running sums, in w's dtype: s<filter><term>
+                        s0a, s0b, s0c = dw_terms[f0, k], dw_terms[f0, k + 1], dw_terms[f0, k + 2]
+                        s1a, s1b, s1c = dw_terms[f0 + 1, k], dw_terms[f0 + 1, k + 1], dw_terms[f0 + 1, k + 2]
+                        s2a, s2b, s2c = dw_terms[f0 + 2, k], dw_terms[f0 + 2, k + 1], dw_terms[f0 + 2, k + 2]
+                        s3a, s3b, s3c = dw_terms[f0 + 3, k], dw_terms[f0 + 3, k + 1], dw_terms[f0 + 3, k + 2]
                         for t in range(m):
                             a = xa[t]
                             b = xb[t]
+                            c = xc[t]
                             s0a += e0[t] * a
                             s0b += e0[t] * b
+                            s0c += e0[t] * c
                             s1a += e1[t] * a
                             s1b += e1[t] * b
+                            s1c += e1[t] * c
                             s2a += e2[t] * a
                             s2b += e2[t] * b
+                            s2c += e2[t] * c
                             s3a += e3[t] * a
                             s3b += e3[t] * b
-                        dw_terms[f0, k] = s0a
-                        dw_terms[f0, k + 1] = s0b
-                        dw_terms[f0 + 1, k] = s1a
-                        dw_terms[f0 + 1, k + 1] = s1b
-                        dw_terms[f0 + 2, k] = s2a
-                        dw_terms[f0 + 2, k + 1] = s2b
-                        dw_terms[f0 + 3, k] = s3a
-                        dw_terms[f0 + 3, k + 1] = s3b
-                    for k in range(T2, T):
+                            s3c += e3[t] * c
+                        dw_terms[f0, k], dw_terms[f0, k + 1], dw_terms[f0, k + 2] = s0a, s0b, s0c
+                        dw_terms[f0 + 1, k], dw_terms[f0 + 1, k + 1], dw_terms[f0 + 1, k + 2] = s1a, s1b, s1c
+                        dw_terms[f0 + 2, k], dw_terms[f0 + 2, k + 1], dw_terms[f0 + 2, k + 2] = s2a, s2b, s2c
+                        dw_terms[f0 + 3, k], dw_terms[f0 + 3, k + 1], dw_terms[f0 + 3, k + 2] = s3a, s3b, s3c
+                    for k in range(T3, T):                    # the last 1-2 terms
                         o0 = k // KK * PLANE + taps[k % KK]
                         xa = xg[o0:o0 + m]
                         for fb in range(4):
