@@ -23,7 +23,7 @@ import numpy as np
 
 import nbconv.functional as F
 
-from .pictures import draw_norm_groups
+from .pictures import new_figure, save_png
 from .replay import Example, Replay, fmt
 
 EPS = 1e-5
@@ -228,6 +228,46 @@ def norm_groups() -> Replay:
         r.check(f"  {norm}: out - NumPy's, largest", float(np.max(np.abs(out - expected))), 0.0, tol=1e-9,
                 note="(x - group mean) / sqrt(group var + eps)")
     return r
+
+
+def draw_norm_groups(path) -> None:
+    """The (N, C, H, W) tensor of ``norm-groups`` four times, each element coloured (and labelled)
+    by the statistics group of batch, layer, instance and group norm: samples down, channels
+    across, each channel's H x W map a block."""
+    from matplotlib.colors import ListedColormap
+
+    N, C, H, W = SHAPE
+    fig = new_figure("norm-groups")
+    axes = fig.subplots(2, 2).ravel()
+    palette = ListedColormap([f"C{k % 10}" for k in range(N * C)])
+    gap = 0.35                                         # between the channels' maps and the samples
+    for ax, (name, what) in zip(axes, NORMS.items()):
+        ids = group_ids(name)
+        for n in range(N):
+            for c in range(C):
+                for h in range(H):
+                    for w in range(W):
+                        x0, y0 = c * (W + gap) + w, n * (H + gap) + h
+                        g = int(ids[n, c, h, w])
+                        ax.add_patch(_cell(x0, y0, palette(g % palette.N)))
+                        ax.text(x0 + 0.5, y0 + 0.5, str(g), ha="center", va="center", fontsize=9, color="white")
+        ax.set_xlim(-0.2, C * (W + gap) - gap + 0.2)
+        ax.set_ylim(N * (H + gap) - gap + 0.2, -0.2)
+        ax.set_aspect("equal")
+        ax.set_xticks([c * (W + gap) + W / 2 for c in range(C)], [f"c={c}" for c in range(C)])
+        ax.set_yticks([n * (H + gap) + H / 2 for n in range(N)], [f"n={n}" for n in range(N)])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_title(f"{name} norm: {len(np.unique(ids))} groups\n{what}", fontsize=10)
+    fig.suptitle(f"Which values share a mean and variance: x of shape (N, C, H, W) = {SHAPE}, "
+                 f"each {H}x{W} map a block, each element coloured by its group", fontsize=11)
+    save_png(fig, path)
+
+
+def _cell(x0: float, y0: float, color):
+    from matplotlib.patches import Rectangle
+    return Rectangle((x0, y0), 1, 1, facecolor=color, edgecolor="white", lw=1.5)
 
 
 EXAMPLES = [

@@ -10,7 +10,8 @@ scikit-learn, the train extra).
     fc-to-conv              the notes' FC -> CONV conversion: a digits classifier slid over a
                             larger image in one pass, a map of class scores
 
-and the picture of ``norm-groups`` (nbconv.examples.normalization), ``draw_norm_groups``.
+and the figure helpers (``new_figure``, ``save_png``) that the picture of ``norm-groups``
+(nbconv.examples.normalization) uses too.
 
 Every convolution is nbconv's cross-correlation, the kernel not flipped:
 
@@ -45,13 +46,14 @@ PICTURE_SIZES = {
 }
 
 
-def _figure(name: str):
+def new_figure(name: str):
     """An empty figure of the picture ``name``'s size (matplotlib imported here, not before)."""
     from matplotlib.figure import Figure          # the object API: no pyplot, no backend chosen
     return Figure(figsize=PICTURE_SIZES[name], dpi=DPI, layout="constrained")
 
 
-def _save(fig, path) -> None:
+def save_png(fig, path) -> None:
+    """Write the figure to ``path`` as a PNG."""
     fig.savefig(path, dpi=DPI, format="png")
 
 
@@ -200,7 +202,7 @@ def draw_filters(path) -> None:
     names = list(TEXT_FILTERS)
     image, label = digit_image()
     rows = [("photo", gray_photo()), (f"digit ({label})", image)]
-    fig = _figure("filters")
+    fig = new_figure("filters")
     photo_shape = rows[0][1].shape
     axes = fig.subplots(2, 1 + len(names), gridspec_kw=dict(height_ratios=[photo_shape[0] / photo_shape[1], 1]))
     for row, (what, x) in enumerate(rows):
@@ -241,7 +243,7 @@ def draw_filters(path) -> None:
     fig.suptitle("The lecture's 3x3 filters by nbconv's conv2d, P = 0 (the border it drops in blue)\n"
                  "edge detection signed (0 is gray); the others on the input's scale, where the blur's 9/8 "
                  "brightens", fontsize=11)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 # ================================================================================ feature-maps
@@ -345,7 +347,7 @@ def draw_feature_maps(path) -> None:
     outputs = layer_outputs(model, x)
     maps = [(name, outputs[k][0]) for k, name in STAGES]
     columns = max(m.shape[0] for _, m in maps)
-    fig = _figure("feature-maps")
+    fig = new_figure("feature-maps")
     rows = len(maps) + 2
     gs = fig.add_gridspec(rows, columns)
     ax = fig.add_subplot(gs[0, 0])
@@ -371,7 +373,7 @@ def draw_feature_maps(path) -> None:
     ax.set_title(f"class scores: predicted {int(np.argmax(scores))}", fontsize=9)
     fig.suptitle(f"Feature maps of nbconv's lenet {NET_CHANNELS} trained on digits "
                  f"(each row on one color scale)", fontsize=11)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 # ================================================================================ rf-growth
@@ -498,7 +500,7 @@ def draw_receptive_field_growth(path) -> None:
     from matplotlib.patches import Rectangle
 
     prints = footprints()
-    fig = _figure("rf-growth")
+    fig = new_figure("rf-growth")
     axes = fig.subplots(len(RF_STACKS), RF_DEPTH)
     for row, (name, layers) in enumerate(RF_STACKS.items()):
         closed = receptive_field(layers)
@@ -517,7 +519,7 @@ def draw_receptive_field_growth(path) -> None:
                 ax.set_ylabel(RF_TITLES[name].replace(", ", ",\n", 1), fontsize=9)
     fig.suptitle(f"Receptive field of the centre output pixel: dL/dx by conv2d_backward on a {RF_SIZE}x{RF_SIZE} "
                  f"input\n(colour: paths to the output, log scale; box: 1 + sum (k-1) d jump)", fontsize=11)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 # ================================================================================ fc-to-conv
@@ -645,7 +647,7 @@ def draw_fc_to_conv(path) -> None:
     model, data, _ = trained_fc_net()
     canvas, placed = digit_canvas(data)
     scores = score_map(model, canvas)
-    fig = _figure("fc-to-conv")
+    fig = new_figure("fc-to-conv")
     gs = fig.add_gridspec(2, 7)
     ax = fig.add_subplot(gs[:, :2])
     ax.imshow(canvas[0, 0], cmap="gray", interpolation="nearest")
@@ -667,51 +669,10 @@ def draw_fc_to_conv(path) -> None:
     fig.suptitle(f"FC -> CONV: class scores of every 8x8 crop (stride {TOTAL_STRIDE}) in one pass, "
                  f"a {scores.shape[1]}x{scores.shape[2]} map per class\n"
                  f"(orange: the digits' crops, and in its class's map the score of each)", fontsize=11)
-    _save(fig, path)
+    save_png(fig, path)
 
 
 # ================================================================================ norm-groups
-
-def draw_norm_groups(path) -> None:
-    """The (N, C, H, W) tensor of ``norm-groups`` four times, each element coloured (and labelled)
-    by the statistics group of batch, layer, instance and group norm: samples down, channels
-    across, each channel's H x W map a block."""
-    from matplotlib.colors import ListedColormap
-    from . import normalization as norm      # here, not above: normalization attaches this function
-
-    N, C, H, W = norm.SHAPE
-    fig = _figure("norm-groups")
-    axes = fig.subplots(2, 2).ravel()
-    palette = ListedColormap([f"C{k % 10}" for k in range(N * C)])
-    gap = 0.35                                         # between the channels' maps and the samples
-    for ax, (name, what) in zip(axes, norm.NORMS.items()):
-        ids = norm.group_ids(name)
-        for n in range(N):
-            for c in range(C):
-                for h in range(H):
-                    for w in range(W):
-                        x0, y0 = c * (W + gap) + w, n * (H + gap) + h
-                        g = int(ids[n, c, h, w])
-                        ax.add_patch(_cell(x0, y0, palette(g % palette.N)))
-                        ax.text(x0 + 0.5, y0 + 0.5, str(g), ha="center", va="center", fontsize=9, color="white")
-        ax.set_xlim(-0.2, C * (W + gap) - gap + 0.2)
-        ax.set_ylim(N * (H + gap) - gap + 0.2, -0.2)
-        ax.set_aspect("equal")
-        ax.set_xticks([c * (W + gap) + W / 2 for c in range(C)], [f"c={c}" for c in range(C)])
-        ax.set_yticks([n * (H + gap) + H / 2 for n in range(N)], [f"n={n}" for n in range(N)])
-        ax.tick_params(length=0)
-        for side in ax.spines.values():
-            side.set_visible(False)
-        ax.set_title(f"{name} norm: {len(np.unique(ids))} groups\n{what}", fontsize=10)
-    fig.suptitle(f"Which values share a mean and variance: x of shape (N, C, H, W) = {norm.SHAPE}, "
-                 f"each {H}x{W} map a block, each element coloured by its group", fontsize=11)
-    _save(fig, path)
-
-
-def _cell(x0: float, y0: float, color):
-    from matplotlib.patches import Rectangle
-    return Rectangle((x0, y0), 1, 1, facecolor=color, edgecolor="white", lw=1.5)
-
 
 EXAMPLES = [
     Example("filters", "the lecture's 3x3 filters (identity, edge, sharpen, blur) on a photo and a digit",
