@@ -260,19 +260,21 @@ def _max_pool_plane_2x2(x, out, switches):
 
 
 @njit(cache=True)
-def _avg_pool_plane_2x2(x, out):
-    """One plane, 2x2 windows at stride 2: ((0 + a) + b + c + d) / 4 in float64, as the naive kernel adds."""
+def _window_sums_2x2(x, out, scale):
+    """out[i, j] = scale * (the sum of the 2x2 window (i, j) of x), disjoint windows at stride 2:
+    the four terms added to 0 in float64 in row-major order, as the naive kernels add, one loop
+    over j for the whole output row.  scale = 1/4 is average pooling (a power of two: the same
+    number as the naive loop's sum / 4), scale = 1 the window sums of Lp pooling."""
     OH, OW = out.shape
     for i in range(OH):
-        top, bottom = x[2 * i], x[2 * i + 1]
-        row = out[i]
+        top, bottom, row = x[2 * i], x[2 * i + 1], out[i]
         for j in range(OW):
             acc = 0.0
             acc += top[2 * j]
             acc += top[2 * j + 1]
             acc += bottom[2 * j]
             acc += bottom[2 * j + 1]
-            row[j] = acc / 4
+            row[j] = acc * scale
 
 
 @njit(cache=True)
@@ -398,7 +400,7 @@ def avg_pool2d_forward_parallel(x, out, kernel_h, kernel_w, stride_h, stride_w, 
         n = task // C
         c = task % C
         if fast:
-            _avg_pool_plane_2x2(x[n, c], out[n, c])
+            _window_sums_2x2(x[n, c], out[n, c], 0.25)
             continue
         acc = np.empty(OW)                                       # this task's running sums
         for i in range(OH):
@@ -518,22 +520,6 @@ def _abs_pow(a, q, out):
                 out[r, w] = vecmath.exp(q * vecmath.log(abs(np.float64(a[r, w]))))
 
 
-@njit(cache=True)
-def _window_sums_2x2(power, s):
-    """s[i, j] = the sum of the 2x2 window (i, j) of power (disjoint windows, stride 2), its four
-    terms added to 0 in row-major order, one loop over j for the whole output row."""
-    OH, OW = s.shape
-    for i in range(OH):
-        top, bottom, s_row = power[2 * i], power[2 * i + 1], s[i]
-        for j in range(OW):
-            acc = 0.0
-            acc += top[2 * j]
-            acc += top[2 * j + 1]
-            acc += bottom[2 * j]
-            acc += bottom[2 * j + 1]
-            s_row[j] = acc
-
-
 @njit(cache=True, parallel=True, error_model="numpy")
 def lp_pool2d_forward_parallel(x, out, p, kernel_h, kernel_w, stride_h, stride_w):
     """lp_pool2d_forward, one task per (n, c) plane, in three steps over the whole plane:
@@ -555,7 +541,7 @@ def lp_pool2d_forward_parallel(x, out, p, kernel_h, kernel_w, stride_h, stride_w
         s = scratch[H * W:].reshape(OH, OW)
         _abs_pow(x[n, c], p, power)
         if two_by_two:
-            _window_sums_2x2(power, s)
+            _window_sums_2x2(power, s, 1.0)
         else:
             s[:] = 0.0
             for ki in range(kernel_h):
