@@ -134,15 +134,17 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    output t = i*Wq + j reads input taps[..] + t: each term adds a shifted copy of a whole
 #    input plane, scaled by one weight, to a whole output plane.  The innermost loop runs over
 #    t, contiguous in both arrays, with no bounds tests: the compiler vectorizes it.
-# 3. Register blocking.  The inner loop updates 2 output rows at once from 4 terms (8 weights
-#    held in registers, 4 input loads shared by 2 outputs: 8 multiply-adds per 6 loads and 2
+# 3. Register blocking.  The inner loop updates 4 output rows at once from 4 terms (16 weights
+#    held in registers, 4 input loads shared by 4 outputs: 16 multiply-adds per 8 loads and 4
 #    stores), on chunks of t short enough for the rows to stay in L1.  Stores are the scarce
-#    port (one per cycle on the CPUs we measured, against two loads and two multiply-adds):
-#    the earlier blocking, 4 outputs from 2 terms, stored 4 rows per 8 multiply-adds and ran
-#    1.3-2.3x slower on 32 to 128 channels.  dw keeps its 8 running sums in registers and
-#    stores nothing in its inner loop: 4 filters by 3 terms there (12 independent sums).
-# 4. prange over independent outputs: (sample, pair of filters) for y; (sample, pair of input
-#    channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
+#    port (one per cycle on the CPUs we measured, against two loads and two multiply-adds), so
+#    what counts is the multiply-adds per store: 4 here.  4 rows from 2 terms (2 per store) ran
+#    1.3-2.3x slower on 32 to 128 channels, 2 rows from 4 terms (4 per store, but 6 loads per
+#    8 multiply-adds) 10-30% slower on the AVX-512 machine.  dw keeps its running sums in
+#    registers and stores nothing in its inner loop: 4 filters by 3 terms there (12
+#    independent sums).
+# 4. prange over independent outputs: (sample, block of 4 filters) for y; (sample, block of 4
+#    input channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
 # reordered sums so that dw's dot products vectorize), never with "nnan"/"ninf": NaN and Inf
@@ -266,13 +268,41 @@ def widen_with_bias_grad(dy, dyw, db, Wq):
         db[f] = acc
 
 
+@njit(cache=True, inline="always")
+def _term_offset(k, KK, PLANE, taps):
+    """Where term k = c*KK + kk of the sum reads a group's input: channel c's plane, tap kk."""
+    return k // KK * PLANE + taps[k % KK]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _add_terms_to_row(yrow, xg, w_row, taps, PLANE, m):
+    """yrow[t] += sum_k w_row[k] * xg[offset(k) + t], t < m: one output row, 4 terms at a time
+    (the filters left over when a group's count is not a multiple of 4)."""
+    T = w_row.shape[0]
+    KK = taps.shape[0]
+    T4 = T - T % 4
+    for k in range(0, T4, 4):
+        xa = xg[_term_offset(k, KK, PLANE, taps):]
+        xb = xg[_term_offset(k + 1, KK, PLANE, taps):]
+        xc = xg[_term_offset(k + 2, KK, PLANE, taps):]
+        xd = xg[_term_offset(k + 3, KK, PLANE, taps):]
+        wa, wb, wc, wd = w_row[k], w_row[k + 1], w_row[k + 2], w_row[k + 3]
+        for t in range(m):
+            yrow[t] += (wa * xa[t] + wb * xb[t]) + (wc * xc[t] + wd * xd[t])
+    for k in range(T4, T):
+        xa = xg[_term_offset(k, KK, PLANE, taps):]
+        wa = w_row[k]
+        for t in range(m):
+            yrow[t] += wa * xa[t]
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
 def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
     """yw[n, f, i*Wq + j] = sum_{c, ki, kj} w[f, c, ki, kj] * xq[n, g*Cg + c, taps[ki*KW + kj] + i*Wq + j]
 
     the convolution sum on the polyphase input, f in group g; w_terms (F, Cg*KH*KW) is w
-    flattened, term k = (c*KH + ki)*KW + kj.  One task per (n, pair of filters of a group);
-    t = i*Wq + j runs in chunks of ``chunk``, and the innermost loop adds 4 terms to 2 rows.
+    flattened, term k = (c*KH + ki)*KW + kj.  One task per (n, block of 4 filters of a group);
+    t = i*Wq + j runs in chunks of ``chunk``, and the innermost loop adds 4 terms to 4 rows.
     """
     N, C, PLANE = xq.shape
     F, T = w_terms.shape
@@ -281,14 +311,14 @@ def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
     Fg = F // groups
     OH = yw.shape[2] // Wq
     L = (OH - 1) * Wq + OW                 # one past the last output that is kept
-    npairs = (Fg + 1) // 2
+    nblocks = (Fg + 3) // 4
     T4 = T - T % 4
     xs = xq.reshape(N, C * PLANE)
-    for task in prange(N * groups * npairs):
-        n = task // (groups * npairs)
-        g = task // npairs % groups
-        f0 = g * Fg + task % npairs * 2
-        nf = min(2, (g + 1) * Fg - f0)
+    for task in prange(N * groups * nblocks):
+        n = task // (groups * nblocks)
+        g = task // nblocks % groups
+        f0 = g * Fg + task % nblocks * 4
+        nf = min(4, (g + 1) * Fg - f0)
         for t0 in range(0, L, chunk):
             m = min(chunk, L - t0)
             xg = xs[n, g * Cg * PLANE + t0:]                  # the group's input, from t0 on
@@ -296,45 +326,42 @@ def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
                 yrow = yw[n, f0 + fb, t0:t0 + m]
                 for t in range(m):
                     yrow[t] = 0.0
-            if nf == 2:
-                y0 = yw[n, f0, t0:t0 + m]
-                y1 = yw[n, f0 + 1, t0:t0 + m]
-                for k in range(0, T4, 4):
-                    oa = k // KK * PLANE + taps[k % KK]
-                    ob = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
-                    oc = (k + 2) // KK * PLANE + taps[(k + 2) % KK]
-                    od = (k + 3) // KK * PLANE + taps[(k + 3) % KK]
-                    xa = xg[oa:oa + m]
-                    xb = xg[ob:ob + m]
-                    xc = xg[oc:oc + m]
-                    xd = xg[od:od + m]
-                    w0a, w0b, w0c, w0d = w_terms[f0, k], w_terms[f0, k + 1], w_terms[f0, k + 2], w_terms[f0, k + 3]
-                    w1a, w1b, w1c, w1d = (w_terms[f0 + 1, k], w_terms[f0 + 1, k + 1], w_terms[f0 + 1, k + 2],
-                                          w_terms[f0 + 1, k + 3])
-                    for t in range(m):
-                        a = xa[t]
-                        b = xb[t]
-                        c = xc[t]
-                        d = xd[t]
-                        y0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
-                        y1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
-                for k in range(T4, T):                        # the last 1-3 terms
-                    o0 = k // KK * PLANE + taps[k % KK]
-                    xa = xg[o0:o0 + m]
-                    w0a = w_terms[f0, k]
-                    w1a = w_terms[f0 + 1, k]
-                    for t in range(m):
-                        a = xa[t]
-                        y0[t] += w0a * a
-                        y1[t] += w1a * a
-            else:                                             # the last filter of an odd group
-                yrow = yw[n, f0, t0:t0 + m]
-                for k in range(T):
-                    o0 = k // KK * PLANE + taps[k % KK]
-                    xa = xg[o0:o0 + m]
-                    wa = w_terms[f0, k]
-                    for t in range(m):
-                        yrow[t] += wa * xa[t]
+            if nf < 4:                                        # the last 1-3 filters of a group
+                for fb in range(nf):
+                    _add_terms_to_row(yw[n, f0 + fb, t0:t0 + m], xg, w_terms[f0 + fb], taps, PLANE, m)
+                continue
+            y0 = yw[n, f0, t0:t0 + m]
+            y1 = yw[n, f0 + 1, t0:t0 + m]
+            y2 = yw[n, f0 + 2, t0:t0 + m]
+            y3 = yw[n, f0 + 3, t0:t0 + m]
+            for k in range(0, T4, 4):
+                xa = xg[_term_offset(k, KK, PLANE, taps):]
+                xb = xg[_term_offset(k + 1, KK, PLANE, taps):]
+                xc = xg[_term_offset(k + 2, KK, PLANE, taps):]
+                xd = xg[_term_offset(k + 3, KK, PLANE, taps):]
+                # w<filter><term>: 16 weights held in registers
+                w0a, w0b, w0c, w0d = w_terms[f0, k], w_terms[f0, k + 1], w_terms[f0, k + 2], w_terms[f0, k + 3]
+                w1a, w1b, w1c, w1d = w_terms[f0 + 1, k], w_terms[f0 + 1, k + 1], w_terms[f0 + 1, k + 2], w_terms[f0 + 1, k + 3]
+                w2a, w2b, w2c, w2d = w_terms[f0 + 2, k], w_terms[f0 + 2, k + 1], w_terms[f0 + 2, k + 2], w_terms[f0 + 2, k + 3]
+                w3a, w3b, w3c, w3d = w_terms[f0 + 3, k], w_terms[f0 + 3, k + 1], w_terms[f0 + 3, k + 2], w_terms[f0 + 3, k + 3]
+                for t in range(m):
+                    a = xa[t]
+                    b = xb[t]
+                    c = xc[t]
+                    d = xd[t]
+                    y0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
+                    y1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
+                    y2[t] += (w2a * a + w2b * b) + (w2c * c + w2d * d)
+                    y3[t] += (w3a * a + w3b * b) + (w3c * c + w3d * d)
+            for k in range(T4, T):                            # the last 1-3 terms
+                xa = xg[_term_offset(k, KK, PLANE, taps):]
+                w0a, w1a, w2a, w3a = w_terms[f0, k], w_terms[f0 + 1, k], w_terms[f0 + 2, k], w_terms[f0 + 3, k]
+                for t in range(m):
+                    a = xa[t]
+                    y0[t] += w0a * a
+                    y1[t] += w1a * a
+                    y2[t] += w2a * a
+                    y3[t] += w3a * a
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -344,21 +371,21 @@ def conv2d_backward_blocked_dx(dyw, w_terms, taps, dxq, groups, L, chunk):
     The adjoint of the forward's shift-and-add: every term scatters a whole dy plane, scaled
     by one weight, back onto the input plane it was read from.  dyw is dy in the wide layout
     (0 in the junk columns); dxq, in the polyphase layout, is zeroed first.  One task per
-    (n, pair of input channels of a group): a task owns its channels' planes of dxq; the
-    innermost loop adds 4 filters' dy rows to 2 channels' rows.
+    (n, block of 4 input channels of a group): a task owns its channels' planes of dxq; the
+    innermost loop adds 4 filters' dy rows to 4 channels' rows.
     """
     N, C, PLANE = dxq.shape
     F, T = w_terms.shape
     KK = taps.shape[0]
     Cg = C // groups
     Fg = F // groups
-    npairs = (Cg + 1) // 2
+    nblocks = (Cg + 3) // 4
     Fg4 = Fg - Fg % 4
-    for task in prange(N * groups * npairs):
-        n = task // (groups * npairs)
-        g = task // npairs % groups
-        cl0 = task % npairs * 2                               # first channel within the group
-        nc = min(2, Cg - cl0)
+    for task in prange(N * groups * nblocks):
+        n = task // (groups * nblocks)
+        g = task // nblocks % groups
+        cl0 = task % nblocks * 4                              # first channel within the group
+        nc = min(4, Cg - cl0)
         c0 = g * Cg + cl0
         for cb in range(nc):
             plane = dxq[n, c0 + cb]
@@ -374,24 +401,34 @@ def conv2d_backward_blocked_dx(dyw, w_terms, taps, dxq, groups, L, chunk):
                 dd = dyw[n, fa + 3, t0:t0 + m]
                 for kk in range(KK):
                     o = taps[kk] + t0
-                    k0 = cl0 * KK + kk                        # channel cl0's term kk
+                    if nc < 4:                                # the last 1-3 channels of a group
+                        for cb in range(nc):
+                            k = (cl0 + cb) * KK + kk
+                            wa, wb, wc, wd = w_terms[fa, k], w_terms[fa + 1, k], w_terms[fa + 2, k], w_terms[fa + 3, k]
+                            d = dxq[n, c0 + cb, o:o + m]
+                            for t in range(m):
+                                d[t] += (wa * da[t] + wb * db[t]) + (wc * dc[t] + wd * dd[t])
+                        continue
+                    k0 = cl0 * KK + kk                        # channel cl0's term kk; cl0 + 1's is k0 + KK, ...
+                    k1, k2, k3 = k0 + KK, k0 + 2 * KK, k0 + 3 * KK
+                    # w<channel><filter>: 16 weights held in registers
                     w0a, w0b, w0c, w0d = w_terms[fa, k0], w_terms[fa + 1, k0], w_terms[fa + 2, k0], w_terms[fa + 3, k0]
+                    w1a, w1b, w1c, w1d = w_terms[fa, k1], w_terms[fa + 1, k1], w_terms[fa + 2, k1], w_terms[fa + 3, k1]
+                    w2a, w2b, w2c, w2d = w_terms[fa, k2], w_terms[fa + 1, k2], w_terms[fa + 2, k2], w_terms[fa + 3, k2]
+                    w3a, w3b, w3c, w3d = w_terms[fa, k3], w_terms[fa + 1, k3], w_terms[fa + 2, k3], w_terms[fa + 3, k3]
                     d0 = dxq[n, c0, o:o + m]
-                    if nc == 2:
-                        k1 = k0 + KK                          # channel cl0 + 1's
-                        w1a, w1b, w1c, w1d = (w_terms[fa, k1], w_terms[fa + 1, k1], w_terms[fa + 2, k1],
-                                              w_terms[fa + 3, k1])
-                        d1 = dxq[n, c0 + 1, o:o + m]
-                        for t in range(m):
-                            a = da[t]
-                            b = db[t]
-                            c = dc[t]
-                            d = dd[t]
-                            d0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
-                            d1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
-                    else:                                     # the last channel of an odd group
-                        for t in range(m):
-                            d0[t] += (w0a * da[t] + w0b * db[t]) + (w0c * dc[t] + w0d * dd[t])
+                    d1 = dxq[n, c0 + 1, o:o + m]
+                    d2 = dxq[n, c0 + 2, o:o + m]
+                    d3 = dxq[n, c0 + 3, o:o + m]
+                    for t in range(m):
+                        a = da[t]
+                        b = db[t]
+                        c = dc[t]
+                        d = dd[t]
+                        d0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
+                        d1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
+                        d2[t] += (w2a * a + w2b * b) + (w2c * c + w2d * d)
+                        d3[t] += (w3a * a + w3b * b) + (w3c * c + w3d * d)
             for f in range(g * Fg + Fg4, (g + 1) * Fg):          # the last 1-3 filters
                 da = dyw[n, f, t0:t0 + m]
                 for kk in range(KK):

@@ -191,8 +191,9 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     geo.crop(dxq, dx)
 
 
-# The blocked kernels work on chunks of this many bytes of each row, so that the 6 rows of the
-# inner loop (2 outputs and 4 inputs; dw's: 4 dy rows and 3 inputs) stay in a 32 KiB L1 cache.
+# The blocked kernels work on chunks of this many bytes of each row, so that the 8 rows of the
+# inner loop (4 outputs and 4 inputs; dx's: 4 dx and 4 dy rows; dw's: 4 dy rows and 3 inputs)
+# stay in a 32 KiB L1 cache.
 BLOCKED_CHUNK_BYTES = 4096
 
 
