@@ -38,6 +38,11 @@ def _normals(*shapes):
     return lambda rng: tuple(rng.standard_normal(shape) for shape in shapes)
 
 
+def _probability_targets(rng):
+    t = rng.uniform(0.1, 1.0, (2, 3))
+    return 2.0 * rng.standard_normal((2, 3)), t / t.sum(axis=1, keepdims=True)
+
+
 def _mae(rng):
     t = rng.standard_normal((2, 2))
     return t + away_from_zero(rng, (2, 2)), t
@@ -56,6 +61,9 @@ CASES = [
     Case("conv2d", "blocked (the direct kernels on the GPU), padding 1, no bias",
          partial(F.conv2d_forward, padding=1, stride=2, method="blocked"), F.conv2d_backward,
          _normals((1, 1, 3, 3), (1, 1, 2, 2)), names=("x", "w")),
+    Case("conv2d", "direct, flip (the true convolution), 3x2, padding 1",
+         partial(F.conv2d_forward, padding=1, flip=True, method="direct"), F.conv2d_backward,
+         _normals((1, 1, 3, 3), (1, 1, 3, 2), (1,)), names=("x", "w", "b")),
     Case("conv1d", "direct, K 3, stride 2, padding 1, groups 2",
          partial(F.conv1d_forward, stride=2, padding=1, groups=2, method="direct"), F.conv1d_backward,
          _normals((1, 2, 5), (2, 1, 3), (2,)), names=("x", "w", "b")),
@@ -99,6 +107,8 @@ CASES = [
          F.cross_entropy_backward,
          lambda rng: (2.0 * rng.standard_normal((2, 3)), rng.integers(0, 3, size=2).astype("uint8")),
          names=("logits",)),
+    Case("cross_entropy", "logits (2, 3), probability targets (2, 3)", F.cross_entropy_forward,
+         F.cross_entropy_backward, _probability_targets, names=("logits",)),
     Case("mse", "y, t (2, 2)", F.mse_forward, F.mse_backward, _normals((2, 2), (2, 2)), names=("y",)),
     Case("mae", "y, t (2, 2)", F.mae_forward, F.mae_backward, _mae, names=("y",), threshold=KINK_THRESHOLD,
          kinks="y - t drawn with |y - t| >= 0.1 (away_from_zero), off the kink of |y - t| at 0"),
@@ -112,9 +122,17 @@ CASES = [
          F.dropout_backward, _normal(2, 3), names=("x",)),
     Case("dropout", "x (2, 2), inference (identity)", partial(F.dropout_forward, p=0.5, training=False),
          F.dropout_backward, _normal(2, 2), names=("x",)),
+    Case("dropout", "x (2, 3), p 0.5, seed 3, classic: x * mask",
+         partial(F.dropout_forward, p=0.5, seed=3, mode="classic"), F.dropout_backward, _normal(2, 3),
+         names=("x",)),
+    Case("dropout", "x (2, 2), p 0.25, inference, classic: 0.75 x",
+         partial(F.dropout_forward, p=0.25, training=False, mode="classic"), F.dropout_backward, _normal(2, 2),
+         names=("x",)),
 
     Case("batch_norm", "training, x (3, 2)", F.batch_norm_forward, F.batch_norm_backward, _batch_norm_inputs((3, 2)),
          names=BATCH_NORM_NAMES, in_place=RUNNING),
+    Case("batch_norm", "training, x (3, 2), unbiased=False", partial(F.batch_norm_forward, unbiased=False),
+         F.batch_norm_backward, _batch_norm_inputs((3, 2)), names=BATCH_NORM_NAMES, in_place=RUNNING),
     Case("batch_norm", "inference, x (2, 2, 2)", partial(F.batch_norm_forward, training=False),
          F.batch_norm_backward, _batch_norm_inputs((2, 2, 2)), names=BATCH_NORM_NAMES,
          in_place=RUNNING),

@@ -2,7 +2,8 @@
 
 Shapes: x, keep, out (M,), flat (the functional layer flattens any shape); keep is a bool
 array, True where the unit is kept; scale = 1 / (1 - p), p the probability of dropping
-(0 when p = 1: every unit is dropped, and there is nothing to rescale).
+(0 when p = 1: every unit is dropped, and there is nothing to rescale).  Classic dropout
+(nbconv.functional.dropout_forward's ``mode="classic"``) runs the same kernels with scale = 1.
 
 The mask is drawn inside the forward kernel, element by element, by a counter-based generator:
 element i's random 64-bit word is the i-th output of SplitMix64 started from the int ``seed``

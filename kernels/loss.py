@@ -7,6 +7,8 @@ Shapes:
                             (a reshape of the contiguous array, no copy; B = 1 for the last axis).
   cross_entropy             logits (N, C), target (N,) int64 class indices, probs (N, C) written
                             for the backward pass -> the mean loss, returned as a float.
+  cross_entropy_soft        the same with probability targets: target (N, K) of logits' dtype
+                            and shape (K = C classes), one distribution t[n] per sample.
   mse, mae, bce,            y, t (M,) (the functional layer flattens any shape) -> the mean
   bce_with_logits           loss over the M elements, returned as a float.
 
@@ -144,6 +146,57 @@ def cross_entropy_backward(probs, target, dout, dlogits):
         for c in range(C):
             onehot = 1.0 if c == target[n] else 0.0
             dlogits[n, c] = (probs[n, c] - onehot) / N * dout
+
+
+@njit(cache=True)
+def cross_entropy_soft_forward(logits, target, probs):
+    """L = -1/N sum_n sum_k t[n, k] ln softmax(logits[n])[k],     t = target (N, K)
+
+    The lecture's CrossEntropy = -sum_i t_i ln(y_i), y = softmax(logits[n]), with a whole
+    distribution t[n] per sample (soft labels, label smoothing), averaged over the batch like
+    cross_entropy_forward; a one-hot t[n] keeps only the target's term, which is that kernel's
+    loss.  ln y is taken as a stable log-softmax, never the log of a probability that rounded to 0:
+
+        ln softmax(logits[n])[k] = (logits[n, k] - m_n) - ln Z_n,
+        m_n = max_k logits[n, k],   Z_n = sum_k exp(logits[n, k] - m_n)
+
+    Also writes probs[n, k] = softmax(logits[n])[k] for the backward pass.
+    """
+    N, K = logits.shape
+    total = 0.0
+    for n in range(N):
+        m = -np.inf
+        for k in range(K):
+            if logits[n, k] > m:
+                m = logits[n, k]
+        Z = 0.0
+        for k in range(K):
+            probs[n, k] = math.exp(logits[n, k] - m)
+            Z += probs[n, k]
+        for k in range(K):
+            probs[n, k] = probs[n, k] / Z
+        log_Z = math.log(Z)
+        for k in range(K):
+            log_y = (logits[n, k] - m) - log_Z          # ln softmax(logits[n])[k]
+            total -= target[n, k] * log_y
+    return total / N
+
+
+@njit(cache=True)
+def cross_entropy_soft_backward(probs, target, dout, dlogits):
+    """dlogits[n, k] = (probs[n, k] * T_n - t[n, k]) / N * dout,   T_n = sum_j t[n, j]
+
+    From L_n = -sum_j t[n, j] (logits[n, j] - ln sum_i exp(logits[n, i])):
+    dL_n/dlogits[n, k] = -t[n, k] + (sum_j t[n, j]) softmax(logits[n])[k].  For a probability
+    vector t[n] (T_n = 1) this is probs - t, the class-index kernel's probs - onehot.
+    """
+    N, K = probs.shape
+    for n in range(N):
+        T = 0.0
+        for k in range(K):
+            T += target[n, k]
+        for k in range(K):
+            dlogits[n, k] = (probs[n, k] * T - target[n, k]) / N * dout
 
 
 # ---------------------------------------------------------------- MSE
@@ -616,6 +669,45 @@ def cross_entropy_backward_fast(probs, target, dout, dlogits):
         for c in range(C):
             onehot = 1.0 if c == target[n] else 0.0
             dlogits[n, c] = (probs[n, c] - onehot) / N * dout
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _soft_target_sums(z, t, m):
+    """(sum_k t[k], sum_k t[k] (z[k] - m)) in float64, in the order LLVM picks to vectorize them
+    (see _dot)."""
+    T = 0.0
+    tz = 0.0
+    for k in range(z.shape[0]):
+        T += t[k]
+        tz += t[k] * (np.float64(z[k]) - m)
+    return T, tz
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def cross_entropy_soft_forward_fast(logits, target, probs):
+    """cross_entropy_soft_forward with the rows of _softmax_row split between the threads; row n's
+    term, -sum_k t[k] ((z[k] - m) - ln Z) = T ln Z - sum_k t[k] (z[k] - m) with T = sum_k t[k],
+    goes to terms[n], added in row order at the end."""
+    N, K = logits.shape
+    terms = np.empty(N)
+    for n in prange(N):
+        m, Z = _softmax_row(logits[n], probs[n])
+        T, tz = _soft_target_sums(logits[n], target[n], np.float64(m))
+        terms[n] = T * math.log(Z) - tz
+    return _sum_in_order(terms) / N
+
+
+@njit(cache=True, parallel=True)
+def cross_entropy_soft_backward_fast(probs, target, dout, dlogits):
+    """cross_entropy_soft_backward, bit for bit, the rows split between the threads (T_n summed in
+    the loop's order; the loop over k vectorizes)."""
+    N, K = probs.shape
+    for n in prange(N):
+        T = 0.0
+        for k in range(K):
+            T += target[n, k]
+        for k in range(K):
+            dlogits[n, k] = (probs[n, k] * T - target[n, k]) / N * dout
 
 
 # ---------------------------------------------------------------- MSE, MAE, fast

@@ -120,8 +120,9 @@ def running_average_update(running_mean, running_var, mean, var, momentum, unbia
         running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c]
         running_var[c]  = (1 - momentum) * running_var[c]  + momentum * unbiased * var[c]
 
-    unbiased = m / (m - 1) turns the biased batch variance into the unbiased one.
-    (The lecture's smoothing alpha is 1 - momentum.)
+    unbiased = m / (m - 1) turns the biased batch variance into the unbiased one (the default);
+    unbiased = 1 keeps the biased one, as the lecture writes it (batch_norm_forward's
+    ``unbiased=False``).  (The lecture's smoothing alpha is 1 - momentum.)
     """
     C = running_mean.shape[0]
     for c in range(C):

@@ -117,8 +117,8 @@ def _linear_to_conv(linear: Linear, kernel: tuple, method: str) -> Conv2d:
 def _batch_norm_2d(bn: BatchNorm1d) -> BatchNorm2d:
     params = bn.params()
     dtype = params["gamma"].data.dtype if params else np.float32
-    out = BatchNorm2d(bn.num_features, momentum=bn.momentum, eps=bn.eps, dtype=dtype, allocate=bool(params),
-                      method=bn.method)
+    out = BatchNorm2d(bn.num_features, momentum=bn.momentum, eps=bn.eps, unbiased=bn.unbiased, dtype=dtype,
+                      allocate=bool(params), method=bn.method)
     if params:
         for name in ("gamma", "beta"):
             out.params()[name].data[...] = params[name].data

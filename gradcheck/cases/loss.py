@@ -2,7 +2,9 @@
 
 Targets are not differentiated: the harness differentiates the leading float arrays that
 ``names`` lists (the loss backward returns the prediction's gradient only), and the integer
-class target of cross_entropy comes last.
+class target of cross_entropy comes last.  So does its float target of probabilities (the
+(N, K) form): a float input, but cross_entropy_backward returns one gradient, so the harness
+leaves the trailing target alone.
 """
 
 from functools import partial
@@ -15,6 +17,12 @@ from ..registry import KINK_THRESHOLD, Case, away_from_zero
 def _probabilities(rng, shape):
     """BCE probabilities in (0.05, 0.95): the loss is smooth there, far from the log clamp."""
     return rng.uniform(0.05, 0.95, shape)
+
+
+def _probability_rows(rng, shape, total=1.0):
+    """Rows of positive weights that sum to ``total`` (1: a distribution per sample)."""
+    t = rng.uniform(0.1, 1.0, shape)
+    return total * t / t.sum(axis=-1, keepdims=True)
 
 
 def _mae_inputs(rng, shape):
@@ -43,6 +51,13 @@ CASES = [
     Case("cross_entropy", "logits (6, 3) scaled by 3, uint8 target", F.cross_entropy_forward,
          F.cross_entropy_backward,
          lambda rng: (3.0 * rng.standard_normal((6, 3)), rng.integers(0, 3, size=6).astype("uint8")),
+         names=("logits",)),
+    Case("cross_entropy", "logits (4, 5), probability targets t (4, 5)", F.cross_entropy_forward,
+         F.cross_entropy_backward,
+         lambda rng: (rng.standard_normal((4, 5)), _probability_rows(rng, (4, 5))), names=("logits",)),
+    Case("cross_entropy", "logits (3, 6) x 3, t rows summing to 1.5 (not 1)",
+         F.cross_entropy_forward, F.cross_entropy_backward,
+         lambda rng: (3.0 * rng.standard_normal((3, 6)), _probability_rows(rng, (3, 6), total=1.5)),
          names=("logits",)),
     Case("mse", "y, t (3, 4)", F.mse_forward, F.mse_backward,
          lambda rng: (rng.standard_normal((3, 4)), rng.standard_normal((3, 4))), names=("y",)),

@@ -1,7 +1,7 @@
 """Inverted dropout on the GPU: the twin of nbconv.kernels.dropout, the mask drawn where it is used.
 
 Shapes: x, keep, out (M,), flat; keep is a bool array, True where the unit is kept;
-scale = 1 / (1 - p), p the probability of dropping (0 when p = 1).
+scale = 1 / (1 - p), p the probability of dropping (0 when p = 1); 1 for classic dropout.
 
 The mask is the CPU's, drawn the same way: element i's random 64-bit word z_i is the i-th output
 of SplitMix64 started from the int ``seed`` (``_splitmix64``, the device twin of the CPU's), and

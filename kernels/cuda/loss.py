@@ -4,6 +4,7 @@ Shapes (as on the CPU):
   softmax, log_softmax      x (A, C, B) -> out (A, C, B), one distribution over c for every (a, b).
   cross_entropy             logits (N, C), target (N,) int64, probs (N, C) written for the
                             backward -> the mean loss, returned as a Python float.
+  cross_entropy_soft        the same with probability targets, target (N, K) of logits' dtype.
   mse, mae, bce,            y, t (M,) -> the mean loss over the M elements, a Python float.
   bce_with_logits
 
@@ -297,6 +298,83 @@ def _cross_entropy_backward_kernel(probs, target, dout, dlogits):
 def cross_entropy_backward(probs, target, dout, dlogits):
     """dlogits[n, c] = (probs[n, c] - [c == target[n]]) / N * dout   (one thread per element)"""
     launch(_cross_entropy_backward_kernel, dlogits.size, probs, target, dout, dlogits)
+
+
+@cuda.jit
+def _cross_entropy_soft_rows_kernel(logits, target, row_max, row_sum, loss_n):
+    """m_n = max_k logits[n, k],  Z_n = sum_k exp(logits[n, k] - m_n),
+    loss_n[n] = -sum_k t[n, k] ((logits[n, k] - m_n) - ln Z_n)   (= -sum_k t[n, k] ln softmax(logits[n])[k])
+
+    one thread per row n; row_max and row_sum are (N, 1), as for the class-index kernel
+    """
+    n = cuda.grid(1)
+    N, K = logits.shape
+    if n >= N:
+        return
+    m = -math.inf
+    for k in range(K):
+        if logits[n, k] > m:
+            m = logits[n, k]
+    Z = float64(0.0)
+    for k in range(K):
+        Z += math.exp(logits[n, k] - m)
+    row_max[n, 0] = m
+    row_sum[n, 0] = Z
+    log_Z = math.log(Z)
+    acc = float64(0.0)
+    for k in range(K):
+        acc += target[n, k] * ((logits[n, k] - m) - log_Z)
+    loss_n[n] = -acc
+
+
+def cross_entropy_soft_forward(logits, target, probs):
+    """L = -1/N sum_n sum_k t[n, k] ln softmax(logits[n])[k],   t = target (N, K) (probabilities)
+
+    Also writes probs[n, k] = softmax(logits[n])[k] for the backward pass.  Kernels: the rows'
+    statistics and loss terms (one thread per row), probs (softmax's, one thread per element),
+    the sum of the terms on the device; returns the mean as a Python float.
+    """
+    N, K = logits.shape
+    row_max = cuda.device_array((N, 1), dtype=np.float64)
+    row_sum = cuda.device_array((N, 1), dtype=np.float64)
+    loss_n = cuda.device_array(N, dtype=np.float64)
+    launch(_cross_entropy_soft_rows_kernel, N, logits, target, row_max, row_sum, loss_n)
+    launch(_softmax_forward_kernel, probs.size, logits.reshape(N, K, 1), row_max, row_sum, probs.reshape(N, K, 1))
+    return _device_sum(loss_n) / N
+
+
+@cuda.jit
+def _target_row_sums_kernel(target, row_total):
+    """row_total[n] = sum_k target[n, k]        one thread per row n (float64)"""
+    n = cuda.grid(1)
+    N, K = target.shape
+    if n >= N:
+        return
+    acc = float64(0.0)
+    for k in range(K):
+        acc += target[n, k]
+    row_total[n] = acc
+
+
+@cuda.jit
+def _cross_entropy_soft_backward_kernel(probs, target, row_total, dout, dlogits):
+    """dlogits[n, k] = (probs[n, k] * T_n - t[n, k]) / N * dout,  T_n = row_total[n]        one thread per (n, k)"""
+    t = cuda.grid(1)
+    N, K = probs.shape
+    if t >= N * K:
+        return
+    n = t // K
+    k = t % K
+    dlogits[n, k] = (probs[n, k] * row_total[n] - target[n, k]) / N * dout
+
+
+def cross_entropy_soft_backward(probs, target, dout, dlogits):
+    """dlogits[n, k] = (probs[n, k] * T_n - t[n, k]) / N * dout,  T_n = sum_k t[n, k]   (the row
+    sums first, one thread per row; then one thread per element)"""
+    N, K = probs.shape
+    row_total = cuda.device_array(N, dtype=np.float64)
+    launch(_target_row_sums_kernel, N, target, row_total)
+    launch(_cross_entropy_soft_backward_kernel, dlogits.size, probs, target, row_total, dout, dlogits)
 
 
 # ---------------------------------------------------------------- MSE

@@ -1,4 +1,5 @@
-"""conv2d and conv1d: cross-correlation with stride, padding, dilation and groups.
+"""conv2d and conv1d: cross-correlation with stride, padding, dilation and groups; with
+``flip=True``, the true convolution (the kernel flipped), on the same kernels.
 
 Three methods compute the same numbers (to rounding); the names every op takes map onto them
 (``dispatch.CONV_ALIASES``): "naive" is "direct", "fast" and "auto" (the default) are "im2col".
@@ -8,7 +9,7 @@ Three methods compute the same numbers (to rounding); the names every op takes m
     im2col kernels of that module (``im2col``, ``col2im``, ``conv2d_forward_im2col``) are the
     reference it is tested against;
   - ``"blocked"``: the optimized direct kernel of ``nbconv.kernels.conv``: polyphase padding,
-    shift-and-add over contiguous rows, 2 output rows from 4 terms per inner loop, prange over
+    shift-and-add over contiguous rows, 4 output rows from 4 terms per inner loop, prange over
     independent outputs; no BLAS.
 
 Which function runs is a table lookup, ``dispatch.CONV[method]`` (read it there); the two fast
@@ -30,6 +31,14 @@ nbconv.kernels.cuda.im2col (im2col, the tiled shared-memory matrix product, col2
 recomputed in the backward, as on the CPU); ``"blocked"`` is a CPU optimization (polyphase
 layout, cache-sized chunks) with no GPU counterpart and runs the direct kernels.  Outputs,
 gradients and the cache stay on the device.
+
+``flip=True``: the lecture's convolution flips the kernel, y[i, j] = sum w[ki, kj] x[i - ki, j - kj].
+That is cross-correlation with w flipped in both spatial axes, w[..., ::-1, ::-1], so the forward
+flips a copy of w and runs the same method on it (the cache keeps the flipped copy and
+``flip``), and the backward flips the kernels' dw back: y depends on w[ki, kj] through the
+flipped copy's tap (KH - 1 - ki, KW - 1 - kj), so that is where its gradient is.  On the GPU the
+flip is a copy through the host (nbconv.devices has no flip kernel): w and dw are small beside
+the activations, but each flipped call waits for the two small copies.
 """
 
 from __future__ import annotations
@@ -62,14 +71,29 @@ class Conv2dCache:
     dilation: tuple[int, int]
     groups: int
     method: str
+    flip: bool = False      # True: w above is the caller's w flipped (the kernels ran on it); dw is flipped back
 
 
-def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="auto"):
+def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False, method="auto"):
     """x (N, C, H, W), w (F, C // groups, KH, KW), b (F,) or None -> y (N, F, OH, OW).
 
         y[n, f, i, j] = b[f] + sum_{c, ki, kj} w[f, c, ki, kj] * x[n, g*Cg + c, i*S - P + ki*D, j*S - P + kj*D]
 
-    with OH = floor((H + 2P - D(KH - 1) - 1) / S) + 1 and likewise OW.
+    with OH = floor((H + 2P - D(KH - 1) - 1) / S) + 1 and likewise OW (g = f // (F / groups),
+    Cg = C / groups): cross-correlation, the kernel not flipped, as every framework computes it.
+
+    ``flip=True`` computes the lecture's true convolution, the kernel flipped in both spatial axes:
+
+        y[n, f, i, j] = b[f] + sum_{c, ki, kj} w[f, c, ki, kj] * xp[n, g*Cg + c, r - ki*D, s - kj*D],
+        r = i*S + D(KH - 1),  s = j*S + D(KW - 1),
+
+    xp being x zero-padded by P on every side (xp[..., u, v] = x[..., u - P, v - P], 0 outside x):
+    the lecture's y[i, j] = sum w[ki, kj] x[i - ki, j - kj] on the padded input, read at (r, s),
+    the positions where the whole kernel lies inside it.  The same sizes OH, OW.  For S = D = 1 it
+    is the full convolution of x and w (scipy.signal.convolve2d(x, w, "full")) from row
+    KH - 1 - P and column KW - 1 - P on: mode "valid" for P = 0, "full" for P = K - 1, "same" for
+    an odd K and P = (K - 1) / 2; summed over the channels c of each filter.  The result equals
+    ``conv2d_forward(x, w[..., ::-1, ::-1], b)`` for every method and on the GPU.
     """
     device = devices.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=4)
@@ -79,6 +103,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
     padding = as_pair("padding", padding, 0)
     dilation = as_pair("dilation", dilation, 1)
     groups = as_int("groups", groups, 1)
+    flip = _as_flip(flip)
     method = dispatch.conv_method(method)
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
@@ -93,14 +118,17 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
     OH = conv_output_size(H, KH, stride=stride[0], padding=padding[0], dilation=dilation[0], name="x height")
     OW = conv_output_size(W, KW, stride=stride[1], padding=padding[1], dilation=dilation[1], name="x width")
 
+    if flip:
+        w = _flipped(w)              # the true convolution is cross-correlation with the flipped kernel
     y = devices.empty((N, F, OH, OW), x.dtype, device)
     dispatch.conv_kernels(_runs(method, x, w, y), device).forward(x, w, bias, y, *stride, *padding, *dilation,
                                                                   groups)
-    return y, Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, method)
+    return y, Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, method, flip)
 
 
 def conv2d_backward(dout, cache: Conv2dCache):
-    """-> (dx, dw, db); db is None when the forward had no bias."""
+    """-> (dx, dw, db); db is None when the forward had no bias.  After ``flip=True``, dw is the
+    kernels' gradient of the flipped copy, flipped back: the gradient of the w that was passed."""
     check_cache(cache, Conv2dCache, "conv2d_forward")
     x, w = cache.x, cache.w
     device = devices.device_of(dout=dout, **{"the forward's x": x})
@@ -112,15 +140,19 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dx, dw, db = devices.empty_like(x), devices.empty_like(w), devices.empty(F, x.dtype, device)
     dispatch.conv_kernels(_runs(cache.method, x, w, dy), device).backward(
         dy, x, w, dx, dw, db, *cache.stride, *cache.padding, *cache.dilation, cache.groups)
+    if cache.flip:
+        dw = _flipped(dw)            # dL/dw[ki, kj] = dL/dw_flipped[KH - 1 - ki, KW - 1 - kj]
     return dx, dw, (db if cache.has_bias else None)
 
 
-def conv1d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, method="auto"):
+def conv1d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False, method="auto"):
     """x (N, C, L), w (F, C // groups, K), b (F,) or None -> y (N, F, L_out).
 
         y[n, f, i] = b[f] + sum_{c, k} w[f, c, k] * x[n, g*Cg + c, i*S - P + k*D]
 
-    Computed as conv2d on a signal of height 1.
+    Computed as conv2d on a signal of height 1.  ``flip=True``: the true convolution, the kernel
+    reversed, y[n, f, i] = b[f] + sum_{c, k} w[f, c, k] * xp[n, g*Cg + c, i*S + D(K - 1) - k*D]
+    (xp: x zero-padded by P), numpy.convolve(x, w, "valid") for S = D = 1 and P = 0.
     """
     devices.device_of(x=x, w=w, b=b)
     x = as_float_array("x", x, ndim=3)
@@ -129,7 +161,8 @@ def conv1d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, m
     if w.shape[2] >= 1:
         conv_output_size(x.shape[2], w.shape[2], stride=stride, padding=padding, dilation=dilation, name="x length")
     y, cache = conv2d_forward(_with_height(x), _with_height(w), b, stride=(1, stride),
-                              padding=(0, padding), dilation=(1, dilation), groups=groups, method=method)
+                              padding=(0, padding), dilation=(1, dilation), groups=groups, flip=flip,
+                              method=method)
     return _without_height(y), cache
 
 
@@ -139,6 +172,22 @@ def conv1d_backward(dout, cache: Conv2dCache):
     dout = as_float_array("dout", dout, ndim=3)
     dx, dw, db = conv2d_backward(_with_height(dout), cache)
     return _without_height(dx), _without_height(dw), db
+
+
+def _as_flip(flip) -> bool:
+    if not isinstance(flip, (bool, np.bool_)):
+        raise TypeError(f"flip must be a bool (False: cross-correlation, the frameworks' convolution; True: the "
+                        f"kernel flipped, the lecture's true convolution), got {flip!r}")
+    return bool(flip)
+
+
+def _flipped(w):
+    """w (F, Cg, KH, KW) flipped in both spatial axes, w[:, :, ::-1, ::-1], as a contiguous copy on
+    w's device (on the GPU through the host: nbconv.devices has no flip kernel)."""
+    if isinstance(w, np.ndarray):
+        return np.ascontiguousarray(w[:, :, ::-1, ::-1])
+    host = devices.to_host(w)
+    return devices.to_device(np.ascontiguousarray(host[:, :, ::-1, ::-1]), devices.CUDA)
 
 
 def _runs(method, x, w, out):

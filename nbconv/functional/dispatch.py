@@ -18,7 +18,9 @@ On the GPU (CUDA device arrays in) every op has one form, the ``@cuda.jit`` twin
 loop, one thread per output (nbconv.kernels.cuda): "naive" and "auto" run it, "fast" is refused.
 
 The table is plain imports and dictionaries: to see what ``relu_forward(x, method="fast")`` runs,
-read CPU["relu"]["fast"] below.
+read CPU["relu"]["fast"] below.  An op that takes another kind of argument on other kernels (the
+probability targets of cross_entropy) keeps its name, methods and FAST_FROM, and finds its kernels
+in VARIANTS, under (op, variant).
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ CPU = {
         "naive": Kernels(loss.log_softmax_forward, loss.log_softmax_backward),
         "fast": Kernels(loss.log_softmax_forward_fast, loss.log_softmax_backward_fast),
     },
-    "cross_entropy": {
+    "cross_entropy": {          # class indices; probability targets: VARIANTS below
         "naive": Kernels(loss.cross_entropy_forward, loss.cross_entropy_backward),
         "fast": Kernels(loss.cross_entropy_forward_fast, loss.cross_entropy_backward_fast),
     },
@@ -163,6 +165,19 @@ CPU = {
     "dropout": {
         "naive": Kernels(dropout.dropout_forward, dropout.dropout_backward),
         "fast": Kernels(dropout.dropout_forward_parallel, dropout.dropout_backward_parallel),
+    },
+}
+
+# --- variants: an op of the table above on other kernels, for another kind of argument ---
+# The op keeps its name, its methods and its FAST_FROM; the functional layer names the variant,
+# and the cache keeps it for the backward: kernels(op, method, device, variant).
+VARIANTS = {
+    # cross_entropy with probability targets, t (N, K) floats in place of the class indices:
+    # L = -1/N sum_n sum_k t[n, k] ln softmax(logits[n])[k] (nbconv.kernels.loss); fast: rows
+    # split between the threads, as the class-index form
+    ("cross_entropy", "soft"): {
+        "naive": Kernels(loss.cross_entropy_soft_forward, loss.cross_entropy_soft_backward),
+        "fast": Kernels(loss.cross_entropy_soft_forward_fast, loss.cross_entropy_soft_backward_fast),
     },
 }
 
@@ -315,6 +330,19 @@ def cuda_table() -> dict:
 _CUDA: dict = {}
 
 
+def cuda_variants() -> dict:
+    """VARIANTS on the GPU, imported on the first device array: the naive form's twins."""
+    from nbconv.kernels.cuda import loss as cuda_loss
+
+    return {
+        ("cross_entropy", "soft"): {"naive": Kernels(cuda_loss.cross_entropy_soft_forward,
+                                                     cuda_loss.cross_entropy_soft_backward)},
+    }
+
+
+_CUDA_VARIANTS: dict = {}
+
+
 def check_method(op: str, method, device: str) -> str:
     """``method`` checked for ``op`` on ``device``: one of METHODS with a kernel there."""
     allowed = allowed_methods(op, device)
@@ -339,16 +367,19 @@ def resolve(op: str, method, device: str, size: int) -> str:
     return "fast" if "fast" in forms and size >= FAST_FROM[op] else "naive"
 
 
-def kernels(op: str, method: str, device: str) -> Kernels:
-    """The kernel pair of a resolved ``method`` ("naive" or "fast") of ``op`` on ``device``."""
-    return _table(device)[op][method]
+def kernels(op: str, method: str, device: str, variant: str | None = None) -> Kernels:
+    """The kernel pair of a resolved ``method`` ("naive" or "fast") of ``op`` on ``device``; of
+    its ``variant`` (VARIANTS[(op, variant)]) when one is named."""
+    if variant is None:
+        return _table(device)[op][method]
+    return _variant_table(device)[(op, variant)][method]
 
 
-def select(op: str, method, device: str, size: int) -> tuple[str, Kernels]:
+def select(op: str, method, device: str, size: int, variant: str | None = None) -> tuple[str, Kernels]:
     """What a forward runs: (the resolved form, to keep in the cache for the backward, and its
-    kernel pair)."""
+    kernel pair; the ``variant``'s pair when one is named)."""
     method = resolve(op, method, device, size)
-    return method, kernels(op, method, device)
+    return method, kernels(op, method, device, variant)
 
 
 def _table(device: str) -> dict:
@@ -357,3 +388,11 @@ def _table(device: str) -> dict:
     if not _CUDA:
         _CUDA.update(cuda_table())
     return _CUDA
+
+
+def _variant_table(device: str) -> dict:
+    if device == devices.CPU:
+        return VARIANTS
+    if not _CUDA_VARIANTS:
+        _CUDA_VARIANTS.update(cuda_variants())
+    return _CUDA_VARIANTS

@@ -31,8 +31,8 @@ terms on the device and copy back only that number, which is what a training loo
 adds up; the cache stays on the device.  Each backward takes the upstream gradient of a scalar
 as a Python float, a 0-d NumPy array or a 0-d device array (so the loss value itself may be
 passed back) and returns a device array.  The class targets of cross_entropy must be a device
-array of integers too; their range check counts the values outside [0, C) on the device and
-copies back that count (and bce's check of p likewise).
+array of integers too (or of floats, for probability targets); their range check counts the
+values outside [0, C) on the device and copies back that count (and bce's check of p likewise).
 """
 
 from __future__ import annotations
@@ -150,8 +150,9 @@ def log_softmax_backward(dout, cache: SoftmaxCache):
 @dataclass(frozen=True)
 class CrossEntropyCache:
     probs: np.ndarray      # softmax(logits), (N, C)
-    target: np.ndarray     # int64 class indices, (N,)
+    target: np.ndarray     # int64 class indices, (N,); or the probability targets, (N, C) floats
     method: str            # the form the forward ran, for the backward
+    variant: str | None = None   # None: class indices; "soft": probability targets (dispatch.VARIANTS)
 
 
 def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
@@ -164,7 +165,8 @@ def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
         target = devices.as_device_array(target)
     if np.dtype(target.dtype).kind not in "iu":
         raise TypeError(f"target has dtype {target.dtype}; class targets must have an integer dtype "
-                        f"(int64, int32, uint8, ...)")
+                        f"(int64, int32, uint8, ...) and shape ({N},); probability targets a float dtype "
+                        f"and logits' shape {tuple(logits.shape)}")
     if tuple(target.shape) != (N,):
         raise ValueError(f"target must have shape ({N},) to match logits of shape {tuple(logits.shape)}, "
                          f"got {tuple(target.shape)}")
@@ -176,6 +178,30 @@ def _as_class_target(target, logits: np.ndarray) -> np.ndarray:
             raise ValueError(f"target values must be class indices in [0, {C}) for logits of shape "
                              f"{logits.shape}, got values from {lo} to {hi}")
     return np.ascontiguousarray(target, dtype=np.int64)
+
+
+def _is_probability_target(target) -> bool:
+    """A 2-D float array (host or device): probability targets.  Anything else takes the
+    class-index path, whose checks name what it got (a 1-D float array is most likely class
+    indices stored as floats: "class targets must have an integer dtype")."""
+    if not (isinstance(target, np.ndarray) or devices.is_device_array(target)):
+        return False
+    return np.dtype(target.dtype).kind == "f" and len(target.shape) == 2
+
+
+def _as_probability_target(target, logits):
+    """Probability targets: a float array of logits' shape (N, C) and dtype (on logits' device)."""
+    if devices.is_device_array(target):
+        target = devices.as_device_array(target)
+    if np.dtype(target.dtype) != np.dtype(logits.dtype):
+        raise TypeError(f"target has dtype {target.dtype} but logits has dtype {logits.dtype}; probability "
+                        f"targets must have logits' dtype (class indices: an integer array of shape "
+                        f"({logits.shape[0]},))")
+    if tuple(target.shape) != tuple(logits.shape):
+        raise ValueError(f"target of probabilities must have logits' shape {tuple(logits.shape)} (one "
+                         f"distribution over the classes per sample), got {tuple(target.shape)}; class "
+                         f"indices are an integer array of shape ({logits.shape[0]},)")
+    return as_float_array("target", target)
 
 
 def _count_outside(a, lo, hi) -> int:
@@ -208,28 +234,41 @@ def cross_entropy_forward(logits, target, *, method="auto"):
 
     logits (N, C) float, target (N,) integer class indices in [0, C) -> a 0-d array of
     logits' dtype.  N = 0 is refused (the mean of no sample is undefined).
+
+    Probability targets: target (N, C), a 2-D float array of logits' dtype, one distribution t[n]
+    over the classes per sample (soft labels, label smoothing), gives the lecture's form itself,
+
+        L = -1/N sum_n sum_k t[n, k] ln softmax(logits[n])[k],
+        dL/dlogits[n, k] = (softmax(logits[n])[k] * sum_j t[n, j] - t[n, k]) / N
+
+    (the sum of t[n] is 1 for a distribution, and then the gradient is (softmax - t) / N; any
+    real t is taken as given).  A one-hot t gives the class-index loss and gradient.  The target
+    picks the form: a 2-D float array is probabilities, anything else must be class indices.
     """
     device = devices.device_of(logits=logits, target=target)
     logits = as_float_array("logits", logits, ndim=2)
     N, C = logits.shape
     if C == 0 and N > 0:
         raise ValueError(f"logits must have at least one class, got shape {tuple(logits.shape)}")
-    target = _as_class_target(target, logits)
+    variant = "soft" if _is_probability_target(target) else None
+    target = _as_probability_target(target, logits) if variant else _as_class_target(target, logits)
     if N == 0:
         raise ValueError(f"logits is empty (shape {tuple(logits.shape)}); the mean loss over no sample is undefined")
-    method, kernels = dispatch.select("cross_entropy", method, device, logits.size)
+    method, kernels = dispatch.select("cross_entropy", method, device, logits.size, variant)
     probs = devices.empty_like(logits)
     loss = kernels.forward(logits, target, probs)
-    return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target, method)
+    return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target, method, variant)
 
 
 def cross_entropy_backward(dout, cache: CrossEntropyCache):
-    """-> (dlogits,), dlogits = (softmax(logits) - onehot(target)) / N * dout."""
+    """-> (dlogits,), dlogits = (softmax(logits) - onehot(target)) / N * dout; for probability
+    targets t, dlogits = (softmax(logits) * sum_k t[n, k] - t) / N * dout."""
     check_cache(cache, CrossEntropyCache, "cross_entropy_forward")
     device = devices.array_device(cache.probs)      # dout is a number: any device will do
     g = as_dout(dout, (), cache.probs.dtype)
     dlogits = devices.empty_like(cache.probs)
-    dispatch.kernels("cross_entropy", cache.method, device).backward(cache.probs, cache.target, float(g), dlogits)
+    dispatch.kernels("cross_entropy", cache.method, device, cache.variant).backward(
+        cache.probs, cache.target, float(g), dlogits)
     return (dlogits,)
 
 

@@ -319,7 +319,7 @@ def _device_running_stat(name: str, arr, x):
 
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=True,
-                       momentum=0.1, eps=1e-5, method="auto"):
+                       momentum=0.1, eps=1e-5, unbiased=True, method="auto"):
     """x (N, C), (N, C, L) or (N, C, H, W): per channel c, over the batch and spatial axes,
 
         out[n, c] = gamma[c] * (x[n, c] - mean[c]) / sqrt(var[c] + eps) + beta[c]
@@ -334,6 +334,14 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     N * H * W values per channel; at least 2 are needed).  The lecture's smoothing
     alpha is 1 - momentum; running statistics start at 0 and 1.
 
+    ``unbiased=False`` is the lecture's convention: the running variance is smoothed with the
+    biased batch variance, the one the batch was normalized with,
+
+        running_var  = (1 - momentum) * running_var  + momentum * var
+
+    Only the running variance changes: the output, the gradients and running_mean are the
+    same either way, and so is inference.
+
     Inference (``training=False``): mean and var are the running statistics; nothing
     changes, and each sample's output depends on that sample only.
     """
@@ -343,6 +351,9 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {training!r}")
     training = bool(training)
+    if not isinstance(unbiased, (bool, np.bool_)):
+        raise TypeError(f"unbiased must be a bool (True: the running variance takes the unbiased batch "
+                        f"variance m / (m - 1) * var; False: the biased var, as the lecture), got {unbiased!r}")
     gamma, beta = _affine_params(x, gamma, beta, (x.shape[1],), "one value per channel of x, axis 1")
     running_mean = _running_stat("running_mean", running_mean, x, training)
     running_var = _running_stat("running_var", running_var, x, training)
@@ -369,7 +380,8 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     xhat, out, inv_std = devices.empty_like(x3), devices.empty_like(x3), devices.empty(C, np.float64, device)
     kernels.forward(x3, gamma, beta, eps, training, mean, var, xhat, inv_std, out)
     if training:
-        _running_average_update(device)(running_mean, running_var, mean, var, momentum, m / (m - 1))
+        correction = m / (m - 1) if unbiased else 1.0     # Bessel's correction, or the lecture's biased var
+        _running_average_update(device)(running_mean, running_var, mean, var, momentum, correction)
     return out.reshape(x.shape), BatchNormCache(xhat.reshape(x.shape), inv_std, gamma, training, method)
 
 

@@ -20,15 +20,18 @@ class Conv2d(Layer):
 
     ``method``: "direct", "im2col" (the default) or "blocked", or a common name ("naive" is
     "direct", "fast" and "auto" are "im2col"), so that ``set_method("naive")`` reaches it too.
+    ``flip=True`` computes the lecture's true convolution, the kernel flipped in both spatial
+    axes (see F.conv2d_forward); the default is cross-correlation, as every framework.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, method: str = "im2col", init="he_normal", seed=None,
-                 dtype=np.float32, allocate: bool = True):
+                 groups: int = 1, bias: bool = True, flip: bool = False, method: str = "im2col", init="he_normal",
+                 seed=None, dtype=np.float32, allocate: bool = True):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
         self.groups, self.bias, self.method = groups, bias, method
+        self.flip = _check_flip(flip)
         shapes = {"w": (out_channels, in_channels // groups, *self.kernel_size)} | \
                  ({"b": (out_channels,)} if bias else {})
         self.init_params(shapes, {"w": weight_init(init, as_rng(seed)), "b": np.zeros},
@@ -36,7 +39,7 @@ class Conv2d(Layer):
 
     def hyper(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    method=self.method)
+                    flip=self.flip, method=self.method)
 
     def forward(self, x):
         p = weights(self, x)
@@ -60,7 +63,14 @@ class Conv2d(Layer):
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, method={self.method!r}")
+                f"padding={self.padding}, method={self.method!r}" + (", flip=True" if self.flip else ""))
+
+
+def _check_flip(flip) -> bool:
+    if not isinstance(flip, (bool, np.bool_)):
+        raise TypeError(f"flip must be a bool (False: cross-correlation; True: the kernel flipped, the "
+                        f"lecture's true convolution), got {flip!r}")
+    return bool(flip)
 
 
 class Conv1d(Layer):
@@ -68,16 +78,18 @@ class Conv1d(Layer):
 
     ``method`` is the convolution's, as for Conv2d: "direct" (the loop nest), "im2col" (lowering
     + GEMM) or "blocked" (the optimized direct kernel), or a common name ("naive" is "direct",
-    "fast" and "auto" are "im2col"; see nbconv.functional.dispatch.CONV).
+    "fast" and "auto" are "im2col"; see nbconv.functional.dispatch.CONV).  ``flip=True``: the
+    true convolution, the kernel reversed (see F.conv1d_forward).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-                 padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True, flip: bool = False,
                  method: str = "im2col", init="he_normal", seed=None, dtype=np.float32,
                  allocate: bool = True):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
         self.groups, self.bias, self.method = groups, bias, method
+        self.flip = _check_flip(flip)
         shapes = {"w": (out_channels, in_channels // groups, kernel_size)} | \
                  ({"b": (out_channels,)} if bias else {})
         self.init_params(shapes, {"w": weight_init(init, as_rng(seed)), "b": np.zeros},
@@ -87,7 +99,7 @@ class Conv1d(Layer):
         p = weights(self, x)
         y, self._cache = F.conv1d_forward(x, p["w"].data, p["b"].data if self.bias else None,
                                           stride=self.stride, padding=self.padding, dilation=self.dilation,
-                                          groups=self.groups, method=self.method)
+                                          groups=self.groups, flip=self.flip, method=self.method)
         return y
 
     def backward(self, dout):
@@ -105,7 +117,7 @@ class Conv1d(Layer):
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, method={self.method!r}")
+                f"padding={self.padding}, method={self.method!r}" + (", flip=True" if self.flip else ""))
 
 
 class WSConv2d(Conv2d):

@@ -34,15 +34,21 @@ class _BatchNorm(_Affine):
         training: out = gamma * (x - batch mean) / sqrt(batch var + eps) + beta, running stats updated
                   running = (1 - momentum) * running + momentum * batch statistic (unbiased var)
         eval:     out = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+
+    ``unbiased=False`` smooths the running variance with the biased batch variance, as the lecture
+    does (running_var = (1 - momentum) * running_var + momentum * var); see F.batch_norm_forward.
     """
 
     _ranks: tuple = ()
     _layout: str = ""
 
-    def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5, dtype=np.float32,
-                 allocate: bool = True, method: str = "auto"):
+    def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5, unbiased: bool = True,
+                 dtype=np.float32, allocate: bool = True, method: str = "auto"):
         self.num_features = _int_at_least("num_features", num_features)
-        self.momentum, self.eps = momentum, eps
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"unbiased must be a bool (True: the running variance takes the unbiased batch "
+                            f"variance, False: the biased one, as the lecture), got {unbiased!r}")
+        self.momentum, self.eps, self.unbiased = momentum, eps, bool(unbiased)
         self.method = method          # "naive" (the steps' loops), "fast" (parallel twins) or "auto"
         self._init_affine((num_features,), dtype, allocate)
         self._buffers = {"running_mean": np.zeros(num_features, dtype=dtype),
@@ -67,7 +73,8 @@ class _BatchNorm(_Affine):
         p = weights(self, x)
         y, self._cache = F.batch_norm_forward(x, p["gamma"].data, p["beta"].data, self.running_mean,
                                               self.running_var, training=self.training,
-                                              momentum=self.momentum, eps=self.eps, method=self.method)
+                                              momentum=self.momentum, eps=self.eps, unbiased=self.unbiased,
+                                              method=self.method)
         return y
 
     def backward(self, dout):
@@ -82,7 +89,8 @@ class _BatchNorm(_Affine):
         return tuple(input_shape)
 
     def extra_repr(self):
-        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}" + \
+            ("" if self.unbiased else ", unbiased=False")
 
 
 class BatchNorm1d(_BatchNorm):
