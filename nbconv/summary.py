@@ -309,6 +309,11 @@ MODELS = {
                      "lenet, the default of `nbconv train`, on one 1x8x8 digits image"),
     "residual": BuiltIn(models.residual_net, (1, 8, 8),
                         "residual (`nbconv train --model residual`) on one 1x8x8 digits image"),
+    "pattern": BuiltIn(models.pattern, (1, 8, 8),
+                       "pattern, the notes' INPUT -> [[CONV -> RELU]*N -> POOL?]*M -> [FC -> RELU]*K -> FC "
+                       "(`nbconv train --model pattern`, N, M, K = 2, 2, 1) on one 1x8x8 digits image"),
+    "mlp": BuiltIn(models.mlp, (1, 8, 8),
+                   "mlp, a plain multilayer perceptron (`nbconv train --model mlp`) on one 1x8x8 digits image"),
     "vgg16": BuiltIn(models.vgg16, VGG16_INPUT,
                      "VGG16 on a 224x224x3 image (the VGGNet table of the cs231n notes), shapes as [C x H x W]",
                      _vgg16_notes),
@@ -346,7 +351,7 @@ def register(subparsers) -> None:
                               description="Per layer: output shape, activations, parameters, receptive field "
                                           "and jump; with --batch-size or --optimizer, the memory of training.")
     p.add_argument("model", choices=list(MODELS),
-                   help="lenet, residual: the digits networks of nbconv train; vgg16: the notes' VGGNet table; "
+                   help="lenet, residual, pattern, mlp: the digits networks of nbconv train; vgg16: the notes' VGGNet table; "
                         "alexnet-conv1: AlexNet's first layer and its im2col")
     p.add_argument("--batch-size", type=int_option(1), metavar="B",
                    help="add the memory of training on batches of B (activations and their gradients for the "

@@ -106,7 +106,7 @@ def test_cli_refuses_an_unknown_network(capsys):
     with pytest.raises(SystemExit):
         nbconv.cli.main(["summary", "resnet50"])
     assert "invalid choice" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=r"unknown model 'resnet50'; choose from lenet, residual, vgg16, "
+    with pytest.raises(ValueError, match=r"unknown model 'resnet50'; choose from lenet, residual, pattern, mlp, vgg16, "
                                          r"alexnet-conv1"):
         report("resnet50")
 
@@ -246,13 +246,15 @@ def test_training_memory_against_the_arrays_of_a_real_model(optimizer):
 
 
 def test_cli_every_built_in_model(capsys):
-    assert set(MODELS) == {"lenet", "residual", "vgg16", "alexnet-conv1"}
+    assert set(MODELS) == {"lenet", "residual", "pattern", "mlp", "vgg16", "alexnet-conv1"}
     for name in MODELS:
         assert nbconv.cli.main(["summary", name]) == 0
         out = capsys.readouterr().out
         assert "receptive field  jump" in out and "training memory" not in out, name
     assert nbconv.cli.main(["summary", "lenet"]) == 0
     assert "62,378" in capsys.readouterr().out
+    assert nbconv.cli.main(["summary", "pattern"]) == 0          # counted by hand in test_models_pattern.py
+    assert "total parameters: 25,434" in capsys.readouterr().out
 
 
 def test_cli_vgg16_receptive_field_and_training_memory(capsys):

@@ -248,8 +248,8 @@ def test_nbconv_train_on_the_device_end_to_end(monkeypatch, capsys):
     built = []
     original = models.lenet
 
-    def tiny_lenet(method, seed):
-        built.append(original(method=method, seed=seed, channels=(2, 2), hidden=4, image_size=4))
+    def tiny_lenet(method, seed, **variations):         # nbconv train's --no-bn, --dropout, ...
+        built.append(original(method=method, seed=seed, channels=(2, 2), hidden=4, image_size=4, **variations))
         return built[-1]
 
     monkeypatch.setattr(models, "lenet", tiny_lenet)
