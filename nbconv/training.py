@@ -29,6 +29,15 @@ A checkpoint written after epoch ``e`` holds the model, the optimizer state, the
 the history, and for early stopping the best weights so far, so ``train(..., resume=True)``
 continues at epoch ``e + 1`` exactly as the uninterrupted run did.
 
+Gradient norms: ``train(..., grad_norms=True)`` also records, per epoch, how large each
+parameter's gradient was: ``history.grad_norms[e]`` is a dict {parameter name: the mean over the
+epoch's steps of the L2 norm ||dL/dtheta||_2 of that parameter's gradient}, measured right after
+``model.backward`` (before the optimizer's weight decay, which never touches ``param.grad``).
+The names are those of ``model.named_parameters()`` (and of a checkpoint's ``param/<name>``):
+``"1.w"`` is the weight ``w`` of layer [1] of a Sequential, ``"4.b"`` the bias of layer [4],
+``"2.block.0.w"`` the weight of layer [0] inside the block of the Residual at [2].  It is how the
+vanishing gradients of a deep network show (``nbconv experiment vanishing-gradients``).
+
 On the GPU: move the model first, ``model.to("cuda")`` (``nbconv train --device cuda``), then
 build the optimizer.  ``train`` and ``evaluate`` run where the model's parameters are: each step
 copies only the batch (images and labels) to the device; the loss comes back as a number and the
@@ -68,6 +77,9 @@ class History:
     val_acc: list = field(default_factory=list)
     lr: list = field(default_factory=list)           # the learning rate used during the epoch
     seconds: list = field(default_factory=list, compare=False)
+    # with train(..., grad_norms=True): per epoch {parameter name: mean L2 norm of its gradient
+    # over the epoch's steps}, the names of model.named_parameters() ("1.w", "2.block.0.w"); else []
+    grad_norms: list = field(default_factory=list)
     best_epoch: int | None = None      # 1-based epoch of the lowest validation loss (with early stopping)
     stopped_epoch: int | None = None   # 1-based epoch after which early stopping ended training
 
@@ -83,7 +95,17 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
+        """The History of ``to_dict()`` (also one saved before a field existed: it starts empty)."""
         return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()})
+
+    def grad_norm_curve(self, name: str) -> list[float]:
+        """The mean gradient norm of the parameter ``name`` in each epoch (needs grad_norms=True)."""
+        if not self.grad_norms:
+            raise ValueError("this history has no gradient norms: train with grad_norms=True to record them")
+        if name not in self.grad_norms[0]:
+            raise ValueError(f"no parameter {name!r} in the gradient norms; the parameters are: "
+                             f"{', '.join(self.grad_norms[0])}")
+        return [epoch[name] for epoch in self.grad_norms]
 
     def _append(self, **metrics) -> None:
         for name, value in metrics.items():
@@ -153,6 +175,12 @@ def _check_data(data):
         raise ValueError("data.x_train is empty: there is nothing to train on")
 
 
+def _grad_norms(model) -> dict[str, float]:
+    """{name: ||param.grad||_2} for every parameter of ``model`` (a host copy of a device gradient)."""
+    return {name: float(np.linalg.norm(np.asarray(devices.to_host(p.grad), dtype=np.float64).ravel()))
+            for name, p in model.named_parameters()}
+
+
 def _on(batch, device):
     """The batch on the model's device: itself on the CPU, a device copy on the GPU."""
     return batch if device == devices.CPU else devices.to_device(batch, device)
@@ -189,7 +217,7 @@ def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
 
 def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, schedule=None,
           early_stopping_patience: int | None = None, checkpoint=None, resume: bool = False,
-          progress: bool = True, augment=None, callback=None) -> History:
+          progress: bool = True, augment=None, callback=None, grad_norms: bool = False) -> History:
     """Train ``model`` on ``data.x_train, data.y_train``, validating on ``data.x_val, data.y_val``.
 
     epochs                   total number of epochs (a resumed run continues up to it)
@@ -207,6 +235,9 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
     augment                  ``augment(x_batch, rng) -> x_batch`` applied to each training batch, such as
                              ``nbconv.data.random_shift``; ``rng`` is the epoch's seeded generator
     callback                 ``callback(epoch, history)`` after each epoch (epoch 1-based)
+    grad_norms               also record ``history.grad_norms``: per epoch {parameter name: mean over the
+                             epoch's steps of the L2 norm of its gradient} (names of model.named_parameters());
+                             a resumed run must record them if, and only if, the checkpoint's run did
 
     Returns the History of all epochs (those before a resume included).
     """
@@ -239,6 +270,12 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
         stopping = meta.get("early_stopping")
         if stopping is not None:
             best_loss, best_state, bad_epochs = stopping["best_loss"], stopping["best_state"], stopping["bad_epochs"]
+        recorded = len(history.grad_norms) == len(history) > 0
+        if bool(grad_norms) != recorded:
+            raise ValueError(f"grad_norms={bool(grad_norms)}, but the run saved in {checkpoint} "
+                             f"{'recorded' if recorded else 'did not record'} gradient norms for its "
+                             f"{len(history)} epochs: resume with grad_norms={recorded}, so that every "
+                             f"epoch has them or none")
 
     x_train, y_train = data.x_train, data.y_train
     device = _model_device(model)
@@ -254,6 +291,7 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
         model.train()
         bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{epochs}")
         total_loss, correct, seen = 0.0, 0, 0
+        norm_sums = {}                                  # name -> sum over the steps of ||grad||_2
         try:
             for start, stop in batches:
                 idx = order[start:stop]
@@ -265,6 +303,9 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
                 (dlogits,) = F.cross_entropy_backward(1.0, cache)
                 optimizer.zero_grad()
                 model.backward(dlogits)
+                if grad_norms:
+                    for name, norm in _grad_norms(model).items():
+                        norm_sums[name] = norm_sums.get(name, 0.0) + norm
                 optimizer.step()
                 total_loss += float(loss) * len(idx)
                 correct += _correct(logits, yb)
@@ -281,6 +322,8 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
                 bar.close()
         history._append(train_loss=total_loss / seen, train_acc=correct / seen, val_loss=val_loss,
                         val_acc=val_acc, lr=lr, seconds=time.perf_counter() - tic)
+        if grad_norms:
+            history.grad_norms.append({name: total / len(batches) for name, total in norm_sums.items()})
 
         if early_stopping_patience is not None:
             if val_loss < best_loss:
