@@ -21,7 +21,8 @@ import sys
 
 # Modules that add a sub-command: each has ``register(subparsers)``, which adds its parser and
 # sets ``func=run`` with ``run(args) -> exit status``.
-COMMANDS = ("nbconv.cli", "nbconv.examples.command", "nbconv.summary", "nbconv.train_cli", "nbconv.bench")
+COMMANDS = ("nbconv.cli", "nbconv.examples.command", "nbconv.summary", "nbconv.train_cli", "nbconv.bench",
+            "nbconv.experiments.command", "nbconv.exercise.command")
 
 
 # Numba's OpenMP threads keep spinning for a while after each parallel region (libgomp's default
