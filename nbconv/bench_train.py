@@ -59,7 +59,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import bench
+from . import measure
 from . import functional as F
 from .layers import (ELU, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool2d,
                      GroupNorm, InstanceNorm2d, LayerNorm, LeakyReLU, Linear, LocalResponseNorm, LPPool2d, Maxout,
@@ -198,14 +198,14 @@ class StepTimes:
 
 
 def time_steps(model, optimizer, x, y, *, steps: int = 5, warmup: int = WARMUP) -> StepTimes:
-    """A moment of quiet (bench.settle: no thread pool still spinning), ``warmup`` untimed steps
+    """A moment of quiet (measure.settle: no thread pool still spinning), ``warmup`` untimed steps
     (the clocks and caches awake again), then ``steps`` rounds of one clean step (train_step, timed whole with time.perf_counter, no
     clock inside) and one instrumented step (instrumented_step, also timed whole).
 
     The two kinds alternate, so that both run under the same load of a shared machine.  The parts
     are those of the instrumented step that took the least time in all: like the best clean step,
     the least disturbed one, and a whole step, so its parts belong together."""
-    bench.settle()
+    measure.settle()
     for _ in range(warmup):
         train_step(model, optimizer, x, y)
     clock = time.perf_counter
@@ -282,7 +282,7 @@ def torch_net(torch, model):
 def torch_step_time(torch, model, x, y, steps: int) -> float | None:
     """Best seconds of ``steps`` torch training steps (forward, cross-entropy, backward, Adam) of the
     net rebuilt by torch_net on the same batch, after WARMUP untimed steps as for ours (the last of
-    them inside bench._torch_time, which also stops timing after about 3 s of steps); None when
+    them inside measure.torch_time, which also stops timing after about 3 s of steps); None when
     torch cannot run it."""
     def make_step():
         net = torch_net(torch, model)
@@ -298,8 +298,8 @@ def torch_step_time(torch, model, x, y, steps: int) -> float | None:
             step()
         return step
 
-    bench.settle()
-    return bench._torch_time(make_step, steps)
+    measure.settle()
+    return measure.torch_time(make_step, steps)
 
 
 # --------------------------------------------------------------------------- one net, all numbers
@@ -392,7 +392,7 @@ def run(args, nets=None) -> int:
     ``--repeat`` (timed steps), ``--json`` and ``--no-torch`` of ``nbconv bench``."""
     nets = NETS if nets is None else nets
     steps = max(1, args.repeat)
-    torch = None if args.no_torch else bench._torch()
+    torch = None if args.no_torch else measure.torch_module()
     torch_note = "off (--no-torch)" if args.no_torch else "not installed"
     threads = getattr(args, "threads", None)
     if torch is not None and threads is not None:     # the peer gets the same thread budget
@@ -408,10 +408,10 @@ def run(args, nets=None) -> int:
 def _run(args, nets, steps, torch, torch_note) -> int:
     started = time.perf_counter()
 
-    info = bench.machine_info()
+    info = measure.machine_info()
     print(f"nbconv bench --train: ms per training step (forward, cross-entropy, backward, Adam), float32, "
           f"best of {steps} timed steps after {WARMUP} warm-up steps (median beside it), wall clock")
-    print(bench.format_machine(info))
+    print(measure.format_machine(info))
     if torch is not None:
         print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads): peer column 'torch ms'")
     else:

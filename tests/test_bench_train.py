@@ -9,6 +9,7 @@ import pytest
 
 import nbconv.bench as bench
 import nbconv.bench_train as bt
+import nbconv.measure as measure
 from nbconv.layers import (BatchNorm2d, Conv1d, Conv2d, Dropout, Flatten, GlobalAvgPool2d, LayerNorm, Linear,
                            MaxPool2d, ReLU, Tanh, WSConv2d)
 
@@ -18,7 +19,7 @@ TINY_RGB = bt.NetSpec("tiny-rgb", batch=4, in_channels=3, image_size=12, channel
 
 @pytest.fixture(autouse=True)
 def no_settle(monkeypatch):
-    monkeypatch.setattr(bench, "SETTLE", 0.0)
+    monkeypatch.setattr(measure, "SETTLE", 0.0)
 
 
 def _args(**kw):
@@ -128,7 +129,7 @@ def test_cli_prints_the_tables_and_saves_json(tmp_path, capsys, monkeypatch):
 
 
 def test_missing_torch_says_not_installed(capsys, monkeypatch):
-    monkeypatch.setattr(bench, "_torch", lambda: None)
+    monkeypatch.setattr(measure, "torch_module", lambda: None)
     assert bt.run(_args(repeat=1), nets=(TINY,)) == 0
     text = capsys.readouterr().out
     assert "PyTorch: not installed" in text

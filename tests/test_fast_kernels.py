@@ -480,7 +480,7 @@ def test_functional_ops_give_the_same_numbers_in_either_form(dtype, rng):
 # ----------------------------------------------------------------------------- nbconv bench
 
 def test_simd_width_from_the_cpu_flags():
-    from nbconv.bench import simd_width
+    from nbconv.measure import simd_width
 
     assert simd_width(["fpu", "sse", "sse2", "avx", "avx2", "avx512f"]) == 512
     assert simd_width(["sse", "sse2", "avx", "avx2", "fma"]) == 256
@@ -492,9 +492,10 @@ def test_nbconv_bench_prints_tables_and_saves_json(tmp_path, capsys, monkeypatch
     import json
 
     import nbconv.bench as bench
+    import nbconv.measure as measure
     from nbconv.cli import main
 
-    monkeypatch.setattr(bench, "SETTLE", 0.0)
+    monkeypatch.setattr(measure, "SETTLE", 0.0)
     monkeypatch.setattr(bench, "QUICK_CONV_SHAPES", [(1, 2, 6, 6, 4, 3, 1, 1)])
     monkeypatch.setattr(bench, "QUICK_MAP_SHAPE", (2, 3, 8, 8))
     out = tmp_path / "bench.json"
