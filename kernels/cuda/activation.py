@@ -9,15 +9,23 @@ one thread per element.  PReLU and maxout take the (N, C, S) view:
 At the kink x = 0 every op takes the branch of x <= 0, as the CPU kernels do.
 
 Mapping: one thread per output element everywhere.  PReLU's slope gradient dw[c] sums over
-every (n, s) of channel c: a reduction kernel with one thread per channel (float64 sum), no
-atomics.  maxout's backward writes every element of dx: one thread per element of dx.
+every (n, s) of channel c: a reduction kernel with one block per channel, whose threads add
+their share of the terms and then combine their partial sums in a tree, no atomics.  maxout's
+backward writes every element of dx: one thread per element of dx.
+
+Precision: the arithmetic runs in x's dtype.  A float32 kernel that touches a float64 value (a
+Python-float slope, a literal such as 1.0, a float64 accumulator) computes that step in float64,
+which a T4-class GPU runs at 1/32 of the float32 rate: the launchers pass the scalars in x's
+dtype (``x.dtype.type(alpha)``), the kernels write 1 as ``y.dtype.type(1)``, and math.exp,
+math.expm1 and math.tanh of a float32 are the float32 functions (expf, ...).  A float32 result
+can differ from the CPU kernel's (which computes in float64 and rounds once) by float32 rounding.
 """
 
 import math
 
-from numba import cuda, float64
+from numba import cuda
 
-from ._launch import launch
+from ._launch import THREADS, launch
 
 
 # --- ReLU(x) = max(0, x) ------------------------------------------------------------------------
@@ -72,7 +80,8 @@ def _leaky_relu_forward_kernel(x, y, negative_slope):
 
 def leaky_relu_forward(x, y, negative_slope):
     """y[i] = x[i] if x[i] > 0 else negative_slope * x[i]"""
-    launch(_leaky_relu_forward_kernel, x.shape[0], x, y, negative_slope)
+    # the slope in x's dtype: a float64 slope would make the float32 product float64 (1/32 speed on T4)
+    launch(_leaky_relu_forward_kernel, x.shape[0], x, y, x.dtype.type(negative_slope))
 
 
 @cuda.jit
@@ -89,7 +98,7 @@ def _leaky_relu_backward_kernel(dy, x, dx, negative_slope):
 
 def leaky_relu_backward(dy, x, dx, negative_slope):
     """dx[i] = dy[i] if x[i] > 0 else negative_slope * dy[i]"""
-    launch(_leaky_relu_backward_kernel, x.shape[0], dy, x, dx, negative_slope)
+    launch(_leaky_relu_backward_kernel, x.shape[0], dy, x, dx, x.dtype.type(negative_slope))   # x's dtype
 
 
 # --- ELU(x) = x for x > 0, alpha * (exp(x) - 1) for x <= 0 ---------------------------------------
@@ -103,12 +112,13 @@ def _elu_forward_kernel(x, y, alpha):
     if x[i] > 0.0:
         y[i] = x[i]
     else:
-        y[i] = alpha * math.expm1(float64(x[i]))
+        y[i] = alpha * math.expm1(x[i])
 
 
 def elu_forward(x, y, alpha):
-    """y[i] = x[i] if x[i] > 0 else alpha * (exp(x[i]) - 1)   (exp(x) - 1 as expm1(x), in float64)"""
-    launch(_elu_forward_kernel, x.shape[0], x, y, alpha)
+    """y[i] = x[i] if x[i] > 0 else alpha * (exp(x[i]) - 1)   (exp(x) - 1 as expm1(x), in x's dtype)"""
+    # alpha in x's dtype: a float64 alpha would make the float32 kernel float64 (1/32 speed on T4)
+    launch(_elu_forward_kernel, x.shape[0], x, y, x.dtype.type(alpha))
 
 
 @cuda.jit
@@ -120,12 +130,12 @@ def _elu_backward_kernel(dy, x, dx, alpha):
     if x[i] > 0.0:
         dx[i] = dy[i]
     else:
-        dx[i] = dy[i] * alpha * math.exp(float64(x[i]))
+        dx[i] = dy[i] * alpha * math.exp(x[i])
 
 
 def elu_backward(dy, x, dx, alpha):
     """dx[i] = dy[i] if x[i] > 0 else dy[i] * alpha * exp(x[i])"""
-    launch(_elu_backward_kernel, x.shape[0], dy, x, dx, alpha)
+    launch(_elu_backward_kernel, x.shape[0], dy, x, dx, x.dtype.type(alpha))   # alpha in x's dtype
 
 
 # --- sigmoid(x) = 1 / (1 + exp(-x)) ---------------------------------------------------------------
@@ -136,12 +146,13 @@ def _sigmoid_forward_kernel(x, y):
     i = cuda.grid(1)
     if i >= x.shape[0]:
         return
-    v = float64(x[i])
+    one = x.dtype.type(1)           # 1 in x's dtype: a bare 1.0 is float64 (1/32 speed on T4)
+    v = x[i]
     if v >= 0.0:
-        y[i] = 1.0 / (1.0 + math.exp(-v))
+        y[i] = one / (one + math.exp(-v))
     else:
         e = math.exp(v)
-        y[i] = e / (1.0 + e)
+        y[i] = e / (one + e)
 
 
 def sigmoid_forward(x, y):
@@ -158,7 +169,8 @@ def _sigmoid_backward_kernel(dy, y, dx):
     i = cuda.grid(1)
     if i >= y.shape[0]:
         return
-    dx[i] = dy[i] * y[i] * (1.0 - y[i])
+    one = y.dtype.type(1)           # 1 in y's dtype: a bare 1.0 is float64 (1/32 speed on T4)
+    dx[i] = dy[i] * y[i] * (one - y[i])
 
 
 def sigmoid_backward(dy, y, dx):
@@ -174,7 +186,7 @@ def _tanh_forward_kernel(x, y):
     i = cuda.grid(1)
     if i >= x.shape[0]:
         return
-    y[i] = math.tanh(float64(x[i]))
+    y[i] = math.tanh(x[i])
 
 
 def tanh_forward(x, y):
@@ -188,7 +200,8 @@ def _tanh_backward_kernel(dy, y, dx):
     i = cuda.grid(1)
     if i >= y.shape[0]:
         return
-    dx[i] = dy[i] * (1.0 - y[i] * y[i])
+    one = y.dtype.type(1)           # 1 in y's dtype: a bare 1.0 is float64 (1/32 speed on T4)
+    dx[i] = dy[i] * (one - y[i] * y[i])
 
 
 def tanh_backward(dy, y, dx):
@@ -237,27 +250,47 @@ def _prelu_backward_dx_kernel(dy, x, w, dx):
 
 @cuda.jit
 def _prelu_backward_dw_kernel(dy, x, dw):
-    """dw[c] = sum_{n, s : x[n, c, s] <= 0} dy[n, c, s] * x[n, c, s]        one thread per channel c"""
-    c = cuda.grid(1)
+    """dw[c] = sum_{n, s : x[n, c, s] <= 0} dy[n, c, s] * x[n, c, s]        one block per channel c
+
+    The block's THREADS threads (a power of 2) split the N * S terms of channel c: thread tid
+    adds up the terms k = tid, tid + THREADS, ... (k = n * S + s), then the THREADS running sums
+    are combined in shared memory by halving: threads 0..h-1 add in the sums of threads
+    h..2h-1, h = THREADS/2, ..., 1.  Summing in a tree, in x's dtype, keeps the rounding error
+    to the log2(THREADS) levels plus one running sum of N * S / THREADS terms (a float64 running
+    sum would be 1/32 speed on T4).
+    """
+    c = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
     N, C, S = x.shape
-    if c >= C:
-        return
-    acc = float64(0.0)
-    for n in range(N):
-        for s in range(S):
-            if x[n, c, s] <= 0.0:
-                acc += dy[n, c, s] * x[n, c, s]
-    dw[c] = acc
+    sums = cuda.shared.array(THREADS, x.dtype)
+    acc = x.dtype.type(0)
+    for k in range(tid, N * S, THREADS):
+        n = k // S
+        s = k % S
+        if x[n, c, s] <= 0.0:
+            acc += dy[n, c, s] * x[n, c, s]
+    sums[tid] = acc
+    cuda.syncthreads()
+    h = THREADS // 2
+    while h > 0:
+        if tid < h:
+            sums[tid] += sums[tid + h]
+        cuda.syncthreads()
+        h //= 2
+    if tid == 0:
+        dw[c] = sums[0]
 
 
 def prelu_backward(dy, x, w, dx, dw):
     """dx[n, c, s] = dy[n, c, s] if x[n, c, s] > 0 else w[c] * dy[n, c, s]
     dw[c]        = sum_{n, s : x[n, c, s] <= 0} dy[n, c, s] * x[n, c, s]
 
-    Two kernels: one thread per element of dx; one thread per channel for the slope's sum.
+    Two kernels: one thread per element of dx; one block of THREADS threads per channel for the
+    slope's sum (a tree reduction).
     """
     launch(_prelu_backward_dx_kernel, dx.size, dy, x, w, dx)
-    launch(_prelu_backward_dw_kernel, dw.size, dy, x, dw)
+    if dw.size > 0:
+        _prelu_backward_dw_kernel[dw.size, THREADS](dy, x, dw)
 
 
 # --- maxout: y[n, k, s] = max_p x[n, k * pieces + p, s] ---------------------------------------------

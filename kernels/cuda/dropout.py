@@ -13,6 +13,12 @@ bit.  The forward draws the mask into ``keep`` and applies it in one kernel; the
 that mask exactly.  ``dropout_mask(keep, p, seed)`` draws the mask alone (a GPU-only launcher).
 
 Mapping: one thread per element, in every kernel.
+
+Precision: the mask is integer arithmetic; the apply kernels multiply in x's dtype.  The
+launchers pass ``scale`` in x's dtype: a Python float is a float64, and a float32 kernel that
+multiplies by one computes in float64, which a T4-class GPU runs at 1/32 of the float32 rate.
+A float32 output can then differ from the CPU's (x * scale in float64, rounded once) by float32
+rounding when scale is not a power of 2.
 """
 
 import math
@@ -31,7 +37,9 @@ ONE = np.uint64(1)
 S11, S27, S30, S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
 
 
-@cuda.jit(device=True)
+# inline="always": Numba inlines the body into the calling kernels, which then compile to PTX
+# without a GPU (a called device function is compiled for the current GPU, which needs one)
+@cuda.jit(device=True, inline="always")
 def _splitmix64(seed, i):
     """z_i = the i-th output of SplitMix64 started from ``seed`` (uint64), the twin of
     nbconv.kernels.dropout._splitmix64 (where it is derived):
@@ -82,7 +90,8 @@ def dropout_forward(x, seed, threshold, scale, keep, out):
     """keep[i] = (z_i >> 11) >= threshold, z_i = SplitMix64(seed)'s i-th output; out[i] = x[i] * keep[i] * scale
 
     (device arrays; one thread per element).  threshold = ceil(p * 2^53), as on the CPU."""
-    launch(_dropout_forward_kernel, x.shape[0], x, seed, threshold, scale, keep, out)
+    # scale in x's dtype (the module's docstring: float64 is 1/32 speed on T4)
+    launch(_dropout_forward_kernel, x.shape[0], x, seed, threshold, x.dtype.type(scale), keep, out)
 
 
 @cuda.jit
@@ -96,4 +105,4 @@ def _dropout_backward_kernel(dout, keep, scale, dx):
 
 def dropout_backward(dout, keep, scale, dx):
     """dx[i] = dout[i] * keep[i] * scale   (out is linear in x, with the same mask)"""
-    launch(_dropout_backward_kernel, dout.shape[0], dout, keep, scale, dx)
+    launch(_dropout_backward_kernel, dout.shape[0], dout, keep, dout.dtype.type(scale), dx)   # dout's dtype

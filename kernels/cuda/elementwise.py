@@ -7,6 +7,10 @@ arithmetic operators, so on the GPU each of them is a kernel of its own, one thr
 
 Shapes: add, copy, scale, fill and count_outside take flat 1-D arrays (the functional layer passes
 ``a.reshape(a.size)`` of C-contiguous arrays).
+
+The scalars (fill's value, scale's factor, the bounds of count_outside) reach the kernels in the
+array's dtype, cast by the launcher: a Python float is a float64, and a float32 kernel that
+touches one computes in float64, which a T4-class GPU runs at 1/32 of the float32 rate.
 """
 
 from numba import cuda
@@ -53,7 +57,7 @@ def _fill_kernel(out, value):
 
 def fill(out, value):
     """out[i] = value   (a flat device array and a Python number)"""
-    launch(_fill_kernel, out.shape[0], out, value)
+    launch(_fill_kernel, out.shape[0], out, out.dtype.type(value))     # value in out's dtype (module docstring)
 
 
 @cuda.jit
@@ -67,7 +71,7 @@ def _scale_kernel(a, s, out):
 
 def scale(a, s, out):
     """out[i] = s * a[i]   (flat device arrays of one length, s a Python number; out may be a)"""
-    launch(_scale_kernel, out.shape[0], a, s, out)
+    launch(_scale_kernel, out.shape[0], a, a.dtype.type(s), out)     # s in a's dtype (module docstring)
 
 
 @cuda.jit
@@ -84,5 +88,9 @@ def count_outside(a, lo, hi, count):
     """count[0] += the number of a[i] outside [lo, hi]   (a flat device array, count an int64
     device array of one element, set to 0 by the caller).  The one scatter of this module: every
     thread that finds a value outside adds 1 to the same counter, with cuda.atomic.add, the
-    simple choice for a rare event; NaN compares False and is not counted."""
+    simple choice for a rare event; NaN compares False and is not counted.  For a float array the
+    bounds are compared in a's dtype (for a float32 a, v < lo and v < float32(lo) agree, ties of
+    the rounding aside); integer bounds of an integer array stay Python ints."""
+    if a.dtype.kind == "f":
+        lo, hi = a.dtype.type(lo), a.dtype.type(hi)
     launch(_count_outside_kernel, a.shape[0], a, lo, hi, count)
