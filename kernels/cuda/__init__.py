@@ -13,10 +13,17 @@ loop, and the loop over the reduction runs inside the thread.  Reductions over m
 (dW, db, dgamma, ...) get their own kernel with one thread per reduced element; the few
 scatters (max-pooling backward) use ``cuda.atomic.add``; every docstring says which.
 
-Accumulation: the threads sum in float64 (``acc = float64(0.0)``), as the CPU kernels do
-(their ``acc = 0.0`` is float64 in Numba), and round once when they store into a float32
-output.  The tiled matrix product (``im2col.matmul``) is the exception: like the BLAS GEMM
-the CPU im2col path calls, it accumulates in the arrays' dtype.
+Arithmetic on float32 data: GPUs of the T4 class run float64 at 1/32 of the float32 rate, so
+the kernels of activation.py, elementwise.py, dropout.py and optim.py compute in the data's
+dtype: their launchers pass the scalars (slopes, scales, learning rates) as the array's dtype,
+literals are typed, math.exp and math.tanh run as the float32 functions, and prelu's dw sums in
+a tree, one block per channel (tests/cuda/test_float32_ptx.py finds no float64 instruction in
+their float32 PTX).  The other modules still sum in float64 (``acc = float64(0.0)``), as the CPU
+kernels do (their ``acc = 0.0`` is float64 in Numba), and round once when they store into a
+float32 output; so does the rest of their arithmetic.  The tiled matrix product
+(``im2col.matmul``) accumulates in the arrays' dtype, like the BLAS GEMM the CPU im2col path
+calls.  Every kernel compiles to PTX for sm_75 and sm_90 with the real compiler, no GPU needed
+(tests/cuda/test_ptx.py; docs/gpu.md).
 
 Needs the ``numba-cuda`` package (``pip install "nbconv[cuda]"``).  Without a GPU the kernels
 run under Numba's CUDA simulator: set ``NUMBA_ENABLE_CUDASIM=1`` before ``numba.cuda`` is first
