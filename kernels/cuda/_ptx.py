@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numba.core import types
 
-from . import activation, conv, dropout, elementwise, im2col, linear, loss, norm, optim, pool
+from . import activation, conv, dropout, elementwise, im2col, linear, loss, norm, optim, pool, reduce
 
 CCS = ((7, 5), (9, 0))              # Turing (T4, the common cloud GPU) and Hopper (H100, H200)
 DTYPES = ("float32", "float64")     # what D stands for
@@ -60,7 +60,7 @@ ARRAYS = {"D": None, "F": types.float64, "S": types.float32, "I": types.int64, "
 SCALARS = {"d": None, "f": types.float64, "s": types.float32, "i": types.int64, "u": types.uint64,
            "b": types.boolean}
 
-MODULES = (activation, conv, dropout, elementwise, im2col, linear, loss, norm, optim, pool)
+MODULES = (activation, conv, dropout, elementwise, im2col, linear, loss, norm, optim, pool, reduce)   # reduce: device functions only
 
 _MATMUL_32 = im2col._MATMUL_KERNELS[np.dtype(np.float32)]
 _MATMUL_64 = im2col._MATMUL_KERNELS[np.dtype(np.float64)]

@@ -26,6 +26,7 @@ import math
 from numba import cuda
 
 from ._launch import THREADS, launch
+from .reduce import block_sum
 
 
 # --- ReLU(x) = max(0, x) ------------------------------------------------------------------------
@@ -254,8 +255,8 @@ def _prelu_backward_dw_kernel(dy, x, dw):
 
     The block's THREADS threads (a power of 2) split the N * S terms of channel c: thread tid
     adds up the terms k = tid, tid + THREADS, ... (k = n * S + s), then the THREADS running sums
-    are combined in shared memory by halving: threads 0..h-1 add in the sums of threads
-    h..2h-1, h = THREADS/2, ..., 1.  Summing in a tree, in x's dtype, keeps the rounding error
+    are combined in shared memory by halving (``block_sum``: threads 0..h-1 add in the sums of
+    threads h..2h-1, h = THREADS/2, ..., 1).  Summing in a tree, in x's dtype, keeps the rounding error
     to the log2(THREADS) levels plus one running sum of N * S / THREADS terms (a float64 running
     sum would be 1/32 speed on T4).
     """
@@ -269,16 +270,9 @@ def _prelu_backward_dw_kernel(dy, x, dw):
         s = k % S
         if x[n, c, s] <= 0.0:
             acc += dy[n, c, s] * x[n, c, s]
-    sums[tid] = acc
-    cuda.syncthreads()
-    h = THREADS // 2
-    while h > 0:
-        if tid < h:
-            sums[tid] += sums[tid + h]
-        cuda.syncthreads()
-        h //= 2
+    total = block_sum(sums, tid, acc)
     if tid == 0:
-        dw[c] = sums[0]
+        dw[c] = total
 
 
 def prelu_backward(dy, x, w, dx, dw):

@@ -27,6 +27,7 @@ from numba import cuda, float64
 import numpy as np
 
 from ._launch import launch
+from .reduce import block_sum
 
 BCE_LOG_CLAMP = -100.0   # BCE clamps log(p) and log(1 - p) at -100, as PyTorch does
 BCE_GRAD_EPS = 1e-12     # and floors p (1 - p) at 1e-12 in the gradient, as PyTorch does
@@ -42,8 +43,8 @@ def _block_sum_kernel(values, partial):
     """partial[b] = sum of the values[t] that block b's threads visit (float64)
 
     Every thread first adds up values[t], values[t + stride], ... (stride = the whole grid),
-    then the block's SUM_THREADS running sums are combined in shared memory by halving:
-    threads 0..h-1 add in the sums of threads h..2h-1, h = SUM_THREADS/2, ..., 1.
+    then the block's SUM_THREADS running sums are combined in shared memory by halving
+    (``block_sum``: threads 0..h-1 add in the sums of threads h..2h-1, h = SUM_THREADS/2, ..., 1).
     """
     sums = cuda.shared.array(SUM_THREADS, float64)
     tid = cuda.threadIdx.x
@@ -51,16 +52,9 @@ def _block_sum_kernel(values, partial):
     acc = float64(0.0)
     for k in range(t, values.shape[0], cuda.gridsize(1)):
         acc += values[k]
-    sums[tid] = acc
-    cuda.syncthreads()
-    h = SUM_THREADS // 2
-    while h > 0:
-        if tid < h:
-            sums[tid] += sums[tid + h]
-        cuda.syncthreads()
-        h //= 2
+    total = block_sum(sums, tid, acc)
     if tid == 0:
-        partial[cuda.blockIdx.x] = sums[0]
+        partial[cuda.blockIdx.x] = total
 
 
 def _device_sum(values):
