@@ -8,6 +8,10 @@
 2. Times forward + backward of conv2d (direct and im2col), max/avg pooling and batch norm at
    the shapes of the performance issue, float32, on the device (the arrays stay there; each
    time is the best of a few runs after a warm-up, synchronized with ``cuda.synchronize()``).
+   Beside each time: the roofline's expected time (nbconv.roofline, from the published peaks)
+   of the GPU whose name matches, H200 or T4 (both when neither does), the FP64 bound of the
+   kernels that sum in float64, and measured / expected; and PyTorch's time for the same op
+   (cuDNN for the convolution) when torch with CUDA is importable.
 
 Needs ``pip install -e ".[cuda]"`` and an NVIDIA GPU; without one it says so and exits 2.
 """
@@ -47,31 +51,106 @@ def best_time(step, repeats: int) -> float:
     return best
 
 
+def torch_cuda():
+    """torch, when it imports and sees a CUDA GPU; None otherwise (the peer column is left out)."""
+    try:
+        import torch
+        return torch if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001  (not installed, or broken)
+        return None
+
+
+def torch_best_time(torch, step, repeats: int) -> float:
+    step()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def torch_step(torch, op, shape):
+    """A callable running PyTorch's forward + backward of op on CUDA tensors of shape."""
+    rng = np.random.default_rng(1)
+    cuda_tensor = lambda shape: torch.tensor(rng.standard_normal(shape), dtype=torch.float32,  # noqa: E731
+                                             device="cuda", requires_grad=True)
+    functional = torch.nn.functional
+    if op == "conv2d":
+        N, C, H, W, Fn, K, stride, pad = shape
+        x, w, b = cuda_tensor((N, C, H, W)), cuda_tensor((Fn, C, K, K)), cuda_tensor((Fn,))
+        return lambda: functional.conv2d(x, w, b, stride=stride, padding=pad).sum().backward()
+    x = cuda_tensor(shape)
+    if op == "max_pool2d":
+        return lambda: functional.max_pool2d(x, 2).sum().backward()
+    if op == "avg_pool2d":
+        return lambda: functional.avg_pool2d(x, 2).sum().backward()
+    C = shape[1]
+    gamma, beta = cuda_tensor((C,)), cuda_tensor((C,))
+    mean, var = torch.zeros(C, device="cuda"), torch.ones(C, device="cuda")
+    return lambda: functional.batch_norm(x, mean, var, gamma, beta, training=True).sum().backward()
+
+
+def paper_columns(row, seconds, gpus) -> str:
+    """The roofline's expected time of row on each GPU, its FP64 bound ('-' when the kernels
+    do not sum in float64) and measured / expected (at the FP32 rate)."""
+    cells = []
+    for gpu in gpus:
+        expected = row.seconds(gpu)
+        fp64 = f"{row.seconds(gpu, float64=True) * 1e6:.1f}" if row.float64 else "-"
+        cells.append(f"{expected * 1e6:>9.1f} {fp64:>9} {seconds / expected:>8.3g}")
+    return " ".join(cells)
+
+
+def torch_column(torch, op, shape, repeats) -> str:
+    """PyTorch's fwd+bwd ms for op at shape, as a column ('' without torch, 'failed' when it
+    cannot run it)."""
+    if torch is None:
+        return ""
+    try:
+        return f" {torch_best_time(torch, torch_step(torch, op, shape), repeats) * 1e3:>9.3f}"
+    except Exception:  # noqa: BLE001  (out of memory, an op torch lacks on this build, ...)
+        return f" {'failed':>9}"
+
+
 def time_kernels(conv_shapes=CONV_SHAPES, memory_shape=MEMORY_SHAPE, repeats: int = 5) -> list[tuple]:
     """Print (and return) one row per op and shape: (op, shape, method, seconds)."""
     from numba import cuda
 
     import nbconv.functional as F
+    from nbconv.roofline import conv2d_row, gpus_for, map_row
 
     rng = np.random.default_rng(0)
     dev = lambda a: cuda.to_device(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
-    print(f"device: {name.decode() if isinstance(name, bytes) else name}")
+    name = name.decode() if isinstance(name, bytes) else name
+    print(f"device: {name}")
+    gpus = gpus_for(name)
+    torch = torch_cuda()
     rows = []
-    print(f"{'op':<12} {'shape':<34} {'method':<8} {'fwd+bwd ms':>10} {'GFLOP/s':>9}")
+    print(f"{'op':<12} {'shape':<34} {'method':<8} {'fwd+bwd ms':>10} {'GFLOP/s':>9} "
+          + " ".join(f"{gpu.name + ' us':>9} {gpu.name + ' f64':>9} {'x' + gpu.name:>8}" for gpu in gpus)
+          + (f" {'torch ms':>9}" if torch is not None else ""))
+    print("  us: the roofline's expected time in microseconds from the published peaks (python -m nbconv.roofline); "
+          "f64: its bound at the FP64 rate for kernels summing in float64; x: measured / expected")
     for N, C, H, W, Fn, K, stride, pad in conv_shapes:
         x, w, b = dev(rng.standard_normal((N, C, H, W))), dev(rng.standard_normal((Fn, C, K, K))), dev(np.zeros(Fn))
         OH, OW = (H + 2 * pad - K) // stride + 1, (W + 2 * pad - K) // stride + 1
         flops = 3 * 2.0 * N * Fn * OH * OW * C * K * K               # forward, dx and dw
         dy = dev(np.ones((N, Fn, OH, OW)))
+        shape = (N, C, H, W, Fn, K, stride, pad)
+        peer = torch_column(torch, "conv2d", shape, repeats)
         for method in ("direct", "im2col"):
             def step():
                 _, cache = F.conv2d_forward(x, w, b, stride=stride, padding=pad, method=method)
                 F.conv2d_backward(dy, cache)
             t = best_time(step, repeats)
-            rows.append(("conv2d", (N, C, H, W, Fn, K, stride, pad), method, t))
+            rows.append(("conv2d", shape, method, t))
             print(f"{'conv2d':<12} {f'N{N} C{C} {H}x{W} F{Fn} K{K} s{stride} p{pad}':<34} {method:<8} "
-                  f"{t * 1e3:>10.2f} {flops / t / 1e9:>9.1f}")
+                  f"{t * 1e3:>10.2f} {flops / t / 1e9:>9.1f} {paper_columns(conv2d_row(shape, method), t, gpus)}"
+                  f"{peer}")
     x = dev(rng.standard_normal(memory_shape))
     N, C, H, W = memory_shape
     for name, forward, backward, out_shape in (
@@ -81,7 +160,8 @@ def time_kernels(conv_shapes=CONV_SHAPES, memory_shape=MEMORY_SHAPE, repeats: in
         dy = dev(np.ones(out_shape))
         t = best_time(lambda: backward(dy, forward()[1]), repeats)
         rows.append((name, memory_shape, "", t))
-        print(f"{name:<12} {'x ' + 'x'.join(map(str, memory_shape)):<34} {'':<8} {t * 1e3:>10.2f}")
+        print(f"{name:<12} {'x ' + 'x'.join(map(str, memory_shape)):<34} {'':<8} {t * 1e3:>10.2f} {'':>9} "
+              f"{paper_columns(map_row(name, memory_shape), t, gpus)}{torch_column(torch, name, memory_shape, repeats)}")
     gamma, beta = dev(np.ones(C)), dev(np.zeros(C))
     mean, var = dev(np.zeros(C)), dev(np.ones(C))
     dy = dev(np.ones(memory_shape))
@@ -91,7 +171,9 @@ def time_kernels(conv_shapes=CONV_SHAPES, memory_shape=MEMORY_SHAPE, repeats: in
         F.batch_norm_backward(dy, cache)
     t = best_time(bn_step, repeats)
     rows.append(("batch_norm", memory_shape, "train", t))
-    print(f"{'batch_norm':<12} {'x ' + 'x'.join(map(str, memory_shape)):<34} {'train':<8} {t * 1e3:>10.2f}")
+    print(f"{'batch_norm':<12} {'x ' + 'x'.join(map(str, memory_shape)):<34} {'train':<8} {t * 1e3:>10.2f} {'':>9} "
+          f"{paper_columns(map_row('batch_norm', memory_shape), t, gpus)}"
+          f"{torch_column(torch, 'batch_norm', memory_shape, repeats)}")
     return rows
 
 
