@@ -20,11 +20,10 @@ For one op, forward + backward, float32, this counts
 The peaks are the vendors' published peak rates (``GPUS``), never reached in practice: the
 expected time is a lower bound, and measured / expected says how far a kernel is from it.
 
-Float64: the CUDA kernels of conv2d (direct), linear, average pooling, batch norm and softmax
-sum in float64 on float32 data (``kernels/cuda/__init__.py``), so their FLOPs run at the FP64
-rate: 1/2 of FP32 on an H200, 1/32 on a T4.  For those rows the table gives that bound too,
-``max(FLOPs / FP64 rate, bytes / bandwidth)``.  The im2col path's matrix product accumulates in
-float32 (as sgemm does), and max pooling, ReLU and sigmoid compute in float32.
+Float32: every CUDA kernel computes float32 data in float32 (``kernels/cuda/__init__.py``;
+tests/cuda/test_ptx.py finds no float64 instruction in their float32 code), so the FP32 rate
+bounds them all.  ``Row.seconds(gpu, float64=True)`` gives the bound of the same op on float64
+data, at the FP64 rate: 1/2 of FP32 on an H200, 1/32 on a T4.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from .bench import CONV_SHAPES, LINEAR_SHAPE, MAP_SHAPE
 
 __all__ = ["GPU", "H200", "T4", "GPUS", "Cost", "Row", "conv2d_cost", "linear_cost", "map_cost",
-           "MAP_OPS", "FLOAT64_OPS", "roofline_rows", "gpus_for", "format_roofline", "main"]
+           "MAP_OPS", "roofline_rows", "gpus_for", "format_roofline", "main"]
 
 FLOAT32 = 4        # bytes
 INT64 = 8
@@ -81,7 +80,6 @@ class Row:
     method: str              # conv2d's "direct" or "im2col"; "" for the others
     forward: Cost
     backward: Cost
-    float64: bool            # the CUDA kernels sum in float64
 
     @property
     def flops(self) -> float:
@@ -98,7 +96,7 @@ class Row:
 
     def seconds(self, gpu: GPU, float64: bool = False) -> float:
         """The roofline: max(FLOPs / peak FLOP rate, bytes / bandwidth), at the FP32 rate, or
-        at the FP64 rate with ``float64=True``."""
+        at the FP64 rate with ``float64=True`` (the op on float64 data)."""
         rate = gpu.fp64 if float64 else gpu.fp32
         return max(self.flops / rate, self.bytes / gpu.bandwidth)
 
@@ -160,11 +158,6 @@ MAP_OPS = {
     "softmax": ((5.0, 4.0), (2.0, 3.0)),
 }
 
-# The ops whose CUDA kernels sum in float64 on float32 data (their FLOPs run at the FP64 rate).
-FLOAT64_OPS = {("conv2d", "direct"), ("linear", ""), ("avg_pool2d", ""), ("batch_norm", ""),
-               ("softmax", "")}
-
-
 def map_cost(op: str, shape) -> tuple[Cost, Cost]:
     """(forward, backward) of a memory-bound op of MAP_OPS on an (N, C, H, W) input."""
     N, C, H, W = shape
@@ -174,15 +167,15 @@ def map_cost(op: str, shape) -> tuple[Cost, Cost]:
 
 
 def conv2d_row(shape, method: str) -> Row:
-    return Row("conv2d", tuple(shape), method, *conv2d_cost(shape), ("conv2d", method) in FLOAT64_OPS)
+    return Row("conv2d", tuple(shape), method, *conv2d_cost(shape))
 
 
 def linear_row(shape) -> Row:
-    return Row("linear", tuple(shape), "", *linear_cost(shape), ("linear", "") in FLOAT64_OPS)
+    return Row("linear", tuple(shape), "", *linear_cost(shape))
 
 
 def map_row(op: str, shape) -> Row:
-    return Row(op, tuple(shape), "", *map_cost(op, shape), (op, "") in FLOAT64_OPS)
+    return Row(op, tuple(shape), "", *map_cost(op, shape))
 
 
 def roofline_rows(conv_shapes=CONV_SHAPES, map_shape=MAP_SHAPE, linear_shape=LINEAR_SHAPE,
@@ -220,24 +213,22 @@ def _us(seconds) -> str:
 
 def format_roofline(rows, gpus=GPUS) -> str:
     """The rows as a Markdown table: FLOPs, bytes, intensity, then per GPU the expected time at
-    the FP32 rate with what bounds it, and the FP64 bound of the rows that sum in float64."""
+    the FP32 rate with what bounds it."""
     head = ["op", "shape", "method", "GFLOP", "MB", "FLOP/B"]
     for gpu in gpus:
-        head += [f"{gpu.name} us", f"{gpu.name} bound", f"{gpu.name} FP64 us"]
+        head += [f"{gpu.name} us", f"{gpu.name} bound"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in rows:
         cells = [row.op, shape_text(row), row.method or "-", f"{row.flops / 1e9:.3f}",
                  f"{row.bytes / 1e6:.1f}", f"{row.intensity:.2f}"]
         for gpu in gpus:
-            cells += [_us(row.seconds(gpu)), row.bound(gpu),
-                      _us(row.seconds(gpu, float64=True)) if row.float64 else "-"]
+            cells += [_us(row.seconds(gpu)), row.bound(gpu)]
         lines.append("| " + " | ".join(cells) + " |")
     ridges = ", ".join(f"{gpu.name} {gpu.fp32 / 1e12:g} TFLOP/s FP32, {gpu.fp64 / 1e12:.3g} TFLOP/s FP64, "
                        f"{gpu.bandwidth / 1e12:g} TB/s, ridge {gpu.ridge:.1f} FLOP/B" for gpu in gpus)
     lines += ["", f"forward + backward, float32, 2 FLOPs per multiply-add, the least bytes (each input read "
                   f"once, each output written once); published peaks: {ridges}.",
-              "us: max(FLOPs / FP32 rate, bytes / bandwidth); FP64 us: the same at the FP64 rate, for the "
-              "kernels that sum in float64 ('-': they do not)."]
+              "us: max(FLOPs / FP32 rate, bytes / bandwidth)."]
     return "\n".join(lines)
 
 

@@ -40,9 +40,12 @@ vanishing gradients of a deep network show (``nbconv experiment vanishing-gradie
 
 On the GPU: move the model first, ``model.to("cuda")`` (``nbconv train --device cuda``), then
 build the optimizer.  ``train`` and ``evaluate`` run where the model's parameters are: each step
-copies only the batch (images and labels) to the device; the loss comes back as a number and the
-logits (batch x classes) as a small host copy to count the correct predictions.  The data set,
-the shuffling and the augmentation stay on the host.
+copies only the batch (images and labels) to the device, and the logits (batch x classes) back
+as a small host copy to count the correct predictions.  The loss stays on the device: each
+batch's loss (a 0-d device array) is copied into its slot of a device array, which comes to
+the host once, when the epoch's line is printed (``_EpochLoss``), so the progress bar shows the
+loss at the end of an epoch, not at every step.  The data set, the shuffling and the
+augmentation stay on the host.
 """
 
 from __future__ import annotations
@@ -186,6 +189,48 @@ def _on(batch, device):
     return batch if device == devices.CPU else devices.to_device(batch, device)
 
 
+class _EpochLoss:
+    """The mean loss over the batches of an epoch, sum_k loss_k n_k / sum_k n_k (n_k: batch k's size).
+
+    On the CPU each batch's loss is added as it comes (``running`` is the mean so far, for the
+    progress bar).  On the GPU the losses stay on the device: ``add`` copies loss_k (a 0-d device
+    array) into slot k of a device array, device to device, and ``mean`` copies that array to the
+    host once and adds it up there in the same order: the numbers of the CPU's formula, with one
+    copy per epoch instead of a read (a wait for the GPU) at every step.
+    """
+
+    def __init__(self, device: str, batches: int):
+        self.device = device
+        self.batches = batches
+        self.slots = None            # the device array of the batches' losses (GPU)
+        self.sizes = []              # n_k
+        self.seen = 0                # sum_k n_k so far
+        self.total = 0.0             # sum_k loss_k n_k so far (CPU)
+
+    def add(self, loss, n: int) -> None:
+        if self.device == devices.CPU:
+            self.total += float(loss) * n
+        else:
+            if self.slots is None:
+                self.slots = devices.empty(self.batches, loss.dtype, self.device)
+            k = len(self.sizes)
+            devices.assign(self.slots[k:k + 1], loss.reshape(1))     # device to device, no read
+        self.sizes.append(n)
+        self.seen += n
+
+    @property
+    def running(self) -> float | None:
+        """The mean so far on the CPU; None on the GPU (it would cost a read per step)."""
+        return self.total / self.seen if self.device == devices.CPU else None
+
+    def mean(self) -> float:
+        if self.device != devices.CPU:
+            self.total = 0.0
+            for loss, n in zip(devices.to_host(self.slots), self.sizes):     # the epoch's one copy
+                self.total += float(loss) * n
+        return self.total / self.seen
+
+
 # ---------------------------------------------------------------- evaluation
 
 def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
@@ -201,16 +246,17 @@ def evaluate(model, x, y, batch_size: int = 256) -> tuple[float, float]:
     device = _model_device(model)
     model.eval()
     try:
-        total_loss, correct = 0.0, 0
-        for start in range(0, n, batch_size):
+        starts = range(0, n, batch_size)
+        losses, correct = _EpochLoss(device, len(starts)), 0
+        for start in starts:
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             logits = model.forward(_on(xb, device))
             loss, _ = F.cross_entropy_forward(logits, _on(yb, device))
-            total_loss += float(loss) * len(yb)
+            losses.add(loss, len(yb))
             correct += _correct(logits, yb)
     finally:
         model.train(was_training)
-    return total_loss / n, correct / n
+    return losses.mean(), correct / n
 
 
 # ---------------------------------------------------------------- training
@@ -290,7 +336,7 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
         lr = float(optimizer.lr)
         model.train()
         bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{epochs}")
-        total_loss, correct, seen = 0.0, 0, 0
+        losses, correct, seen = _EpochLoss(device, len(batches)), 0, 0     # the loss: on the model's device
         norm_sums = {}                                  # name -> sum over the steps of ||grad||_2
         try:
             for start, stop in batches:
@@ -307,20 +353,22 @@ def train(model, data, optimizer, *, epochs: int, batch_size: int, seed: int, sc
                     for name, norm in _grad_norms(model).items():
                         norm_sums[name] = norm_sums.get(name, 0.0) + norm
                 optimizer.step()
-                total_loss += float(loss) * len(idx)
+                losses.add(loss, len(idx))                  # on the GPU: kept there, no read
                 correct += _correct(logits, yb)
                 seen += len(idx)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
+                    running = {} if losses.running is None else {"loss": f"{losses.running:.4f}"}
+                    bar.set_postfix(**running, acc=f"{correct / seen:.4f}", refresh=False)
+            train_loss = losses.mean()                      # on the GPU: the epoch's one read of the loss
             val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
             if bar is not None:
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{correct / seen:.4f}",
                                 val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.4f}", lr=f"{lr:.3g}")
         finally:
             if bar is not None:
                 bar.close()
-        history._append(train_loss=total_loss / seen, train_acc=correct / seen, val_loss=val_loss,
+        history._append(train_loss=train_loss, train_acc=correct / seen, val_loss=val_loss,
                         val_acc=val_acc, lr=lr, seconds=time.perf_counter() - tic)
         if grad_norms:
             history.grad_norms.append({name: total / len(batches) for name, total in norm_sums.items()})

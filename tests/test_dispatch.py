@@ -155,14 +155,17 @@ def test_conv_takes_the_common_names_too():
     np.testing.assert_allclose(outputs["fast"], outputs["naive"], rtol=1e-12, atol=1e-12)
 
 
-def test_the_cuda_table_has_every_op_of_the_cpu_table_in_its_naive_form():
+def test_the_cuda_table_has_every_op_of_the_cpu_table_in_a_naive_and_a_fast_form():
     pytest.importorskip("numba_cuda")
     table = dispatch.cuda_table()
     assert set(table) == set(dispatch.CPU)
-    assert all(set(forms) == {"naive"} for forms in table.values())
-    assert dispatch.allowed_methods("relu", "cuda") == ("naive", "auto")
-    with pytest.raises(ValueError, match=r"^method must be one of 'naive', 'auto' for relu on cuda, got 'fast'$"):
-        dispatch.check_method("relu", "fast", "cuda")
+    assert all(set(forms) == {"naive", "fast"} for forms in table.values())
+    assert dispatch.allowed_methods("relu", "cuda") == ("naive", "fast", "auto")
+    assert table["relu"]["fast"] == table["relu"]["naive"]          # one mapping: a thread per element
+    assert table["linear"]["fast"] != table["linear"]["naive"]      # the GEMM form
+    with pytest.raises(ValueError, match=r"^method must be one of 'naive', 'fast', 'auto' for relu on cuda, "
+                                         r"got 'blocked'$"):
+        dispatch.check_method("relu", "blocked", "cuda")
 
 
 def test_one_switch_sets_the_method_of_a_whole_model():

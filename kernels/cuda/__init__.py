@@ -9,20 +9,26 @@ kernel module and nothing else.
 
 The reference mapping is one thread per output element: the thread's flat index
 ``t = cuda.grid(1)`` is split into the output's indices (n, f, i, j, ...), named as in the CPU
-loop, and the loop over the reduction runs inside the thread.  Reductions over many outputs
-(dW, db, dgamma, ...) get their own kernel with one thread per reduced element; the few
-scatters (max-pooling backward) use ``cuda.atomic.add``; every docstring says which.
+loop, and the loop over the reduction runs inside the thread.  A sum over many terms into one
+value (db, dW, the statistics of the normalizations, softmax's row maximum and sum, a loss's
+mean, PReLU's dw, global average pooling) is one BLOCK per reduced element: its threads split
+the terms in a block-stride loop and ``reduce.block_sum`` (or ``block_max``) combines their
+running sums in a tree in shared memory, in a fixed order, so results are deterministic and no
+kernel uses atomics (max pooling's backward routes each gradient to its window's winner in the
+CPU loop's order).  Every docstring says which mapping its kernel has.
 
-Arithmetic on float32 data: GPUs of the T4 class run float64 at 1/32 of the float32 rate, so
-the kernels of activation.py, elementwise.py, dropout.py and optim.py compute in the data's
-dtype: their launchers pass the scalars (slopes, scales, learning rates) as the array's dtype,
-literals are typed, math.exp and math.tanh run as the float32 functions, and prelu's dw sums in
-a tree, one block per channel (tests/cuda/test_float32_ptx.py finds no float64 instruction in
-their float32 PTX).  The other modules still sum in float64 (``acc = float64(0.0)``), as the CPU
-kernels do (their ``acc = 0.0`` is float64 in Numba), and round once when they store into a
-float32 output; so does the rest of their arithmetic.  The tiled matrix product
-(``im2col.matmul``) accumulates in the arrays' dtype, like the BLAS GEMM the CPU im2col path
-calls.  Every kernel compiles to PTX for sm_75 and sm_90 with the real compiler, no GPU needed
+The matrix products (``gemm.matmul``) are register-blocked tiles: 64 x 64 outputs per block,
+4 x 4 per thread, the groups on the grid's z axis; ``gemm.fast_matmul`` calls cuBLAS through
+CuPy instead when CuPy is installed.  They serve the "im2col" and "fast" convolutions and the
+"fast" linear layer (nbconv.functional.dispatch says which method runs what).
+
+Arithmetic: float32 data computes in float32 (GPUs of the T4 class run float64 at 1/32 of the
+float32 rate): launchers pass the scalars (slopes, eps, scales, learning rates) in the array's
+dtype, literals are typed, accumulators have the data's dtype, math.exp, sqrt and tanh run as
+the float32 functions, and the statistics of float32 data are float32 (as in cuDNN; the CPU
+keeps them in float64).  float64 data computes in float64.  Results therefore differ from the
+CPU's float64 sums by float32 rounding.  Every kernel compiles to PTX for sm_75 and sm_90 with
+the real compiler, no GPU needed, and no float32 signature holds a float64 instruction
 (tests/cuda/test_ptx.py; docs/gpu.md).
 
 Needs the ``numba-cuda`` package (``pip install "nbconv[cuda]"``).  Without a GPU the kernels

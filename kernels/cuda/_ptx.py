@@ -22,7 +22,7 @@ failed to compile, 2 when the compiler cannot run here.
 
 The signatures.  SIGNATURES below lists, per kernel, the argument types of each way nbconv
 launches it, written with the codes of ARRAYS and SCALARS: "D3" is a C-contiguous 3-D array of
-the data's dtype D, "F1" a 1-D float64 array (the statistics and partial sums), "i" an int64
+the data's dtype D, "F1" a 1-D float64 array, "i" an int64
 (a Python int), "f" a float64 (a Python float), ...  A signature with a D is compiled once per
 dtype of DTYPES (float32 and float64), one without a D once.  tests/cuda/test_ptx.py checks the
 table against the code: every kernel of nbconv.kernels.cuda is in it with its number of
@@ -45,10 +45,10 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 
-import numpy as np
 from numba.core import types
 
-from . import activation, conv, dropout, elementwise, im2col, linear, loss, norm, optim, pool, reduce
+from . import activation, conv, dropout, elementwise, gemm, im2col, linear, loss, norm, optim, pool, reduce
+from . import workspace
 
 CCS = ((7, 5), (9, 0))              # Turing (T4, the common cloud GPU) and Hopper (H100, H200)
 DTYPES = ("float32", "float64")     # what D stands for
@@ -60,10 +60,8 @@ ARRAYS = {"D": None, "F": types.float64, "S": types.float32, "I": types.int64, "
 SCALARS = {"d": None, "f": types.float64, "s": types.float32, "i": types.int64, "u": types.uint64,
            "b": types.boolean}
 
-MODULES = (activation, conv, dropout, elementwise, im2col, linear, loss, norm, optim, pool, reduce)   # reduce: device functions only
-
-_MATMUL_32 = im2col._MATMUL_KERNELS[np.dtype(np.float32)]
-_MATMUL_64 = im2col._MATMUL_KERNELS[np.dtype(np.float64)]
+MODULES = (activation, conv, dropout, elementwise, gemm, im2col, linear, loss, norm, optim, pool, reduce,
+           workspace)   # reduce: device functions only; workspace: no kernel
 
 # (kernel, its signatures): the argument types of each way the launchers call it, in the order
 # of the kernel's parameters
@@ -100,56 +98,58 @@ SIGNATURES = [
     (elementwise._fill_kernel, "D1 d", "I1 i"),
     (elementwise._scale_kernel, "D1 d D1"),
     (elementwise._count_outside_kernel, "D1 d d I1", "I1 i i I1", "U1 i i I1"),
+    # gemm: out[g] = A[g] @ B[g], a, b, out (G, ., .) of one dtype, then trans_a, trans_b
+    (gemm._matmul_kernel, "D3 D3 D3 b b"),
     # im2col: x (N, C, H, W), cols (G, R, K), then KH, KW, stride, padding, dilation, OH, OW;
-    # the tiled product has one kernel per dtype (its shared tiles are typed when it is built)
+    # y_rows and dy_rows (G, Fg, N*OH*OW)
     (im2col._im2col_kernel, "D4 D3 i i i i i i i i i i"),
     (im2col._col2im_kernel, "D3 D4 i i i i i i i i i i"),
-    (_MATMUL_32, "S2 S2 S2 b b"),
-    (_MATMUL_64, "F2 F2 F2 b b"),
     (im2col._rows_to_nchw_kernel, "D3 D1 D4"),
     (im2col._nchw_to_rows_kernel, "D4 D3"),
     (im2col._row_sums_kernel, "D3 D1"),
-    # linear
+    # linear: x (N, D), w (M, D), b (M,), y (N, M) and their gradients
     (linear._linear_forward_kernel, "D2 D2 D1 D2"),
     (linear._linear_backward_dx_kernel, "D2 D2 D2"),
     (linear._linear_backward_dw_kernel, "D2 D2 D2"),
     (linear._linear_backward_db_kernel, "D2 D1"),
-    # loss: the (A, C, B) view, float64 statistics (A, B) and per-element terms; int64 targets
-    (loss._block_sum_kernel, "F1 F1"),
-    (loss._max_sumexp_kernel, "D3 F2 F2"),
-    (loss._softmax_forward_kernel, "D3 F2 F2 D3"),
-    (loss._dot_over_c_kernel, "D3 D3 F2"),
-    (loss._softmax_backward_kernel, "D3 D3 F2 D3"),
-    (loss._log_softmax_forward_kernel, "D3 F2 F2 D3"),
-    (loss._sum_over_c_kernel, "D3 F2"),
-    (loss._log_softmax_backward_kernel, "D3 D3 F2 D3"),
-    (loss._cross_entropy_rows_kernel, "D2 I1 F2 F2 F1"),
-    (loss._cross_entropy_backward_kernel, "D2 I1 f D2"),
-    (loss._cross_entropy_soft_rows_kernel, "D2 D2 F2 F2 F1"),
-    (loss._target_row_sums_kernel, "D2 F1"),
-    (loss._cross_entropy_soft_backward_kernel, "D2 D2 F1 f D2"),
-    (loss._mse_terms_kernel, "D1 D1 F1"),
-    (loss._mse_backward_kernel, "D1 D1 f D1"),
-    (loss._mae_terms_kernel, "D1 D1 F1"),
-    (loss._mae_backward_kernel, "D1 D1 f D1"),
-    (loss._bce_terms_kernel, "D1 D1 F1"),
-    (loss._bce_backward_kernel, "D1 D1 f D1"),
-    (loss._bce_with_logits_terms_kernel, "D1 D1 F1"),
-    (loss._bce_with_logits_backward_kernel, "D1 D1 f D1"),
-    # norm: the (A, C, B) view; float64 statistics from the batch, or the running ones (dtype D)
-    # in inference; the parameter gradients either in float64 scratch or straight into dgamma
-    (norm._moments_kernel, "D3 F1 F1"),
-    (norm._inv_std_kernel, "D1 f F1", "F1 f F1"),
-    (norm._normalize_forward_kernel, "D3 F1 F1 D3", "D3 D1 F1 D3"),
-    (norm._running_average_update_kernel, "D1 D1 F1 F1 f f"),
-    (norm._channel_sums_kernel, "D3 D3 F1 F1", "D3 D3 D1 D1"),
-    (norm._copy_kernel, "F1 D1"),
-    (norm._normalize_backward_kernel, "D3 D3 F1 F1 F1 D3"),
+    (linear._add_bias_kernel, "D2 D1"),
+    # loss: the (A, C, B) view (logits and probability targets as (N, C, 1)), statistics and
+    # partial sums of the data's dtype, int64 class targets; the mean a 0-d array viewed as (1,),
+    # the backward's upstream gradient a 1-element array of the data's dtype, the count in it too
+    (loss._sum_kernel, "D1 D1"),
+    (loss._mean_kernel, "D1 d D1"),
+    (loss._max_sumexp_kernel, "D3 D2 D2"),
+    (loss._softmax_forward_kernel, "D3 D2 D2 D3"),
+    (loss._dot_over_c_kernel, "D3 D3 D2"),
+    (loss._softmax_backward_kernel, "D3 D3 D2 D3"),
+    (loss._log_softmax_forward_kernel, "D3 D2 D2 D3"),
+    (loss._sum_over_c_kernel, "D3 D2"),
+    (loss._log_softmax_backward_kernel, "D3 D3 D2 D3"),
+    (loss._cross_entropy_rows_kernel, "D3 I1 D2 D2 D1"),
+    (loss._cross_entropy_backward_kernel, "D2 I1 D1 D2"),
+    (loss._cross_entropy_soft_rows_kernel, "D3 D3 D2 D2 D1"),
+    (loss._cross_entropy_soft_backward_kernel, "D2 D2 D2 D1 D2"),
+    (loss._mse_sum_kernel, "D1 D1 D1"),
+    (loss._mse_backward_kernel, "D1 D1 D1 D1"),
+    (loss._mae_sum_kernel, "D1 D1 D1"),
+    (loss._mae_backward_kernel, "D1 D1 D1 D1"),
+    (loss._bce_sum_kernel, "D1 D1 D1"),
+    (loss._bce_backward_kernel, "D1 D1 D1 D1"),
+    (loss._bce_with_logits_sum_kernel, "D1 D1 D1"),
+    (loss._bce_with_logits_backward_kernel, "D1 D1 D1 D1"),
+    # norm: the (A, C, B) view; the statistics (batch or running), inv_std and the sums in the
+    # data's dtype; eps, momentum, the Bessel factor, alpha, beta and k in the data's dtype
+    (norm._moments_kernel, "D3 D1 D1"),
+    (norm._inv_std_kernel, "D1 d D1"),
+    (norm._normalize_forward_kernel, "D3 D1 D1 D3"),
+    (norm._running_average_update_kernel, "D1 D1 D1 D1 d d"),
+    (norm._channel_sums_kernel, "D3 D3 D1 D1"),
+    (norm._normalize_backward_kernel, "D3 D3 D1 D1 D1 D3"),
     (norm._channel_affine_forward_kernel, "D3 D1 D1 D3"),
     (norm._channel_affine_backward_dxhat_kernel, "D3 D1 D3"),
-    (norm._batch_norm_backward_kernel, "D3 D3 D1 F1 F1 F1 b D3"),
-    (norm._local_response_norm_forward_kernel, "D3 i f f f D3 D3"),
-    (norm._local_response_norm_backward_kernel, "D3 D3 D3 i f f D3"),
+    (norm._batch_norm_backward_kernel, "D3 D3 D1 D1 D1 D1 b D3"),
+    (norm._local_response_norm_forward_kernel, "D3 i d d d D3 D3"),
+    (norm._local_response_norm_backward_kernel, "D3 D3 D3 i d d D3"),
     # optim: flat theta, grad and state, then the hyper-parameters in theta's dtype
     (optim._sgd_kernel, "D1 D1 d d"),
     (optim._momentum_kernel, "D1 D1 D1 d d d"),
@@ -159,12 +159,11 @@ SIGNATURES = [
     (optim._adam_kernel, "D1 D1 D1 D1 d d d d d d d d d"),
     # pool: x (N, C, H, W), then the window, stride and padding; max pooling's switches int64
     (pool._max_pool2d_forward_kernel, "D4 D4 I4 i i i i i i"),
-    (pool._fill_zero_kernel, "D1"),
     (pool._max_pool2d_backward_kernel, "D4 I4 D4"),
     (pool._avg_pool2d_forward_kernel, "D4 D4 i i i i i i"),
     (pool._avg_pool2d_backward_kernel, "D4 D4 i i i i i i"),
-    (pool._lp_pool2d_forward_kernel, "D4 D4 f i i i i"),
-    (pool._lp_pool2d_backward_kernel, "D4 D4 D4 D4 f i i i i"),
+    (pool._lp_pool2d_forward_kernel, "D4 D4 d i i i i"),
+    (pool._lp_pool2d_backward_kernel, "D4 D4 D4 D4 d i i i i"),
     (pool._global_avg_pool2d_forward_kernel, "D4 D2"),
     (pool._global_avg_pool2d_backward_kernel, "D2 D4"),
 ]
@@ -284,6 +283,7 @@ class Result:
     spill_bytes: int | None = None       # ptxas's spill stores + loads (local memory)
     shared_bytes: int | None = None      # static shared memory per block
     f64_ops: int | None = None           # PTX arithmetic, compare and convert instructions on float64
+    f32_rounds: int | None = None        # conversions of a float64 to float32 (cvt.rn.f32.f64)
 
 
 def _probe_kernel(out):
@@ -323,6 +323,7 @@ def compile_all(cc=CCS[0], sass=False, table=SIGNATURES) -> list[Result]:
         try:
             ptx, _ = cuda.compile_ptx(sig.kernel.py_func, sig.argtypes, cc=cc)
             result.f64_ops = len(_F64_OPS.findall(ptx))
+            result.f32_rounds = len(_F32_ROUNDS.findall(ptx))
             if ptxas:
                 _assemble(ptxas, ptx, cc, result)
         except Exception as exc:  # noqa: BLE001  (report every kind of failure, per kernel)
@@ -368,6 +369,8 @@ def _ptxas() -> str:
 # float32 kernel should not need, as a GPU like the T4 runs float64 at 1/32 of the float32 rate
 _F64_OPS = re.compile(r"^\s*(?:add|sub|mul|mad|fma|div|rcp|sqrt|rsqrt|neg|abs|min|max|setp|cvt)[.\w]*\.f64\b",
                       re.MULTILINE)
+# a float64 rounded to float32: in a float64 kernel, a value that lost its precision on the way
+_F32_ROUNDS = re.compile(r"^\s*cvt\.rn\.f32\.f64\b", re.MULTILINE)
 _PTXAS_USE = re.compile(r"Used (\d+) registers")
 _PTXAS_SPILL = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
 _PTXAS_SHARED = re.compile(r"(\d+) bytes smem")

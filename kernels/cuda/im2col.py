@@ -9,8 +9,8 @@ Shapes, with G groups, Cg = C // G input and Fg = F // G output channels per gro
     cols[g, (c*KH + ki)*KW + kj, (n*OH + i)*OW + j] = x[n, g*Cg + c, i*SH - PH + ki*DH, j*SW - PW + kj*DW]
 
 (zero where that pixel lies in the padding).  The convolution is then one matrix product per
-group, y_rows = W_row @ X_col, computed by the tiled shared-memory kernel below (``matmul``),
-which takes the place of the CPU's np.dot (BLAS).
+group, y_rows = W_row @ X_col, computed on the GPU by ``nbconv.kernels.cuda.gemm`` where the CPU
+calls np.dot (BLAS).
 
 Mapping:
 - im2col: one thread per element of cols (a copy, no reduction).
@@ -18,19 +18,27 @@ Mapping:
   (the CPU's scatter ``dx[...] += cols[...]`` inverted: the tap (ki, kj) reads this pixel for
   the output i = (row + PH - ki*DH) / SH when that is whole and in [0, OH), likewise j).  No
   atomics, and a fixed order of the additions.
-- matmul / matmul_nt / matmul_tn: the classic tiled product, one thread per element of the
-  result, 16 x 16 threads per block, the operands staged through shared memory tile by tile.
-  It accumulates in the arrays' dtype (float32 stays float32, as in BLAS sgemm).
-- the reorderings between y (N, F, OH, OW) and the GEMM's rows (G, Fg, N*OH*OW): one thread
-  per element; the bias gradient: one thread per filter summing its row of dY.
+- the products: ``nbconv.kernels.cuda.gemm``, every group in one launch (the group on the
+  grid's z axis).  ``conv2d_forward_im2col`` and ``conv2d_backward_im2col`` run its
+  register-blocked Numba kernel (``gemm.matmul``), the teaching form; the device's "fast"
+  method (``nbconv.functional.conv_fast``) calls the same lowering kernels with cuBLAS
+  (``gemm.fast_matmul``) and reused scratch arrays.  ``matmul``, ``matmul_nt`` and ``matmul_tn``
+  are the 2-D products of one matrix pair, by the same kernel.
+- the reorderings between y (N, F, OH, OW) and the GEMM's rows (G, Fg, N*OH*OW), with the bias
+  on the way (``rows_to_output``, ``output_to_rows``): one thread per element.  The bias
+  gradient (``row_sums``): one block per filter, its threads splitting the row of dY, their
+  running sums combined by ``block_sum`` (a tree, fixed order).
+
+Arithmetic in the data's dtype: float32 data is summed in float32 (the products, as in BLAS
+sgemm; col2im's sum of at most KH*KW entries; db's tree), float64 in float64.  A float32
+result can differ from the CPU kernels' (which sum in float64) by float32 rounding.
 """
 
-from numba import cuda, float32, float64
-import numpy as np
+from numba import cuda
 
-from ._launch import launch
-
-TILE = 16          # the tiles of the matrix product are TILE x TILE, one thread per entry
+from . import gemm
+from ._launch import THREADS, launch
+from .reduce import block_sum
 
 
 # ----------------------------------------------------------------------------- im2col / col2im
@@ -92,7 +100,7 @@ def _col2im_kernel(cols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, di
     col = t % W
     g = channel // Cg
     c = channel % Cg
-    acc = float64(0.0)
+    acc = dx.dtype.type(0)                            # in dx's dtype: float32 sums in float32
     for ki in range(KH):
         i_strided = row + pad_h - ki * dil_h          # = i * SH
         if i_strided < 0 or i_strided % stride_h != 0:
@@ -121,90 +129,27 @@ def col2im(cols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH,
     launch(_col2im_kernel, dx.size, cols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH, OW)
 
 
-# ----------------------------------------------------------------------------- tiled matrix product
-
-def _make_matmul_kernel(dtype):
-    """The tiled product kernel for one dtype (shared arrays need their dtype at compile time)."""
-
-    @cuda.jit
-    def _matmul_tiled_kernel(a, b, out, trans_a, trans_b):
-        """out[r, q] = sum_k A[r, k] * B[k, q],   A = a^T if trans_a else a,  B = b^T if trans_b else b
-
-        One thread per element (r, q) of out, in blocks of TILE x TILE threads: block
-        (bx, by) computes the tile out[by*TILE : (by+1)*TILE, bx*TILE : (bx+1)*TILE].  The sum
-        over k runs tile by tile: the block's threads first copy one TILE x TILE tile of A and
-        one of B into shared memory (one element each, 0 past the matrices' edges), wait for
-        each other (syncthreads), then every thread adds its TILE products from the fast shared
-        copies.  Each element of A and B is read from global memory once per tile instead of
-        once per product: TILE times fewer global reads than the naive loop.
-        """
-        a_tile = cuda.shared.array((TILE, TILE), dtype)
-        b_tile = cuda.shared.array((TILE, TILE), dtype)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        r = cuda.blockIdx.y * TILE + ty          # the row of out this thread computes
-        q = cuda.blockIdx.x * TILE + tx          # and its column
-        R, Q = out.shape
-        if trans_a:
-            K = a.shape[0]
-        else:
-            K = a.shape[1]
-        acc = dtype(0.0)
-        for k0 in range(0, K, TILE):
-            k = k0 + tx                            # this thread loads A[r, k0 + tx]
-            if r < R and k < K:
-                if trans_a:
-                    a_tile[ty, tx] = a[k, r]
-                else:
-                    a_tile[ty, tx] = a[r, k]
-            else:
-                a_tile[ty, tx] = 0.0
-            k = k0 + ty                            # and B[k0 + ty, q]
-            if k < K and q < Q:
-                if trans_b:
-                    b_tile[ty, tx] = b[q, k]
-                else:
-                    b_tile[ty, tx] = b[k, q]
-            else:
-                b_tile[ty, tx] = 0.0
-            cuda.syncthreads()                     # the tiles are complete
-            for kk in range(TILE):
-                acc += a_tile[ty, kk] * b_tile[kk, tx]
-            cuda.syncthreads()                     # everyone is done with them
-        if r < R and q < Q:
-            out[r, q] = acc
-
-    return _matmul_tiled_kernel
-
-
-_MATMUL_KERNELS = {np.dtype(np.float32): _make_matmul_kernel(float32),
-                   np.dtype(np.float64): _make_matmul_kernel(float64)}
-
-
-def _matmul_launch(a, b, out, trans_a, trans_b):
-    R, Q = out.shape
-    if R == 0 or Q == 0:
-        return
-    grid = ((Q + TILE - 1) // TILE, (R + TILE - 1) // TILE)
-    _MATMUL_KERNELS[np.dtype(out.dtype)][grid, (TILE, TILE)](a, b, out, trans_a, trans_b)
-
+# ----------------------------------------------------------------------------- 2-D products
 
 def matmul(a, b, out):
-    """out = a @ b:  out[r, q] = sum_k a[r, k] * b[k, q]   (a (R, K), b (K, Q), out (R, Q), one dtype)"""
-    _matmul_launch(a, b, out, False, False)
+    """out = a @ b:  out[r, q] = sum_k a[r, k] * b[k, q]   (a (R, K), b (K, Q), out (R, Q), one dtype)
+
+    The register-blocked kernel of ``nbconv.kernels.cuda.gemm`` on a batch of one.
+    """
+    gemm.matmul(gemm.as_batch(a), gemm.as_batch(b), gemm.as_batch(out))
 
 
 def matmul_nt(a, b, out):
     """out = a @ b^T:  out[r, q] = sum_k a[r, k] * b[q, k]   (a (R, K), b (Q, K)); the backward's dW = dY X_col^T"""
-    _matmul_launch(a, b, out, False, True)
+    gemm.matmul(gemm.as_batch(a), gemm.as_batch(b), gemm.as_batch(out), trans_b=True)
 
 
 def matmul_tn(a, b, out):
     """out = a^T @ b:  out[r, q] = sum_k a[k, r] * b[k, q]   (a (K, R), b (K, Q)); the backward's dX_col = W_row^T dY"""
-    _matmul_launch(a, b, out, True, False)
+    gemm.matmul(gemm.as_batch(a), gemm.as_batch(b), gemm.as_batch(out), trans_a=True)
 
 
-# ----------------------------------------------------------------------------- conv2d by im2col + GEMM
+# ----------------------------------------------------------------------------- between y and the GEMM's rows
 
 @cuda.jit
 def _rows_to_nchw_kernel(y_rows, b, y):
@@ -219,6 +164,11 @@ def _rows_to_nchw_kernel(y_rows, b, y):
     i = t // OW % OH
     j = t % OW
     y[n, f, i, j] = y_rows[f // Fg, f % Fg, (n * OH + i) * OW + j] + b[f]
+
+
+def rows_to_output(y_rows, b, y):
+    """y[n, g*Fg + fg, i, j] = y_rows[g, fg, (n*OH + i)*OW + j] + b[g*Fg + fg]   (one thread per element of y)"""
+    launch(_rows_to_nchw_kernel, y.size, y_rows, b, y)
 
 
 @cuda.jit
@@ -236,52 +186,70 @@ def _nchw_to_rows_kernel(dy, dy_rows):
     dy_rows[f // Fg, f % Fg, (n * OH + i) * OW + j] = dy[n, f, i, j]
 
 
+def output_to_rows(dy, dy_rows):
+    """dy_rows[g, fg, (n*OH + i)*OW + j] = dy[n, g*Fg + fg, i, j]   (one thread per element of dy)"""
+    launch(_nchw_to_rows_kernel, dy.size, dy, dy_rows)
+
+
 @cuda.jit
 def _row_sums_kernel(dy_rows, db):
-    """db[g*Fg + fg] = sum_k dy_rows[g, fg, k]        one thread per filter (a per-element reduction)"""
-    f = cuda.grid(1)
-    G, Fg, K = dy_rows.shape
-    if f >= G * Fg:
-        return
-    acc = float64(0.0)
-    for k in range(K):
-        acc += dy_rows[f // Fg, f % Fg, k]
-    db[f] = acc
+    """db[g*Fg + fg] = sum_k dy_rows[g, fg, k]        one block per filter f = g*Fg + fg
 
+    The block's THREADS threads split the row: thread tid adds the terms k = tid, tid + THREADS,
+    ... (consecutive threads read consecutive k), then ``block_sum`` adds the THREADS running
+    sums in a tree.  In dy's dtype.
+    """
+    f = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    G, Fg, K = dy_rows.shape
+    sums = cuda.shared.array(THREADS, dy_rows.dtype)
+    acc = dy_rows.dtype.type(0)
+    for k in range(tid, K, THREADS):
+        acc += dy_rows[f // Fg, f % Fg, k]
+    total = block_sum(sums, tid, acc)
+    if tid == 0:
+        db[f] = total
+
+
+def row_sums(dy_rows, db):
+    """db[g*Fg + fg] = sum_k dy_rows[g, fg, k]: the bias gradient (one block of THREADS threads per filter)"""
+    if db.size > 0:
+        _row_sums_kernel[db.size, THREADS](dy_rows, db)
+
+
+# ----------------------------------------------------------------------------- conv2d by im2col + GEMM
 
 def conv2d_forward_im2col(x, w_rows, b, y, cols, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
-    """y = W_row @ X_col + b, one matrix product per group (device arrays).
+    """y = W_row @ X_col + b, the product of every group in one launch (device arrays).
 
     w_rows (G, Fg, Cg*KH*KW) are the filters flattened; cols is filled by im2col and kept for
-    the backward pass.  Launches im2col, G tiled products into a scratch y_rows
-    (G, Fg, N*OH*OW), and the reordering into y with the bias.
+    the backward pass.  Launches im2col, the register-blocked product into a new scratch
+    y_rows (G, Fg, N*OH*OW), and the reordering into y with the bias.
     """
     G, Fg, _ = w_rows.shape
     OH, OW = y.shape[2], y.shape[3]
     im2col(x, cols, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH, OW)
     y_rows = cuda.device_array((G, Fg, cols.shape[2]), dtype=y.dtype)
-    for g in range(G):
-        matmul(w_rows[g], cols[g], y_rows[g])
-    launch(_rows_to_nchw_kernel, y.size, y_rows, b, y)
+    gemm.matmul(w_rows, cols, y_rows)                              # Y_row[g] = W_row[g] @ X_col[g]
+    rows_to_output(y_rows, b, y)
 
 
 def conv2d_backward_im2col(dy, cols, w_rows, dx, dw_rows, db, KH, KW, stride_h, stride_w, pad_h, pad_w,
                            dil_h, dil_w):
-    """The backward of y = W_row @ X_col + b, per group (device arrays):
+    """The backward of y = W_row @ X_col + b, every group in one launch per product (device arrays):
 
-        dW_row = dY @ X_col^T          (Fg, Cg*KH*KW)        matmul_nt
-        dX_col = W_row^T @ dY          (Cg*KH*KW, N*OH*OW)   matmul_tn, then col2im -> dx
+        dW_row = dY @ X_col^T          (G, Fg, Cg*KH*KW)        trans_b
+        dX_col = W_row^T @ dY          (G, Cg*KH*KW, N*OH*OW)   trans_a, then col2im -> dx
         db[f]  = sum over the row f of dY
 
-    where dY (Fg, N*OH*OW) is dy with its rows ordered like y_rows of the forward.
+    where dY (G, Fg, N*OH*OW) is dy with its rows ordered like y_rows of the forward.
     """
     N, F, OH, OW = dy.shape
     G, Fg, _ = w_rows.shape
     dy_rows = cuda.device_array((G, Fg, cols.shape[2]), dtype=dy.dtype)
-    launch(_nchw_to_rows_kernel, dy.size, dy, dy_rows)
-    launch(_row_sums_kernel, db.size, dy_rows, db)
+    output_to_rows(dy, dy_rows)
+    row_sums(dy_rows, db)
     dcols = cuda.device_array(cols.shape, dtype=cols.dtype)
-    for g in range(G):
-        matmul_nt(dy_rows[g], cols[g], dw_rows[g])
-        matmul_tn(w_rows[g], dy_rows[g], dcols[g])
+    gemm.matmul(dy_rows, cols, dw_rows, trans_b=True)              # dW_row = dY @ X_col^T
+    gemm.matmul(w_rows, dy_rows, dcols, trans_a=True)              # dX_col = W_row^T @ dY
     col2im(dcols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH, OW)

@@ -9,11 +9,16 @@ The array checks take CUDA device arrays too (see ``nbconv.devices``): shape, ra
 checked alike, and the array is returned as a numba device array.  The kernels need
 C-contiguous memory; a non-contiguous device array (a slice or transpose of one) is refused
 with a ValueError rather than copied through the host behind the caller's back.
+
+Values of device arrays (a class index in [0, C), a probability in [0, 1]) can only be checked
+by copying something to the host, which waits for the GPU: those checks run in the debug mode
+only (``debug()``, the environment variable NBCONV_DEBUG=1; docs/debug.md).
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -21,6 +26,20 @@ from nbconv.devices import as_device_array, is_device_array
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _SUPPORTED = "float32 or float64"
+
+DEBUG_VARIABLE = "NBCONV_DEBUG"
+
+
+def debug() -> bool:
+    """True when the debug mode is on: the environment variable NBCONV_DEBUG is set to anything
+    but "" or "0" (read at every call, so ``os.environ["NBCONV_DEBUG"] = "1"`` in a running
+    notebook turns it on).
+
+    The debug mode adds the checks of VALUES of CUDA device arrays that need a copy to the
+    host (class indices in [0, C), probabilities in [0, 1]): the copy waits for the GPU to
+    finish, a round trip per call that a training step should not pay.  Host arrays are always
+    checked, and shapes and dtypes on both devices.  docs/debug.md."""
+    return os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0")
 
 
 def as_float_array(name: str, x, ndim=None) -> np.ndarray:
@@ -89,13 +108,12 @@ def as_dout(dout, expected_shape: tuple, dtype) -> np.ndarray:
     """Check the upstream gradient against the shape and dtype of the forward output.
 
     The gradient of a scalar output (a loss) may be a Python number, a 0-d array or a 0-d
-    device array, which is copied to the host: the loss kernels take it as a number."""
+    device array (such as the loss itself, on the GPU).  A device array is returned as it is,
+    never copied to the host: the device loss kernels read it where it is."""
     if np.isscalar(dout) and tuple(expected_shape) == ():
         return np.asarray(dout, dtype=dtype)
     dout = as_float_array("dout", dout)
     check_shape("dout", dout, expected_shape)
-    if is_device_array(dout) and tuple(expected_shape) == ():
-        dout = dout.copy_to_host()
     if np.dtype(dout.dtype) != np.dtype(dtype):
         raise TypeError(f"dout has dtype {dout.dtype} but the forward output has dtype {np.dtype(dtype)}")
     return dout

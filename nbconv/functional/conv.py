@@ -24,12 +24,15 @@ naive nest to rounding, not bit for bit.  Problems with an empty dimension run t
 conv1d is conv2d on signals of height 1: x (N, C, L) is viewed as (N, C, 1, L)
 and w (F, C // G, K) as (F, C // G, 1, K), so every method serves it unchanged.
 
-On the GPU (CUDA device arrays in, see ``nbconv.devices``) the methods map to the CUDA twins of the
-naive kernels (``dispatch.conv_cuda_table``): ``"direct"`` runs nbconv.kernels.cuda.conv (one
+On the GPU (CUDA device arrays in, see ``nbconv.devices``) the methods map to the device kernels
+(``dispatch.conv_cuda_table``): ``"direct"`` (and ``"naive"``) runs nbconv.kernels.cuda.conv (one
 thread per output, the backward gathered per input pixel); ``"im2col"`` runs
-nbconv.kernels.cuda.im2col (im2col, the tiled shared-memory matrix product, col2im; X_col is
-recomputed in the backward, as on the CPU); ``"blocked"`` is a CPU optimization (polyphase
-layout, cache-sized chunks) with no GPU counterpart and runs the direct kernels.  Outputs,
+nbconv.kernels.cuda.im2col with the register-blocked Numba matrix product of
+nbconv.kernels.cuda.gemm (the teaching form; X_col is recomputed in the backward, as on the CPU);
+``"fast"`` (and ``"auto"``, the default) is the same lowering with the library GEMM, cuBLAS
+through CuPy when it is installed (``gemm.fast_matmul``), its scratch arrays and X_col from a
+reused device workspace (nbconv.kernels.cuda.workspace); ``"blocked"`` is a CPU optimization
+(polyphase layout, cache-sized chunks) with no GPU counterpart and runs the direct kernels.  Outputs,
 gradients and the cache stay on the device.
 
 ``flip=True``: the lecture's convolution flips the kernel, y[i, j] = sum w[ki, kj] x[i - ki, j - kj].
@@ -104,7 +107,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, f
     dilation = as_pair("dilation", dilation, 1)
     groups = as_int("groups", groups, 1)
     flip = _as_flip(flip)
-    method = dispatch.conv_method(method)
+    method = dispatch.conv_method(method, device)
     N, C, H, W = x.shape
     F, Cg, KH, KW = w.shape
     if C % groups != 0:

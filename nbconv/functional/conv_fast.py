@@ -1,8 +1,10 @@
-"""The fast convolution methods: how "im2col" and "blocked" drive their kernels.
+"""The fast convolution methods: how "im2col" and "blocked" drive their kernels (and, on the
+GPU, "im2col" and "fast").
 
-``nbconv.functional.conv`` checks the arguments and picks a method through the table of
-``nbconv.functional.dispatch`` (CONV); the two fast entries of that table are the functions
-here, with the naive kernel's signature, so that all three methods are called alike:
+``nbconv.functional.conv`` checks the arguments and picks a method through the tables of
+``nbconv.functional.dispatch`` (CONV, and conv_cuda_table for device arrays); their entries
+other than the naive nest are the functions here, with the naive kernel's signature, so that
+every method is called alike:
 
     forward(x, w, b, y, SH, SW, PH, PW, DH, DW, groups)              writes y
     backward(dy, x, w, dx, dw, db, SH, SW, PH, PW, DH, DW, groups)   writes dx, dw, db
@@ -15,16 +17,20 @@ here, with the naive kernel's signature, so that all three methods are called al
   - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
     ``nbconv.kernels.conv`` (polyphase padding, shift-and-add over contiguous rows, 2 output
     rows from 4 terms per inner loop, prange over independent outputs); no BLAS.
-  - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: im2col on the GPU (CUDA device
-    arrays), the naive lowering kernels of ``nbconv.kernels.cuda.im2col`` and its tiled
-    matrix product, with X_col in a device scratch array.
+  - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: the GPU's "im2col" (CUDA device
+    arrays), the teaching form: the lowering kernels of ``nbconv.kernels.cuda.im2col`` and the
+    register-blocked Numba product of ``nbconv.kernels.cuda.gemm``, every group in one launch;
+    X_col in a new device array, recomputed in the backward.
+  - ``fast_forward_cuda`` / ``fast_backward_cuda``: the GPU's "fast": the same lowering with the
+    library GEMM (``gemm.fast_matmul``: cuBLAS through CuPy when CuPy is installed and a GPU
+    runs it, the Numba product otherwise), its arrays from the device workspace (below).
 
 Both CPU methods see the input in the polyphase layout (``_Polyphase``: zero-padded, split into
 its stride phases, every kernel tap at a fixed offset); see "The optimized direct convolution"
 in ``nbconv.kernels.conv``.
 
-Scratch memory.  The fast methods need large temporary arrays (im2col's X_col is KH*KW times
-the input).  They live in a per-thread workspace, reused by every later call and grown when a
+Scratch memory (CPU).  The fast methods need large temporary arrays (im2col's X_col is KH*KW
+times the input).  They live in a per-thread workspace, reused by every later call and grown when a
 call needs more, so a training loop does not allocate (and page-fault) them at every step.
 Nothing in a cache ever points into the workspace: im2col's backward recomputes X_col from x
 instead of keeping the forward's copy.  Keeping it would cost one X_col per layer until its
@@ -32,6 +38,17 @@ backward (9x the input for a 3x3 kernel), and a reused buffer kept in a cache wo
 overwritten by the next layer of the same shape before the first one's backward ran.
 Recomputing costs one more im2col pass, a memory-bound copy much cheaper than the GEMMs.
 ``release_workspace()`` frees the calling thread's buffers.
+
+Device memory (the GPU's "fast" method).  Its scratch arrays (the GEMM's rows y_rows and
+dy_rows) come from a ``DeviceWorkspace`` (``nbconv.kernels.cuda.workspace``; ``device_workspace()``),
+one buffer per role reused by every call and grown when a call needs more.  X_col is built once
+per forward and KEPT for the backward, under the forward's x (the cache's x is the same
+object): the backward reads it, writes dX_col over it once dW has been computed, and hands it
+back; the next forward of that shape reuses it, so a training step of constant shapes
+allocates nothing after its first steps.  That holds one X_col per layer from its forward to
+its backward (9x the input for a 3x3 kernel); an X_col whose backward never comes (evaluation)
+is handed back when its x is garbage-collected.  It assumes what nbconv's ops do: x is not
+changed in place between the forward and the backward.
 
 Threads.  The blocked method runs on Numba's threads only.  The im2col method alternates
 Numba kernels and BLAS calls, two thread pools that each keep spinning for a while after their
@@ -53,7 +70,8 @@ from nbconv.kernels import im2col as im2col_kernels
 from nbconv import devices
 
 __all__ = ["im2col_forward", "im2col_backward", "blocked_forward", "blocked_backward",
-           "im2col_forward_cuda", "im2col_backward_cuda", "release_workspace"]
+           "im2col_forward_cuda", "im2col_backward_cuda", "fast_forward_cuda", "fast_backward_cuda",
+           "device_workspace", "release_workspace"]
 
 
 # --- im2col: parallel lowering kernels, NumPy's GEMM -----------------------------------------------
@@ -272,14 +290,18 @@ _workspace = _Workspace()
 
 
 def release_workspace() -> None:
-    """Free the scratch buffers the fast conv methods keep for the calling thread."""
+    """Free the scratch buffers the fast conv methods keep for the calling thread, and the
+    device workspace of the GPU's "fast" method (once nothing else refers to its arrays)."""
     _workspace.buffers.clear()
+    if _device_workspace is not None:
+        _device_workspace.clear()
 
 
-# --- im2col on the GPU: the CUDA twins of the naive lowering, X_col in device scratch -------------
+# --- im2col on the GPU: the lowering kernels of nbconv.kernels.cuda.im2col and a GEMM ------------
 
 def im2col_forward_cuda(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
-    """y on the device: im2col + the tiled matmul, X_col (G, Cg*KH*KW, N*OH*OW) in a scratch array."""
+    """The device's "im2col" method, the teaching form: im2col + the register-blocked Numba product
+    (every group in one launch), X_col (G, Cg*KH*KW, N*OH*OW) in a new device array."""
     from nbconv.kernels.cuda import im2col as cuda_im2col        # numba.cuda only with a device array
 
     N, F, OH, OW = y.shape
@@ -300,3 +322,76 @@ def im2col_backward_cuda(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w,
     cuda_im2col.im2col(x, cols, KH, KW, *hyper, OH, OW)
     cuda_im2col.conv2d_backward_im2col(dy, cols, w.reshape(groups, F // groups, Cg * KH * KW), dx,
                                        dw.reshape(groups, F // groups, Cg * KH * KW), db, KH, KW, *hyper)
+
+
+def fast_forward_cuda(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """The device's "fast" method: im2col + the library GEMM (``gemm.fast_matmul``: cuBLAS when
+    CuPy is there), with its arrays from the device workspace:
+
+        X_col  = im2col(x)              kept for x, for the backward (workspace.keep)
+        Y_row  = W_row @ X_col          per group, into scratch y_rows
+        y      = Y_row reordered + b
+    """
+    from nbconv.kernels.cuda import gemm, im2col as cuda_im2col
+
+    N, F, OH, OW = y.shape
+    _, Cg, KH, KW = w.shape
+    hyper = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
+    workspace = device_workspace()
+    L = N * OH * OW
+    cols = workspace.keep(x, _columns_key(w, hyper, groups), (groups, Cg * KH * KW, L), x.dtype)
+    cuda_im2col.im2col(x, cols, KH, KW, *hyper, OH, OW)
+    y_rows = workspace.scratch("y_rows", (groups, F // groups, L), x.dtype)
+    gemm.fast_matmul(w.reshape(groups, F // groups, Cg * KH * KW), cols, y_rows)
+    cuda_im2col.rows_to_output(y_rows, b, y)
+
+
+def fast_backward_cuda(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """The backward of the device's "fast" method, on the X_col its forward kept:
+
+        dY     = dy reordered as the GEMM's rows      scratch dy_rows; db = the sums of its rows
+        dW_row = dY @ X_col^T                          per group
+        dX_col = W_row^T @ dY                          written over X_col, which dW no longer needs
+        dx     = col2im(dX_col)
+
+    then X_col is handed back to the workspace.  Without a kept X_col (a second backward of the
+    same forward) it is recomputed from x into scratch.
+    """
+    from nbconv.kernels.cuda import gemm, im2col as cuda_im2col
+
+    N, F, OH, OW = dy.shape
+    _, Cg, KH, KW = w.shape
+    hyper = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
+    workspace = device_workspace()
+    key = _columns_key(w, hyper, groups)
+    L = N * OH * OW
+    cols = workspace.kept(x, key)
+    if cols is None:
+        cols = workspace.scratch("cols", (groups, Cg * KH * KW, L), x.dtype)
+        cuda_im2col.im2col(x, cols, KH, KW, *hyper, OH, OW)
+    dy_rows = workspace.scratch("dy_rows", (groups, F // groups, L), dy.dtype)
+    cuda_im2col.output_to_rows(dy, dy_rows)
+    cuda_im2col.row_sums(dy_rows, db)
+    w_rows, dw_rows = w.reshape(groups, F // groups, Cg * KH * KW), dw.reshape(groups, F // groups, Cg * KH * KW)
+    gemm.fast_matmul(dy_rows, cols, dw_rows, trans_b=True)          # dW_row = dY @ X_col^T
+    gemm.fast_matmul(w_rows, dy_rows, cols, trans_a=True)           # dX_col = W_row^T @ dY, over X_col
+    cuda_im2col.col2im(cols, dx, KH, KW, *hyper, OH, OW)
+    workspace.release(x, key)
+
+
+def _columns_key(w, hyper, groups) -> tuple:
+    """What X_col depends on besides x: the kernel size, stride, padding, dilation and groups."""
+    return ("cols", w.shape[2], w.shape[3], *hyper, groups)
+
+
+_device_workspace = None
+
+
+def device_workspace():
+    """The device workspace of the "fast" GPU method (nbconv.kernels.cuda.workspace), made on
+    the first call, so that numba.cuda is imported only with a device array."""
+    global _device_workspace
+    if _device_workspace is None:
+        from nbconv.kernels.cuda.workspace import DeviceWorkspace
+        _device_workspace = DeviceWorkspace()
+    return _device_workspace

@@ -12,10 +12,21 @@ Every forward of ``nbconv.functional`` takes ``method=``:
 and its backward runs the method its forward ran (the cache keeps it).  Both forms compute
 the same numbers: bit for bit where the fast form only adds threads, to rounding where it sums
 in another order (GEMM) or calls vecmath (2 ulp); tests/test_dispatch.py holds them to each other.  The convolutions name
-their methods after what they do ("direct", "im2col", "blocked"; see nbconv.functional.conv).
+their methods after what they do ("direct", "im2col", "blocked", and on the GPU "fast"; see
+nbconv.functional.conv).
 
-On the GPU (CUDA device arrays in) every op has one form, the ``@cuda.jit`` twin of the naive
-loop, one thread per output (nbconv.kernels.cuda): "naive" and "auto" run it, "fast" is refused.
+On the GPU (CUDA device arrays in) every op takes the same three names (``cuda_table``):
+
+    "naive"   the ``@cuda.jit`` twin of the naive loop, one thread per output
+              (nbconv.kernels.cuda), one block per reduced element for the sums
+    "fast"    where the math is a matrix product, the GEMM form: linear's three products and
+              the convolutions' im2col lowering through ``nbconv.kernels.cuda.gemm`` (cuBLAS
+              when CuPy is installed, the register-blocked Numba kernel otherwise; the
+              convolution's scratch from a reused device workspace, conv_cuda_table).  Every
+              other op's kernel already is the one mapping a GPU wants (a thread per element, a
+              block per reduced element), so its "fast" runs the same kernels as "naive".
+    "auto"    "fast": FAST_FROM measures when waking the CPU's threads pays; a GPU's fast form
+              pays at every size
 
 The table is plain imports and dictionaries: to see what ``relu_forward(x, method="fast")`` runs,
 read CPU["relu"]["fast"] below.  An op that takes another kind of argument on other kernels (the
@@ -247,9 +258,17 @@ CONV_ALIASES = {"naive": "direct", "fast": "im2col", "auto": "im2col"}
 
 
 def conv_cuda_table() -> dict:
-    """The convolutions on the GPU, imported on the first device array: the CUDA twin of the
-    direct nest, and im2col with the tiled matrix product.  "blocked" is a CPU layout (polyphase
-    rows, cache-sized chunks) with no GPU counterpart: it runs the direct kernels."""
+    """The convolutions on the GPU, imported on the first device array:
+
+        "direct"   the CUDA twin of the direct nest (nbconv.kernels.cuda.conv)
+        "im2col"   the teaching form of im2col: the register-blocked Numba product, every group
+                   in one launch, X_col recomputed in the backward
+        "blocked"  a CPU layout (polyphase rows, cache-sized chunks) with no GPU counterpart:
+                   it runs the direct kernels
+        "fast"     im2col with the library GEMM (cuBLAS through CuPy when it is installed) and
+                   its arrays from the device workspace, X_col kept from the forward for the
+                   backward (nbconv.functional.conv_fast)
+    """
     from nbconv.kernels.cuda import conv as cuda_conv
 
     direct = Kernels(cuda_conv.conv2d_forward_direct, cuda_conv.conv2d_backward_direct)
@@ -257,25 +276,36 @@ def conv_cuda_table() -> dict:
         "direct": direct,
         "im2col": Kernels(conv_fast.im2col_forward_cuda, conv_fast.im2col_backward_cuda),
         "blocked": direct,
+        "fast": Kernels(conv_fast.fast_forward_cuda, conv_fast.fast_backward_cuda),
     }
 
+
+# On the GPU "fast" is a conv method of its own (the device table above); "naive" is still
+# "direct", and "auto" is "fast".
+CONV_CUDA_METHODS = ("direct", "im2col", "blocked", "fast")
+CONV_CUDA_ALIASES = {"naive": "direct", "auto": "fast"}
 
 _CONV_CUDA: dict = {}
 
 
-def conv_method(method) -> str:
-    """A conv ``method`` checked, and resolved to one of CONV: "naive" is "direct", "fast" and
-    "auto" are "im2col"."""
-    allowed = tuple(CONV) + tuple(CONV_ALIASES)
+def conv_method(method, device: str = devices.CPU) -> str:
+    """A conv ``method`` checked, and resolved to a method of the ``device``'s table: on the CPU
+    one of CONV ("naive" is "direct", "fast" and "auto" are "im2col"), on the GPU one of
+    CONV_CUDA_METHODS ("naive" is "direct", "auto" is "fast")."""
+    if device == devices.CPU:
+        names, aliases, where = tuple(CONV), CONV_ALIASES, ""
+    else:
+        names, aliases, where = CONV_CUDA_METHODS, CONV_CUDA_ALIASES, f" on {device}"
+    allowed = names + tuple(aliases)
     if not isinstance(method, str) or method not in allowed:
-        aliases = "; ".join(f"{alias!r} is {name!r}" for alias, name in CONV_ALIASES.items())
-        raise ValueError(f"method must be one of {', '.join(repr(m) for m in allowed)}, got {method!r} "
-                         f"({aliases})")
-    return CONV_ALIASES.get(method, method)
+        meanings = "; ".join(f"{alias!r} is {name!r}" for alias, name in aliases.items())
+        raise ValueError(f"method must be one of {', '.join(repr(m) for m in allowed)}{where}, got {method!r} "
+                         f"({meanings})")
+    return aliases.get(method, method)
 
 
 def conv_kernels(method: str, device: str) -> Kernels:
-    """The kernel pair of the conv ``method`` (one of CONV) on ``device``."""
+    """The kernel pair of the conv ``method`` (one of CONV, or of CONV_CUDA_METHODS) on ``device``."""
     if device == devices.CPU:
         return CONV[method]
     if not _CONV_CUDA:
@@ -292,52 +322,58 @@ def cuda_table() -> dict:
     from nbconv.kernels.cuda import norm as cuda_norm             # the normalizations
     from nbconv.kernels.cuda import loss as cuda_loss             # softmax and the losses
 
-    return {
-        "linear": {"naive": Kernels(cuda_linear.linear_forward, cuda_linear.linear_backward)},
-        "relu": {"naive": Kernels(cuda_activation.relu_forward, cuda_activation.relu_backward)},
-        "leaky_relu": {"naive": Kernels(cuda_activation.leaky_relu_forward, cuda_activation.leaky_relu_backward)},
-        "elu": {"naive": Kernels(cuda_activation.elu_forward, cuda_activation.elu_backward)},
-        "sigmoid": {"naive": Kernels(cuda_activation.sigmoid_forward, cuda_activation.sigmoid_backward)},
-        "tanh": {"naive": Kernels(cuda_activation.tanh_forward, cuda_activation.tanh_backward)},
-        "max_pool2d": {"naive": Kernels(cuda_pool.max_pool2d_forward, cuda_pool.max_pool2d_backward)},
-        "avg_pool2d": {"naive": Kernels(cuda_pool.avg_pool2d_forward, cuda_pool.avg_pool2d_backward)},
-        "lp_pool2d": {"naive": Kernels(cuda_pool.lp_pool2d_forward, cuda_pool.lp_pool2d_backward)},
-        "global_avg_pool2d": {"naive": Kernels(cuda_pool.global_avg_pool2d_forward,
-                                               cuda_pool.global_avg_pool2d_backward)},
+    # The ops whose one GPU kernel pair already is the right mapping: a thread per element, or a
+    # block per reduced element (the statistics, the row sums of softmax, the loss sums).
+    # "fast" runs the same kernels as "naive" (the line after this dictionary).
+    one_form = {
+        "relu": Kernels(cuda_activation.relu_forward, cuda_activation.relu_backward),
+        "leaky_relu": Kernels(cuda_activation.leaky_relu_forward, cuda_activation.leaky_relu_backward),
+        "elu": Kernels(cuda_activation.elu_forward, cuda_activation.elu_backward),
+        "sigmoid": Kernels(cuda_activation.sigmoid_forward, cuda_activation.sigmoid_backward),
+        "tanh": Kernels(cuda_activation.tanh_forward, cuda_activation.tanh_backward),
+        "max_pool2d": Kernels(cuda_pool.max_pool2d_forward, cuda_pool.max_pool2d_backward),
+        "avg_pool2d": Kernels(cuda_pool.avg_pool2d_forward, cuda_pool.avg_pool2d_backward),
+        "lp_pool2d": Kernels(cuda_pool.lp_pool2d_forward, cuda_pool.lp_pool2d_backward),
+        "global_avg_pool2d": Kernels(cuda_pool.global_avg_pool2d_forward, cuda_pool.global_avg_pool2d_backward),
         # --- normalization ---
-        "batch_norm": {"naive": Kernels(cuda_norm.batch_norm_forward, cuda_norm.batch_norm_backward)},
-        "layer_norm": {"naive": Kernels(cuda_norm.layer_norm_forward, cuda_norm.layer_norm_backward)},
-        "instance_norm": {"naive": Kernels(cuda_norm.group_norm_forward, cuda_norm.group_norm_backward)},
-        "group_norm": {"naive": Kernels(cuda_norm.group_norm_forward, cuda_norm.group_norm_backward)},
-        "weight_standardize": {"naive": Kernels(cuda_norm.standardize, cuda_norm.normalize_backward)},
-        "local_response_norm": {"naive": Kernels(cuda_norm.local_response_norm_forward,
-                                                 cuda_norm.local_response_norm_backward)},
+        "batch_norm": Kernels(cuda_norm.batch_norm_forward, cuda_norm.batch_norm_backward),
+        "layer_norm": Kernels(cuda_norm.layer_norm_forward, cuda_norm.layer_norm_backward),
+        "instance_norm": Kernels(cuda_norm.group_norm_forward, cuda_norm.group_norm_backward),
+        "group_norm": Kernels(cuda_norm.group_norm_forward, cuda_norm.group_norm_backward),
+        "weight_standardize": Kernels(cuda_norm.standardize, cuda_norm.normalize_backward),
+        "local_response_norm": Kernels(cuda_norm.local_response_norm_forward,
+                                       cuda_norm.local_response_norm_backward),
         # --- softmax and the losses ---
-        "softmax": {"naive": Kernels(cuda_loss.softmax_forward, cuda_loss.softmax_backward)},
-        "log_softmax": {"naive": Kernels(cuda_loss.log_softmax_forward, cuda_loss.log_softmax_backward)},
-        "cross_entropy": {"naive": Kernels(cuda_loss.cross_entropy_forward, cuda_loss.cross_entropy_backward)},
-        "mse": {"naive": Kernels(cuda_loss.mse_forward, cuda_loss.mse_backward)},
-        "mae": {"naive": Kernels(cuda_loss.mae_forward, cuda_loss.mae_backward)},
-        "bce": {"naive": Kernels(cuda_loss.bce_forward, cuda_loss.bce_backward)},
-        "bce_with_logits": {"naive": Kernels(cuda_loss.bce_with_logits_forward, cuda_loss.bce_with_logits_backward)},
-        # --- prelu, maxout, dropout, residual ---
-        "prelu": {"naive": Kernels(cuda_activation.prelu_forward, cuda_activation.prelu_backward)},
-        "maxout": {"naive": Kernels(cuda_activation.maxout_forward, cuda_activation.maxout_backward)},
-        "dropout": {"naive": Kernels(cuda_dropout.dropout_forward, cuda_dropout.dropout_backward)},
+        "softmax": Kernels(cuda_loss.softmax_forward, cuda_loss.softmax_backward),
+        "log_softmax": Kernels(cuda_loss.log_softmax_forward, cuda_loss.log_softmax_backward),
+        "cross_entropy": Kernels(cuda_loss.cross_entropy_forward, cuda_loss.cross_entropy_backward),
+        "mse": Kernels(cuda_loss.mse_forward, cuda_loss.mse_backward),
+        "mae": Kernels(cuda_loss.mae_forward, cuda_loss.mae_backward),
+        "bce": Kernels(cuda_loss.bce_forward, cuda_loss.bce_backward),
+        "bce_with_logits": Kernels(cuda_loss.bce_with_logits_forward, cuda_loss.bce_with_logits_backward),
+        # --- prelu, maxout, dropout ---
+        "prelu": Kernels(cuda_activation.prelu_forward, cuda_activation.prelu_backward),
+        "maxout": Kernels(cuda_activation.maxout_forward, cuda_activation.maxout_backward),
+        "dropout": Kernels(cuda_dropout.dropout_forward, cuda_dropout.dropout_backward),
     }
+    table = {op: {"naive": pair, "fast": pair} for op, pair in one_form.items()}     # fast = naive
+    # linear has a fast form of its own: its three products as GEMMs (gemm.fast_matmul)
+    table["linear"] = {
+        "naive": Kernels(cuda_linear.linear_forward, cuda_linear.linear_backward),
+        "fast": Kernels(cuda_linear.linear_forward_gemm, cuda_linear.linear_backward_gemm),
+    }
+    return table
 
 
 _CUDA: dict = {}
 
 
 def cuda_variants() -> dict:
-    """VARIANTS on the GPU, imported on the first device array: the naive form's twins."""
+    """VARIANTS on the GPU, imported on the first device array: one kernel pair, "fast" = "naive"."""
     from nbconv.kernels.cuda import loss as cuda_loss
 
-    return {
-        ("cross_entropy", "soft"): {"naive": Kernels(cuda_loss.cross_entropy_soft_forward,
-                                                     cuda_loss.cross_entropy_soft_backward)},
-    }
+    soft = Kernels(cuda_loss.cross_entropy_soft_forward, cuda_loss.cross_entropy_soft_backward)
+    return {("cross_entropy", "soft"): {"naive": soft, "fast": soft}}
 
 
 _CUDA_VARIANTS: dict = {}
@@ -359,10 +395,13 @@ def allowed_methods(op: str, device: str) -> tuple[str, ...]:
 
 
 def resolve(op: str, method, device: str, size: int) -> str:
-    """The form that runs: ``method`` itself, or for "auto" the one FAST_FROM picks for ``size``."""
+    """The form that runs: ``method`` itself, or for "auto" the one FAST_FROM picks for ``size``
+    (on the GPU, "fast")."""
     method = check_method(op, method, device)
     if method != "auto":
         return method
+    if device != devices.CPU:
+        return "fast"
     forms = _table(device)[op]
     return "fast" if "fast" in forms and size >= FAST_FROM[op] else "naive"
 

@@ -2,7 +2,10 @@
 
 ``method``: "naive" runs the loop nest of nbconv.kernels.linear, "fast" the same three sums as
 GEMMs through NumPy's BLAS, "auto" (the default) the fast form (see ``dispatch``).  CUDA device
-arrays run the twins in nbconv.kernels.cuda.linear and give device arrays (see ``nbconv.devices``).
+arrays run the twins in nbconv.kernels.cuda.linear and give device arrays (see ``nbconv.devices``):
+"naive" one thread per output, "fast" (and "auto") the three products as GEMMs on the device
+(cuBLAS through CuPy when it is installed, else the register-blocked kernel of
+nbconv.kernels.cuda.gemm).
 """
 
 from __future__ import annotations

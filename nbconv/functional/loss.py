@@ -7,7 +7,8 @@ over c for every (a, b).  Both subtract the maximum before exp, so large inputs 
 cannot overflow.
 
 Every loss is the MEAN over its batch (cross_entropy) or over all elements (the others),
-returned as a 0-d array of the input's dtype.  Its backward takes the upstream gradient
+returned as a 0-d array of the input's dtype (a device array on the GPU, see below:
+``float(loss)`` works on both).  Its backward takes the upstream gradient
 ``dout`` as a Python float or a 0-d array (pass 1.0 when the loss ends the graph) and returns
 the gradient of the prediction only; targets are not differentiated.
 
@@ -24,15 +25,22 @@ elements on.  The backward runs the form its forward ran (kept in the cache).  B
 the same numbers to rounding: vecmath's exp and log are within 2 ulp of the C library's, and
 the fast sums add in another order (tests/test_dispatch_loss.py holds them to each other).
 
-On the GPU (CUDA device arrays in, see ``nbconv.devices``) only "naive" exists ("auto" runs it): the
-``@cuda.jit`` twins, on the same (A, C, B) view for softmax and log_softmax, which return device
-arrays.  Every loss returns its value as a 0-d NumPy array ON THE HOST: the kernels sum the
-terms on the device and copy back only that number, which is what a training loop prints and
-adds up; the cache stays on the device.  Each backward takes the upstream gradient of a scalar
-as a Python float, a 0-d NumPy array or a 0-d device array (so the loss value itself may be
-passed back) and returns a device array.  The class targets of cross_entropy must be a device
-array of integers too (or of floats, for probability targets); their range check counts the
-values outside [0, C) on the device and copies back that count (and bce's check of p likewise).
+On the GPU (CUDA device arrays in, see ``nbconv.devices``) there is one set of kernels, which
+every method the device dispatch accepts runs: the ``@cuda.jit`` twins of
+``nbconv.kernels.cuda.loss`` (a block per distribution for the maxima and sums over the classes,
+a thread per element for the rest), on the same (A, C, B) view for softmax and log_softmax,
+which return device arrays.  Every loss returns its value as a 0-d DEVICE array of the
+input's dtype, nothing copied to the host: the kernels reduce the terms to the mean on the
+device.  ``float(loss)`` reads it (one copy, which waits for the GPU to finish), and so do ``f"{loss:.4f}"``,
+``np.asarray(loss)`` and ``loss.copy_to_host()``; a training loop reads it when it prints,
+not at every step (nbconv.training reads the epoch's losses once, at the end of the epoch).
+Each backward takes the upstream gradient of a scalar as a Python float, a 0-d NumPy array or a
+0-d device array: a device array, such as the loss value itself, is read by the kernels on the
+device, never on the host.  The class targets of cross_entropy must be a device array of
+integers too (or of floats, for probability targets).  Shapes and dtypes are checked always;
+the VALUES of device arrays (class indices in [0, C), bce's p in [0, 1]) only in the debug mode
+(NBCONV_DEBUG=1, docs/debug.md), since that check copies to the host.  Without it, an
+out-of-range value makes the loss NaN (the kernels never index outside a row for it).
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ import numpy as np
 from nbconv import devices
 
 from . import dispatch
-from ._checks import as_dout, as_float_array, check_cache, check_contiguous, same_dtype
+from ._checks import as_dout, as_float_array, check_cache, check_contiguous, debug, same_dtype
 
 __all__ = [
     "SoftmaxCache", "softmax_forward", "softmax_backward",
@@ -205,7 +213,8 @@ def _as_probability_target(target, logits):
 
 
 def _count_outside(a, lo, hi) -> int:
-    """How many values of the device array ``a`` lie outside [lo, hi], counted on the device."""
+    """How many values of the device array ``a`` lie outside [lo, hi], counted on the device
+    (the count is copied to the host: only in the debug mode)."""
     count = devices.zeros(1, np.int64, devices.CUDA)
     if a.size:
         devices.elementwise().count_outside(devices.flat(a), lo, hi, count)
@@ -213,10 +222,11 @@ def _count_outside(a, lo, hi) -> int:
 
 
 def _device_class_target(target, logits):
-    """The device path of _as_class_target: the range counted on the device, int64 by a copy kernel."""
+    """The device path of _as_class_target: int64 by a copy kernel; the range counted on the
+    device in the debug mode only (docs/debug.md)."""
     N, C = logits.shape
     check_contiguous("target", target)
-    if _count_outside(target, 0, C - 1):
+    if debug() and _count_outside(target, 0, C - 1):
         host = target.copy_to_host()               # only to name the values in the message
         raise ValueError(f"target values must be class indices in [0, {C}) for logits of shape "
                          f"{tuple(logits.shape)}, got values from {host.min()} to {host.max()}")
@@ -233,7 +243,10 @@ def cross_entropy_forward(logits, target, *, method="auto"):
     y = softmax(logits) and a one-hot t, averaged over the batch, fused with a stable log-softmax.
 
     logits (N, C) float, target (N,) integer class indices in [0, C) -> a 0-d array of
-    logits' dtype.  N = 0 is refused (the mean of no sample is undefined).
+    logits' dtype (on the GPU a 0-d device array: ``float(loss)`` reads it).  N = 0 is refused
+    (the mean of no sample is undefined).  A class index outside [0, C) is a ValueError on the
+    host; on the GPU only in the debug mode (NBCONV_DEBUG=1, docs/debug.md), and a NaN loss
+    without it.
 
     Probability targets: target (N, C), a 2-D float array of logits' dtype, one distribution t[n]
     over the classes per sample (soft labels, label smoothing), gives the lecture's form itself,
@@ -257,7 +270,7 @@ def cross_entropy_forward(logits, target, *, method="auto"):
     method, kernels = dispatch.select("cross_entropy", method, device, logits.size, variant)
     probs = devices.empty_like(logits)
     loss = kernels.forward(logits, target, probs)
-    return np.asarray(loss, dtype=logits.dtype), CrossEntropyCache(probs, target, method, variant)
+    return _loss_value(loss, logits.dtype), CrossEntropyCache(probs, target, method, variant)
 
 
 def cross_entropy_backward(dout, cache: CrossEntropyCache):
@@ -265,11 +278,54 @@ def cross_entropy_backward(dout, cache: CrossEntropyCache):
     targets t, dlogits = (softmax(logits) * sum_k t[n, k] - t) / N * dout."""
     check_cache(cache, CrossEntropyCache, "cross_entropy_forward")
     device = devices.array_device(cache.probs)      # dout is a number: any device will do
-    g = as_dout(dout, (), cache.probs.dtype)
+    g = _upstream(dout, cache.probs.dtype, device)
     dlogits = devices.empty_like(cache.probs)
     dispatch.kernels("cross_entropy", cache.method, device, cache.variant).backward(
-        cache.probs, cache.target, float(g), dlogits)
+        cache.probs, cache.target, g, dlogits)
     return (dlogits,)
+
+
+# ---------------------------------------------------------------- the loss value on either device
+
+class _DeviceLoss:
+    """Mixed into the 0-d device array that a loss returns on the GPU (``_loss_value``): it stays
+    a device array (for the kernels, ``devices``, ``copy_to_host``), and ``float(loss)`` and
+    ``format(loss, ".4f")`` copy its one value to the host, when they are called."""
+
+    def __float__(self):
+        return float(self.copy_to_host())
+
+    def __format__(self, spec):
+        return format(float(self), spec)
+
+    def __repr__(self):                     # no copy: printing the object does not read it
+        return f"<a {self.dtype} loss on the GPU (a 0-d device array): float(loss) reads it>"
+
+
+_DEVICE_LOSS_TYPES = {}      # the device array's class -> that class with _DeviceLoss mixed in
+
+
+def _loss_value(loss, dtype):
+    """What a loss forward returns: a 0-d host array of ``dtype`` on the CPU; on the GPU the 0-d
+    device array that the kernels wrote, its class extended by _DeviceLoss (numba's device array,
+    or the simulator's, with float() added; the same memory, nothing copied)."""
+    if not devices.is_device_array(loss):
+        return np.asarray(loss, dtype=dtype)
+    base = type(loss)
+    if base not in _DEVICE_LOSS_TYPES:
+        _DEVICE_LOSS_TYPES[base] = type("DeviceLoss", (_DeviceLoss, base), {})
+    loss.__class__ = _DEVICE_LOSS_TYPES[base]
+    return loss
+
+
+def _upstream(dout, dtype, device):
+    """The upstream gradient of a loss for its backward kernels: a Python float on the CPU (a
+    device dout copied back: the op runs on the host anyway); on the GPU a number as a float, or
+    the 0-d device array itself, which the kernels read on the device (no copy to the host)."""
+    g = as_dout(dout, (), dtype)
+    if devices.is_device_array(g):
+        return g if device == devices.CUDA else float(devices.to_host(g))
+    return float(g)
 
 
 # ---------------------------------------------------------------- element-wise mean losses
@@ -320,16 +376,16 @@ def _pair(name: str, y, t) -> tuple[np.ndarray, np.ndarray, tuple]:
 
 def _pair_loss(op: str, method, y, t):
     """The mean loss of the flat y and t by op's kernel in the form ``method`` picks
-    -> (a 0-d host array of y's dtype, the form that ran)."""
+    -> (a 0-d array of y's dtype on y's device, the form that ran)."""
     method, kernels = dispatch.select(op, method, devices.array_device(y), y.size)
-    return np.asarray(kernels.forward(y, t), dtype=y.dtype), method
+    return _loss_value(kernels.forward(y, t), y.dtype), method
 
 
 def _pair_backward(op: str, dout, cache: _PairLossCache):
     device = devices.array_device(cache.y)          # dout is a number: any device will do
-    g = as_dout(dout, (), cache.y.dtype)
+    g = _upstream(dout, cache.y.dtype, device)
     dy = devices.empty_like(cache.y)
-    dispatch.kernels(op, cache.method, device).backward(cache.y, cache.t, float(g), dy)
+    dispatch.kernels(op, cache.method, device).backward(cache.y, cache.t, g, dy)
     return (dy.reshape(cache.shape),)
 
 
@@ -366,11 +422,12 @@ def bce_forward(p, t, *, method="auto"):
     p = 1 give a finite loss (at most 100 per element) instead of inf or nan.  t is usually
     0 or 1; soft targets in [0, 1] are accepted.  A p outside [0, 1] is refused (ValueError);
     NaN propagates.  On logits, prefer ``bce_with_logits_forward``: it is exact where
-    sigmoid(z) rounds to 0 or 1.
+    sigmoid(z) rounds to 0 or 1.  On the GPU, p is checked only in the debug mode
+    (NBCONV_DEBUG=1, docs/debug.md); without it, a p outside [0, 1] gives a NaN loss.
     """
     p, t, shape = _pair("p", p, t)
     if devices.is_device_array(p):
-        outside = _count_outside(p, 0.0, 1.0) > 0
+        outside = debug() and _count_outside(p, 0.0, 1.0) > 0
         host = p.copy_to_host() if outside else None      # only to name the values in the message
     else:
         host = p

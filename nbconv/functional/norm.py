@@ -42,8 +42,9 @@ mean of a constant group is its value exactly, so xhat = 0 and the output is bet
 
 CUDA device arrays in (see ``nbconv.devices``): the naive form's launchers of the same names in
 ``nbconv.kernels.cuda.norm`` run (dispatch.cuda_table; "fast" is refused there), the
-statistics and inv_std scratch are float64 device arrays, and outputs and caches stay on the
-device.  The running statistics of batch norm must then be device arrays as well
+statistics and inv_std are device arrays of x's dtype (float32 data computes in float32 on the
+GPU, as cuDNN keeps float32 statistics; the CPU keeps them in float64), and outputs and caches
+stay on the device.  The running statistics of batch norm must then be device arrays as well
 (``layer.to("cuda")`` moves a BatchNorm layer's buffers); they are updated in place on the device.
 """
 
@@ -78,6 +79,12 @@ def _as_eps(eps) -> float:
     if not eps > 0.0:                       # also refuses NaN
         raise ValueError(f"eps must be > 0 (it keeps sqrt(var + eps) away from 0), got {eps}")
     return eps
+
+
+def _stat_dtype(x, device: str):
+    """The dtype of the statistics (mean, var, inv_std): float64 on the CPU, whose kernels sum in
+    float64; x's dtype on the GPU, whose kernels compute float32 data in float32 (as cuDNN)."""
+    return np.dtype(np.float64) if device == devices.CPU else np.dtype(x.dtype)
 
 
 def _running_average_update(device: str):
@@ -121,7 +128,7 @@ class NormCache:
     """What layer/instance/group norm's backward needs: xhat in the kernels' view of x
     (layer norm (R, M); instance and group norm (N, G, K, S)), one inv_std per group."""
     xhat: np.ndarray          # the kernels' view of x, x's dtype
-    inv_std: np.ndarray       # (groups,), float64: 1 / sqrt(var + eps) of every group
+    inv_std: np.ndarray       # (groups,): 1 / sqrt(var + eps) of every group (float64; on a GPU x's dtype)
     gamma: np.ndarray         # as given (layer norm: the normalized shape; else (C,))
     x_shape: tuple
     method: str               # the form the forward ran, for the backward
@@ -133,7 +140,7 @@ def _normalize_affine(op, method, x, gamma, beta, eps, view, groups):
     device = devices.array_device(x)
     method, kernels = dispatch.select(op, method, device, x.size)
     xhat, out = devices.empty(view, x.dtype, device), devices.empty_like(x)
-    inv_std = devices.empty(groups, np.float64, device)
+    inv_std = devices.empty(groups, _stat_dtype(x, device), device)
     kernels.forward(x.reshape(view), gamma.reshape(-1), beta.reshape(-1), eps, xhat, inv_std, out.reshape(view))
     return out, NormCache(xhat, inv_std, gamma, tuple(x.shape), method)
 
@@ -236,7 +243,7 @@ def group_norm_backward(dout, cache: NormCache):
 @dataclass(frozen=True)
 class WeightStandardizeCache:
     w_hat: np.ndarray        # (1, F, M): row f is the standardized filter w[f]
-    inv_std: np.ndarray      # (F,), float64
+    inv_std: np.ndarray      # (F,), float64 (on a GPU w's dtype)
     w_shape: tuple
     method: str              # the form the forward ran, for the backward
 
@@ -258,7 +265,7 @@ def weight_standardize_forward(w, *, eps=1e-5, method="auto"):
     F, M = w.shape[0], math.prod(w.shape[1:])
     _check_group_size("weight_standardize", w, F, M, "axes after the first", name="w")
     method, kernels = dispatch.select("weight_standardize", method, device, w.size)
-    w_hat, inv_std = devices.empty((1, F, M), w.dtype, device), devices.empty(F, np.float64, device)
+    w_hat, inv_std = devices.empty((1, F, M), w.dtype, device), devices.empty(F, _stat_dtype(w, device), device)
     kernels.forward(w.reshape(1, F, M), eps, w_hat, inv_std)
     return devices.copy(w_hat.reshape(w.shape)), WeightStandardizeCache(w_hat, inv_std, tuple(w.shape), method)
 
@@ -280,7 +287,7 @@ def weight_standardize_backward(dout, cache: WeightStandardizeCache):
 @dataclass(frozen=True)
 class BatchNormCache:
     xhat: np.ndarray          # x's shape and dtype
-    inv_std: np.ndarray       # (C,), float64: from the batch (training) or running (inference) var
+    inv_std: np.ndarray       # (C,), float64 (on a GPU x's dtype): from the batch (training) or running (inference) var
     gamma: np.ndarray         # (C,)
     training: bool
     method: str               # the form the forward ran, for the backward
@@ -369,7 +376,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
             raise ValueError(f"batch_norm in training needs more than one value per channel to "
                              f"compute batch statistics, got x of shape {tuple(x.shape)} (N * spatial = {m}); "
                              f"use a larger batch or training=False")
-        mean, var = devices.empty(C, np.float64, device), devices.empty(C, np.float64, device)
+        mean, var = devices.empty(C, _stat_dtype(x, device), device), devices.empty(C, _stat_dtype(x, device), device)
     elif device == devices.CPU:
         # float64 copies of the running statistics (which may be read-only): the kernels take
         # one type of mean and var, and only read them in inference
@@ -377,7 +384,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training=Tr
     else:
         mean, var = running_mean, running_var
     method, kernels = dispatch.select("batch_norm", method, device, x.size)
-    xhat, out, inv_std = devices.empty_like(x3), devices.empty_like(x3), devices.empty(C, np.float64, device)
+    xhat, out, inv_std = devices.empty_like(x3), devices.empty_like(x3), devices.empty(C, _stat_dtype(x, device), device)
     kernels.forward(x3, gamma, beta, eps, training, mean, var, xhat, inv_std, out)
     if training:
         correction = m / (m - 1) if unbiased else 1.0     # Bessel's correction, or the lecture's biased var

@@ -21,8 +21,9 @@ powers through vecmath's exp and log) and global average pooling's (its sums in 
 agree with the loops to rounding.
 
 CUDA device arrays in (see ``nbconv.devices``): the launchers of the same names in
-``nbconv.kernels.cuda.pool`` run (one thread per output element; max pooling's backward
-scatters with atomics) and the outputs, switches and gradients are device arrays.  Average and
+``nbconv.kernels.cuda.pool`` run (one thread per output element; global average pooling's
+sum one block per (n, c); max pooling's backward routes each gradient to its window's winner
+in the CPU loop's order, one block per plane, no atomics) and the outputs, switches and gradients are device arrays.  Average and
 global average pooling keep no array in their cache: their backward runs where dout is.
 """
 

@@ -12,7 +12,9 @@ import os
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+import importlib  # noqa: E402
 import importlib.util  # noqa: E402
+import pkgutil  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -38,6 +40,42 @@ if HAVE_NUMBA_CUDA:
             f"{'the simulator' if USING_SIMULATOR else 'the real driver'}); set the variable before "
             f"anything imports numba.cuda, e.g. at the top of tests/conftest.py: "
             f'os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")')
+
+    if USING_SIMULATOR:
+        import threading
+
+        from numba.core import types as numba_types
+        from numba.cuda.simulator.kernelapi import FakeCUDAShared
+        from numba.np import numpy_support
+
+        # The simulator runs a block's threads as Python threads, and each thread's
+        # cuda.shared.array(...) looks up the block's array for that source line, creating it when
+        # missing, without a lock: two threads that miss at the same moment get two different
+        # "shared" arrays, and a block-tree sum then adds the wrong halves (seen about once in a
+        # few hundred blocks).  A real GPU has one array per block; so does the simulator with the
+        # lookup under a lock.
+        _shared_array = FakeCUDAShared.array
+        _shared_lock = threading.Lock()
+
+        def _locked_shared_array(self, shape, dtype, alignment=None):
+            """FakeCUDAShared.array with its lookup-or-create under a lock.  The simulator keys a
+            block's shared arrays by the caller's file and line (one call per line), so the key
+            is taken here from the caller's frame, as the original takes it from its own."""
+            if shape == 0 or alignment is not None:          # dynamic shared memory, or its error
+                return _shared_array(self, shape, dtype, alignment)
+            if isinstance(dtype, numba_types.Type):
+                dtype = numpy_support.as_dtype(dtype)
+            frame = sys._getframe(1)
+            caller = (frame.f_code.co_filename, frame.f_lineno)
+            with _shared_lock:
+                found = self._allocations.get(caller)
+                if found is None:
+                    found = self._allocations[caller] = np.empty(shape, dtype)
+            return found
+
+        if not getattr(FakeCUDAShared.array, "_nbconv_locked", False):
+            _locked_shared_array._nbconv_locked = True
+            FakeCUDAShared.array = _locked_shared_array
 
 
 @pytest.fixture(autouse=True)
@@ -85,8 +123,10 @@ def _compare(cpu_kernel, cuda_kernel, *args, rtol=None, atol=None):
             np.testing.assert_array_equal(g, c, err_msg=f"argument {k}")
     if cpu_ret is None:
         assert cuda_ret is None
-    else:                           # a loss, returned as a Python float
-        assert isinstance(cuda_ret, float)
+    else:                           # a loss: a Python float on the CPU, a 0-d device array on the GPU
+        if not isinstance(cuda_ret, float):
+            assert np.shape(cuda_ret) == ()
+            cuda_ret = float(np.asarray(cuda_ret))
         assert cuda_ret == pytest.approx(cpu_ret, rel=tol["rtol"], abs=tol["atol"])
     return cpu_args
 
@@ -105,3 +145,42 @@ def run_both():
 @pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
 def dtype(request):
     return np.dtype(request.param)
+
+
+# ---------------------------------------------------------------- block sizes in the simulator
+
+SIMULATED_THREADS = 16      # the reductions' blocks under the simulator (128 on a GPU)
+SIMULATED_TILES = dict(BM=8, BN=8, BK=4, TM=2, TN=2, THREADS_Y=4, THREADS_X=4, THREADS=16,
+                       A_SLICE=(8, 5), B_SLICE=(4, 9))      # gemm.matmul's 64 x 64 tiles, shrunk
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_blocks: run the CUDA kernels with the block and tile sizes of a GPU under the "
+                   "simulator too (blocks of 128 threads, 64 x 64 product tiles; slow there)")
+
+
+@pytest.fixture(autouse=True)
+def _small_blocks_in_the_simulator(request, monkeypatch):
+    """Under the simulator, the reductions run in blocks of SIMULATED_THREADS threads and the
+    matrix product in 8 x 8 tiles, unless a test is marked ``real_blocks``.
+
+    Why: the simulator runs every GPU thread as a Python thread, and each level of a block's tree
+    sum is a barrier that all of them must reach: a block of 128 threads costs 0.1 to 0.2 s of
+    Python, and the reductions launch one block per channel, filter, weight or row.  The kernels
+    read their block size (each module's THREADS, gemm's tile constants) when they run there, so
+    the same code runs in smaller blocks, with more rounds of its block-stride loops: the sums,
+    their edges (a size that is not a multiple of the block, a block with idle threads) and the
+    tree are the same code paths.  The tests marked ``real_blocks`` run at the GPU's sizes; on a
+    GPU the compiled kernels have their sizes built in and nothing here changes them.
+    """
+    if not (HAVE_NUMBA_CUDA and USING_SIMULATOR) or request.node.get_closest_marker("real_blocks"):
+        return
+    import nbconv.kernels.cuda as package
+    for module in pkgutil.iter_modules(package.__path__):
+        kernels = importlib.import_module(f"nbconv.kernels.cuda.{module.name}")
+        if module.name == "gemm":
+            for name, value in SIMULATED_TILES.items():
+                monkeypatch.setattr(kernels, name, value)
+        elif module.name != "_launch" and isinstance(getattr(kernels, "THREADS", None), int):
+            monkeypatch.setattr(kernels, "THREADS", SIMULATED_THREADS)

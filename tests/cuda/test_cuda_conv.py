@@ -7,16 +7,20 @@ import nbconv.kernels.conv as KC
 import nbconv.kernels.im2col as KI
 import nbconv.kernels.cuda.conv as GC
 import nbconv.kernels.cuda.im2col as GI
+from nbconv import devices
 
 # (N, C, H, W, F, KH, KW, (SH, SW), (PH, PW), (DH, DW), groups): strides, padding, dilation and
-# groups, a depthwise case, each small enough for the simulator (a few hundred elements)
+# groups, a depthwise case, each small enough for the simulator (a few hundred elements, and few
+# weights: dw runs one block per weight).  db's and dw's sums have N*OH*OW = 18, 24, 36, 9, 4 and
+# 21 terms, in the blocks of 8 threads of the fixture small_blocks: a multiple of the block size,
+# sizes that are not, and block-stride loops of one to five rounds.
 CASES = [
-    (2, 3, 5, 5, 4, 3, 3, (1, 1), (0, 0), (1, 1), 1),
-    (1, 4, 6, 5, 4, 3, 2, (2, 1), (1, 2), (1, 1), 2),
+    (2, 2, 5, 5, 2, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (1, 4, 6, 5, 2, 3, 2, (2, 1), (1, 2), (1, 1), 2),
     (2, 2, 7, 6, 2, 2, 3, (1, 2), (2, 1), (2, 2), 1),
-    (1, 3, 5, 5, 6, 3, 3, (2, 2), (1, 1), (1, 1), 3),
+    (1, 3, 5, 5, 3, 3, 2, (2, 2), (1, 1), (1, 1), 3),
     (1, 2, 4, 4, 2, 1, 1, (3, 3), (0, 0), (1, 1), 2),      # 1x1 kernel, stride skips pixels
-    (1, 2, 6, 6, 4, 3, 2, (2, 1), (2, 1), (2, 1), 2),      # all at once
+    (1, 2, 6, 6, 2, 3, 2, (2, 1), (2, 1), (2, 1), 2),      # all at once
 ]
 IDS = ["plain", "stride-pad-groups2", "dilation", "depthwise", "1x1-stride3", "all"]
 # The im2col path runs the 16x16-tiled matmul, whose 256-thread blocks and barriers are slow in
@@ -39,8 +43,29 @@ def _problem(rng, dtype, N, C, H, W, F, KH, KW, stride, pad, dil, groups):
     return x, w, b, dy, OH, OW, hyper
 
 
+@pytest.fixture(autouse=True)
+def _tuned_cuda_run():
+    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
+        yield
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 8 threads for db's and dw's reductions, under the simulator only.
+
+    The simulator runs every GPU thread as a Python thread, and the tree of block_sum puts a
+    barrier on each of its levels: a block of 128 threads costs 0.1 to 0.2 s, and dw has one
+    block per weight.  The simulator runs the kernels as Python, so they read the block size
+    from the module's THREADS when they run: set to 8, the same code runs in blocks of 8, with
+    more rounds of the block-stride loop per block.  On a GPU the compiled kernels have THREADS
+    built in, and this fixture leaves it alone.
+    """
+    if devices.simulator():
+        monkeypatch.setattr(GC, "THREADS", 8)
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_conv2d_direct_forward_and_backward(rng, dtype, compare, case):
+def test_conv2d_direct_forward_and_backward(rng, dtype, compare, small_blocks, case):
     N, C, H, W, F, KH, KW, stride, pad, dil, groups = case
     x, w, b, dy, OH, OW, hyper = _problem(rng, dtype, *case)
     compare(KC.conv2d_forward_direct, GC.conv2d_forward_direct,
@@ -48,6 +73,32 @@ def test_conv2d_direct_forward_and_backward(rng, dtype, compare, case):
     compare(KC.conv2d_backward_direct, GC.conv2d_backward_direct,
             dy, x, w, np.full(x.shape, np.nan, dtype), np.full(w.shape, np.nan, dtype),
             np.full(F, np.nan, dtype), *hyper, groups)
+
+
+# db's and dw's sums over N*OH*OW terms at the real block size, 128 threads: one term (one
+# thread works), and 2*7*23 = 322 = 2*128 + 66 (three rounds of the block-stride loop, the last
+# one partial).  A 1x1 kernel on one channel keeps it to one block for db and one for dw.
+@pytest.mark.parametrize("N, H, W", [(1, 1, 1), (2, 7, 23)], ids=["1-term", "322-terms"])
+@pytest.mark.real_blocks
+def test_conv2d_direct_backward_sums_at_the_real_block_size(rng, dtype, compare, N, H, W):
+    x = rng.standard_normal((N, 1, H, W)).astype(dtype)
+    w = rng.standard_normal((1, 1, 1, 1)).astype(dtype)
+    dy = rng.standard_normal((N, 1, H, W)).astype(dtype)
+    compare(KC.conv2d_backward_direct, GC.conv2d_backward_direct,
+            dy, x, w, np.full(x.shape, np.nan, dtype), np.full(w.shape, np.nan, dtype),
+            np.full(1, np.nan, dtype), 1, 1, 0, 0, 1, 1, 1)
+
+
+def test_conv2d_direct_one_output_pixel(rng, dtype, compare, small_blocks):
+    # a 3x3 image under a 3x3 kernel: N*OH*OW = 1 term per weight and per filter
+    x = rng.standard_normal((1, 2, 3, 3)).astype(dtype)
+    w = rng.standard_normal((1, 2, 3, 3)).astype(dtype)
+    dy = rng.standard_normal((1, 1, 1, 1)).astype(dtype)
+    compare(KC.conv2d_forward_direct, GC.conv2d_forward_direct,
+            x, w, np.ones(1, dtype), np.full((1, 1, 1, 1), np.nan, dtype), 1, 1, 0, 0, 1, 1, 1)
+    compare(KC.conv2d_backward_direct, GC.conv2d_backward_direct,
+            dy, x, w, np.full(x.shape, np.nan, dtype), np.full(w.shape, np.nan, dtype),
+            np.full(1, np.nan, dtype), 1, 1, 0, 0, 1, 1, 1)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -75,7 +126,7 @@ def test_conv2d_im2col_forward_and_backward(rng, dtype, compare, case):
             np.full(F, np.nan, dtype), KH, KW, *hyper)
 
 
-def test_conv2d_direct_empty_batch(compare):
+def test_conv2d_direct_empty_batch(compare, small_blocks):
     x = np.zeros((0, 2, 4, 4))
     w = np.ones((3, 2, 2, 2))
     compare(KC.conv2d_forward_direct, GC.conv2d_forward_direct,

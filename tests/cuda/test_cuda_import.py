@@ -15,7 +15,10 @@ FAMILIES = ["activation", "conv", "dropout", "im2col", "linear", "loss", "norm",
 HELPERS = {"vecmath"}
 
 # Extra launchers the GPU modules provide beyond the CPU kernels (documented in their modules).
-GPU_ONLY = {"dropout": {"dropout_mask"}, "im2col": {"matmul", "matmul_nt", "matmul_tn"}}
+GPU_ONLY = {"dropout": {"dropout_mask"},
+            "im2col": {"matmul", "matmul_nt", "matmul_tn", "rows_to_output", "output_to_rows", "row_sums"},
+            "linear": {"linear_forward_gemm", "linear_backward_gemm"},
+            "loss": {"device_mean"}}
 
 
 def _naive_cpu_kernels(module):

@@ -1,25 +1,77 @@
-"""nbconv.kernels.cuda.linear against the CPU kernels."""
+"""nbconv.kernels.cuda.linear against the CPU kernels: the naive form (one thread per output)
+and the fast form (the products through nbconv.kernels.cuda.gemm), forward and backward."""
 
 import numpy as np
 import pytest
 
 import nbconv.kernels.linear as K
 import nbconv.kernels.cuda.linear as G
+from nbconv import devices
+from nbconv.kernels.cuda import gemm
+
+# (N, D, M): x (N, D), w (M, D).  The fast form runs in small tiles (8 x 8, fixture small_tiles):
+# 19 rows of x and 10 features cross tile edges in every product (dw's k = N = 19 spans 5
+# k-slices of 4); a batch of 0 (dw and db are zeros); one of everything.
+SHAPES = [(4, 5, 3), (19, 10, 9), (0, 3, 2), (1, 1, 1)]
 
 
-@pytest.mark.parametrize("N, D, M", [(4, 5, 3), (7, 1, 9), (0, 3, 2)])
-def test_linear_forward_and_backward(rng, dtype, compare, N, D, M):
+@pytest.fixture(autouse=True)
+def _tuned_cuda_run():
+    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
+        yield
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Under the simulator: gemm's tiles 8 x 8 (4 x 4 threads, k-slices of 4) and db's blocks of 8
+    threads.  The simulator reads these constants when the kernels run; on a GPU the compiled
+    kernels have the real ones built in and this fixture changes nothing."""
+    if not devices.simulator():
+        return
+    small = dict(BM=8, BN=8, BK=4, TM=2, TN=2, THREADS_Y=4, THREADS_X=4, THREADS=16, A_SLICE=(8, 5), B_SLICE=(4, 9))
+    for name, value in small.items():
+        monkeypatch.setattr(gemm, name, value)
+    monkeypatch.setattr(G, "THREADS", 8)
+
+
+def _problem(rng, dtype, N, D, M):
     x = rng.standard_normal((N, D)).astype(dtype)
     w = rng.standard_normal((M, D)).astype(dtype)
     b = rng.standard_normal(M).astype(dtype)
-    compare(K.linear_forward, G.linear_forward, x, w, b, np.full((N, M), np.nan, dtype))
     dy = rng.standard_normal((N, M)).astype(dtype)
+    return x, w, b, dy
+
+
+@pytest.mark.parametrize("N, D, M", SHAPES)
+def test_linear_forward_and_backward(rng, dtype, compare, small_blocks, N, D, M):
+    x, w, b, dy = _problem(rng, dtype, N, D, M)
+    compare(K.linear_forward, G.linear_forward, x, w, b, np.full((N, M), np.nan, dtype))
     compare(K.linear_backward, G.linear_backward, dy, x, w,
             np.full((N, D), np.nan, dtype), np.full((M, D), np.nan, dtype), np.full(M, np.nan, dtype))
 
 
-def test_linear_against_numpy(rng, run_both):
-    # an independent check of the launcher itself, not only agreement with the CPU kernel
+@pytest.mark.parametrize("N, D, M", SHAPES)
+def test_linear_fast_forward_and_backward(rng, dtype, compare, small_blocks, N, D, M):
+    # the fast form against the CPU's naive loops (and so against the naive device form above)
+    x, w, b, dy = _problem(rng, dtype, N, D, M)
+    compare(K.linear_forward, G.linear_forward_gemm, x, w, b, np.full((N, M), np.nan, dtype))
+    compare(K.linear_backward, G.linear_backward_gemm, dy, x, w,
+            np.full((N, D), np.nan, dtype), np.full((M, D), np.nan, dtype), np.full(M, np.nan, dtype))
+
+
+@pytest.mark.parametrize("N", [1, 130])
+def test_db_sums_the_batch_at_the_real_block_size(rng, run_both, N):
+    # one block of 128 threads per feature (both forms share the kernel): one term, and
+    # 130 = 128 + 2 (a second, partial round of the block-stride loop)
+    x, w, b, dy = _problem(rng, np.float64, N, 1, 2)
+    _, (_, _, _, _, _, db), _, _ = run_both(K.linear_backward, G.linear_backward, dy, x, w,
+                                           np.empty((N, 1)), np.empty((2, 1)), np.full(2, np.nan))
+    np.testing.assert_allclose(db, dy.sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("form", [G.linear_forward, G.linear_forward_gemm], ids=["naive", "fast"])
+def test_linear_against_numpy(rng, run_both, small_blocks, form):
+    # an independent check of the launchers themselves, not only agreement with the CPU kernel
     x, w, b = rng.standard_normal((6, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
-    _, (_, _, _, y), _, _ = run_both(K.linear_forward, G.linear_forward, x, w, b, np.empty((6, 3)))
+    _, (_, _, _, y), _, _ = run_both(K.linear_forward, form, x, w, b, np.empty((6, 3)))
     np.testing.assert_allclose(y, x @ w.T + b, rtol=1e-12, atol=1e-12)

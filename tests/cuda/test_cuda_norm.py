@@ -1,4 +1,10 @@
-"""nbconv.kernels.cuda.norm against the CPU kernels."""
+"""nbconv.kernels.cuda.norm against the CPU kernels, both given the same arrays.
+
+The statistics (mean, var, inv_std) are arrays of the data's dtype here, as nbconv.functional
+passes them on the device; the CPU kernels then sum in float64 and round once when they store,
+the GPU sums in the data's dtype.  tests/cuda/test_cuda_norm_reductions.py compares with the CPU
+path's float64 statistics, at group sizes around and above the block size.
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +12,7 @@ import pytest
 import nbconv.kernels.norm as K
 import nbconv.kernels.cuda.norm as G
 
-VIEWS = [(2, 3, 5), (1, 4, 7), (6, 2, 1)]     # (A, C, B): batch-norm like, layer/group-norm like, (N, C)
+VIEWS = [(2, 2, 5), (1, 3, 7), (6, 2, 1)]     # (A, C, B): batch-norm like, layer/group-norm like, (N, C)
 
 
 def _x(rng, dtype, shape):
@@ -21,7 +27,7 @@ def _x(rng, dtype, shape):
 def test_moments_and_normalize_forward(rng, dtype, compare, shape):
     A, C, B = shape
     x = _x(rng, dtype, shape)
-    nan = np.full(C, np.nan)
+    nan = np.full(C, np.nan, dtype)
     cpu = compare(K.moments, G.moments, x, nan, nan)
     mean, var = cpu[1], cpu[2]
     compare(K.normalize_forward, G.normalize_forward, x, mean, var, 1e-5, np.full_like(x, np.nan), nan)
@@ -29,7 +35,7 @@ def test_moments_and_normalize_forward(rng, dtype, compare, shape):
 
 def test_running_average_update(rng, dtype, compare):
     rm, rv = rng.standard_normal(4).astype(dtype), rng.uniform(0.5, 2, 4).astype(dtype)
-    mean, var = rng.standard_normal(4), rng.uniform(0.5, 2, 4)
+    mean, var = rng.standard_normal(4).astype(dtype), rng.uniform(0.5, 2, 4).astype(dtype)
     compare(K.running_average_update, G.running_average_update, rm, rv, mean, var, 0.1, 10 / 9)
 
 
@@ -37,7 +43,7 @@ def _normalized(rng, dtype, shape):
     x = rng.standard_normal(shape)
     xhat = (x - x.mean(axis=(0, 2), keepdims=True)) / x.std(axis=(0, 2), keepdims=True)
     inv_std = rng.uniform(0.5, 2.0, shape[1])
-    return xhat.astype(dtype), inv_std
+    return xhat.astype(dtype), inv_std.astype(dtype)
 
 
 @pytest.mark.parametrize("shape", VIEWS)
@@ -60,7 +66,7 @@ def test_channel_affine(rng, dtype, compare, shape):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("shape", [(3, 2, 4), (5, 3, 1)])
+@pytest.mark.parametrize("shape", [(3, 2, 4), (5, 2, 1)])
 def test_batch_norm_backward(rng, dtype, compare, shape, training):
     C = shape[1]
     xhat, inv_std = _normalized(rng, dtype, shape)

@@ -99,8 +99,8 @@ def test_same_dtype_check_shape_and_as_dout_on_device_arrays():
         as_dout(x64, (3, 2), np.float64)
     with pytest.raises(TypeError, match="^dout has dtype float32 but the forward output has dtype float64$"):
         as_dout(x32, (2, 3), np.float64)
-    g = as_dout(_dev(np.asarray(2.0)), (), np.float64)     # the gradient of a loss: a number on the host
-    assert isinstance(g, np.ndarray) and float(g) == 2.0
+    g = as_dout(_dev(np.asarray(2.0)), (), np.float64)     # the gradient of a loss: stays on the device
+    assert devices.is_device_array(g) and float(g.copy_to_host()) == 2.0
 
 
 def test_ops_refuse_non_contiguous_device_arrays():

@@ -88,8 +88,8 @@ def test_forward_and_backward_equal_the_cpu_path(case, dtype):
 
     rng = np.random.default_rng(1)
     scalar = np.ndim(out) == 0
-    if scalar:                                 # a loss: a 0-d host array, on either device
-        assert isinstance(dev_out, np.ndarray) and dev_out.shape == () and dev_out.dtype == out.dtype
+    if scalar:                                 # a loss: a 0-d array on its input's device
+        assert devices.is_device_array(dev_out) and dev_out.shape == () and dev_out.dtype == out.dtype
         assert float(dev_out) == pytest.approx(float(out), rel=tol["rtol"], abs=tol["atol"])
         dout = 0.7                              # on the device: a 0-d device array is accepted too
         dev_dout = _to_device([np.asarray(0.7, dtype=dtype)])[0]
@@ -155,8 +155,9 @@ def test_the_device_cases_cover_every_op_and_backward_of_the_registry():
     assert backwards <= {c.backward for c in CASES}
 
 
-def test_cross_entropy_target_must_be_on_the_device_and_in_range():
+def test_cross_entropy_target_must_be_on_the_device_and_in_range(monkeypatch):
     from numba import cuda
+    monkeypatch.setenv("NBCONV_DEBUG", "1")            # the range of device targets: debug mode only
     logits = cuda.to_device(np.zeros((3, 4)))
     with pytest.raises(TypeError, match="target is a numpy.ndarray on the host"):
         F.cross_entropy_forward(logits, np.array([0, 1, 2]))
@@ -169,8 +170,9 @@ def test_cross_entropy_target_must_be_on_the_device_and_in_range():
         F.cross_entropy_forward(logits, cuda.to_device(np.zeros(2, dtype=np.int64)))
 
 
-def test_bce_refuses_probabilities_outside_0_1_on_the_device():
+def test_bce_refuses_probabilities_outside_0_1_on_the_device(monkeypatch):
     from numba import cuda
+    monkeypatch.setenv("NBCONV_DEBUG", "1")            # the range of device values: debug mode only
     p = cuda.to_device(np.array([0.5, 1.5, -0.25]))
     with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\].*got values from -0.25 to 1.5"):
         F.bce_forward(p, cuda.to_device(np.zeros(3)))
@@ -189,7 +191,7 @@ def test_a_loss_backward_takes_the_value_its_forward_returned(rng):
     from numba import cuda
     y, t = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
     loss, cache = F.mse_forward(cuda.to_device(y), cuda.to_device(t))
-    assert isinstance(loss, np.ndarray) and loss.shape == ()
+    assert devices.is_device_array(loss) and loss.shape == ()
     np.testing.assert_allclose(float(loss), np.mean((y - t) ** 2), rtol=1e-12)
     (dy,) = F.mse_backward(loss, cache)
     np.testing.assert_allclose(dy.copy_to_host(), 2 * (y - t) / y.size * float(loss), rtol=1e-12)
