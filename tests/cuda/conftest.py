@@ -149,9 +149,12 @@ def dtype(request):
 
 # ---------------------------------------------------------------- block sizes in the simulator
 
-SIMULATED_THREADS = 16      # the reductions' blocks under the simulator (128 on a GPU)
+SIMULATED_THREADS = 4       # the reductions' blocks under the simulator (128 on a GPU)
 SIMULATED_TILES = dict(BM=8, BN=8, BK=4, TM=2, TN=2, THREADS_Y=4, THREADS_X=4, THREADS=16,
                        A_SLICE=(8, 5), B_SLICE=(4, 9))      # gemm.matmul's 64 x 64 tiles, shrunk
+# and the other launch sizes: the one-thread-per-element kernels' blocks (an array of 6 elements
+# would start a block of 128 Python threads), loss's rows (32) and its mean's first pass (256 blocks)
+SIMULATED_OTHERS = {"_launch": dict(THREADS=8), "loss": dict(ROW_THREADS=4, SUM_BLOCKS=4)}
 
 
 def pytest_configure(config):
@@ -160,10 +163,49 @@ def pytest_configure(config):
                    "simulator too (blocks of 128 threads, 64 x 64 product tiles; slow there)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tuned_cuda_run():
+    """Every CUDA test in nbconv.devices.tuned_cuda_run: under the simulator a short thread switch
+    interval for its barriers and its uint64 overflow warnings silenced; on a GPU the warning
+    about small grids silenced."""
+    if not HAVE_NUMBA_CUDA:
+        yield
+        return
+    from nbconv import devices
+    with devices.tuned_cuda_run():
+        yield
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 8 threads for every reduction and 8 x 8 tiles for the matrix product, under the
+    simulator only (on a GPU nothing changes): for tests whose sizes are chosen around a block of
+    8 (several rounds of the block-stride loop, a last round partly idle)."""
+    if not (HAVE_NUMBA_CUDA and USING_SIMULATOR):
+        return
+    _set_block_sizes(monkeypatch, 8)
+
+
+def _set_block_sizes(monkeypatch, threads):
+    """Every module's reduction blocks to ``threads`` threads, and the sizes above."""
+    import nbconv.kernels.cuda as package
+    for module in pkgutil.iter_modules(package.__path__):
+        kernels = importlib.import_module(f"nbconv.kernels.cuda.{module.name}")
+        if module.name == "gemm":
+            sizes = SIMULATED_TILES
+        elif isinstance(getattr(kernels, "THREADS", None), int) and module.name != "_launch":
+            sizes = dict(THREADS=threads)
+        else:
+            sizes = {}
+        for name, value in {**sizes, **SIMULATED_OTHERS.get(module.name, {})}.items():
+            monkeypatch.setattr(kernels, name, value)
+
+
 @pytest.fixture(autouse=True)
 def _small_blocks_in_the_simulator(request, monkeypatch):
-    """Under the simulator, the reductions run in blocks of SIMULATED_THREADS threads and the
-    matrix product in 8 x 8 tiles, unless a test is marked ``real_blocks``.
+    """Under the simulator, the reductions run in blocks of SIMULATED_THREADS threads, the
+    matrix product in 8 x 8 tiles and the element-wise kernels in blocks of 8 (SIMULATED_OTHERS),
+    unless a test is marked ``real_blocks``.
 
     Why: the simulator runs every GPU thread as a Python thread, and each level of a block's tree
     sum is a barrier that all of them must reach: a block of 128 threads costs 0.1 to 0.2 s of
@@ -176,11 +218,4 @@ def _small_blocks_in_the_simulator(request, monkeypatch):
     """
     if not (HAVE_NUMBA_CUDA and USING_SIMULATOR) or request.node.get_closest_marker("real_blocks"):
         return
-    import nbconv.kernels.cuda as package
-    for module in pkgutil.iter_modules(package.__path__):
-        kernels = importlib.import_module(f"nbconv.kernels.cuda.{module.name}")
-        if module.name == "gemm":
-            for name, value in SIMULATED_TILES.items():
-                monkeypatch.setattr(kernels, name, value)
-        elif module.name != "_launch" and isinstance(getattr(kernels, "THREADS", None), int):
-            monkeypatch.setattr(kernels, "THREADS", SIMULATED_THREADS)
+    _set_block_sizes(monkeypatch, SIMULATED_THREADS)

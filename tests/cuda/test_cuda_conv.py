@@ -43,27 +43,6 @@ def _problem(rng, dtype, N, C, H, W, F, KH, KW, stride, pad, dil, groups):
     return x, w, b, dy, OH, OW, hyper
 
 
-@pytest.fixture(autouse=True)
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
-        yield
-
-
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of 8 threads for db's and dw's reductions, under the simulator only.
-
-    The simulator runs every GPU thread as a Python thread, and the tree of block_sum puts a
-    barrier on each of its levels: a block of 128 threads costs 0.1 to 0.2 s, and dw has one
-    block per weight.  The simulator runs the kernels as Python, so they read the block size
-    from the module's THREADS when they run: set to 8, the same code runs in blocks of 8, with
-    more rounds of the block-stride loop per block.  On a GPU the compiled kernels have THREADS
-    built in, and this fixture leaves it alone.
-    """
-    if devices.simulator():
-        monkeypatch.setattr(GC, "THREADS", 8)
-
-
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_conv2d_direct_forward_and_backward(rng, dtype, compare, small_blocks, case):
     N, C, H, W, F, KH, KW, stride, pad, dil, groups = case

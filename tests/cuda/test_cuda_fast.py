@@ -5,7 +5,7 @@ the workspace's reuse of its arrays.
 
 Under the simulator every GPU thread is a Python thread: the products against NumPy run the
 real tiles (64 x 64, 256 threads, what compiles for a GPU) on few blocks; the convolutions run
-small tiles (fixture ``small_tiles``), the same code on 8 x 8 tiles of 16 threads, so that
+small tiles (fixture ``small_blocks``), the same code on 8 x 8 tiles of 16 threads, so that
 even the tiny shapes here cross several tiles in every direction.
 """
 
@@ -25,26 +25,6 @@ from nbconv.kernels.cuda import gemm, im2col as cuda_im2col  # noqa: E402
 
 TOLERANCE = {np.dtype(np.float64): dict(rtol=1e-10, atol=1e-10),
              np.dtype(np.float32): dict(rtol=2e-5, atol=2e-5)}
-
-
-@pytest.fixture(autouse=True)
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
-        yield
-
-
-@pytest.fixture
-def small_tiles(monkeypatch):
-    """Under the simulator: gemm's tiles 8 x 8 (4 x 4 threads, 2 x 2 outputs each, k-slices of 4),
-    and db's blocks of 8 threads.  The simulator runs the kernels as Python, reading these
-    constants when they run; on a GPU the compiled kernels have the real ones built in and this
-    fixture changes nothing."""
-    if not devices.simulator():
-        return
-    small = dict(BM=8, BN=8, BK=4, TM=2, TN=2, THREADS_Y=4, THREADS_X=4, THREADS=16, A_SLICE=(8, 5), B_SLICE=(4, 9))
-    for name, value in small.items():
-        monkeypatch.setattr(gemm, name, value)
-    monkeypatch.setattr(cuda_im2col, "THREADS", 8)
 
 
 @pytest.fixture
@@ -98,7 +78,7 @@ def test_the_register_blocked_product_in_float64(rng, trans_a, trans_b):
     np.testing.assert_allclose(out.copy_to_host(), A @ B, rtol=1e-12, atol=1e-12)
 
 
-def test_fast_matmul_is_the_numba_kernel_without_cublas(rng, small_tiles):
+def test_fast_matmul_is_the_numba_kernel_without_cublas(rng, small_blocks):
     assert gemm.CUBLAS is False          # no CuPy here (and the simulator has no cuBLAS)
     A, B, a, b = _operands(rng, np.float64, 2, 9, 5, 11, True, False)
     out = cuda.to_device(np.full((2, 9, 11), np.nan))
@@ -174,7 +154,7 @@ def _run_on_cpu(x, w, b, dy, hyper):
 
 
 @pytest.mark.parametrize("case", CONVS, ids=CONV_IDS)
-def test_fast_conv_equals_the_cpu(rng, dtype, small_tiles, workspace, case):
+def test_fast_conv_equals_the_cpu(rng, dtype, small_blocks, workspace, case):
     """The device's "fast" pair of the conv table, forward and backward on one device x (the
     backward reads the X_col its forward kept), against the CPU's direct kernels.  (The device's
     "im2col" and "direct" pairs are held to the CPU in tests/cuda/test_cuda_conv.py and by the
@@ -187,7 +167,7 @@ def test_fast_conv_equals_the_cpu(rng, dtype, small_tiles, workspace, case):
         np.testing.assert_allclose(f, c, err_msg=name, **TOLERANCE[dtype])
 
 
-def test_the_fast_backward_without_the_kept_columns_recomputes_them(rng, small_tiles, workspace):
+def test_the_fast_backward_without_the_kept_columns_recomputes_them(rng, small_blocks, workspace):
     x, w, b, dy, hyper = _conv_problem(rng, np.float64, 1, 2, 4, 3, 2, 2, 2, (2, 1), (1, 0), (1, 1), 2)
     pair = dispatch.conv_cuda_table()["fast"]
     xd, wd, bd, dyd = (cuda.to_device(a) for a in (x, w, b, dy))
@@ -204,7 +184,7 @@ def test_the_fast_backward_without_the_kept_columns_recomputes_them(rng, small_t
         np.testing.assert_array_equal(second, first)
 
 
-def test_the_public_ops_run_the_fast_form_on_the_device(rng, small_tiles, workspace):
+def test_the_public_ops_run_the_fast_form_on_the_device(rng, small_blocks, workspace):
     x, w, b, dy, _ = _conv_problem(rng, np.float64, 2, 2, 4, 4, 2, 3, 3, (1, 1), (1, 1), (1, 1), 1)
     y_cpu, cache_cpu = F.conv2d_forward(x, w, b, padding=1)
     grads_cpu = F.conv2d_backward(dy, cache_cpu)
@@ -236,7 +216,7 @@ def _backward(pair, x, w, y, hyper):
     return dx.copy_to_host()
 
 
-def test_the_workspace_reuses_its_arrays_across_steps_of_one_shape(rng, small_tiles, workspace):
+def test_the_workspace_reuses_its_arrays_across_steps_of_one_shape(rng, small_blocks, workspace):
     pair = dispatch.conv_cuda_table()["fast"]
     hyper = (1, 1, 1, 1, 1, 1, 1)
     key = ("cols", 3, 3, *hyper)
@@ -255,7 +235,7 @@ def test_the_workspace_reuses_its_arrays_across_steps_of_one_shape(rng, small_ti
     assert ("cols", np.dtype(np.float64)) not in workspace.buffers      # X_col came from the forward
 
 
-def test_the_workspace_grows_for_a_larger_shape_and_serves_smaller_ones(rng, small_tiles, workspace):
+def test_the_workspace_grows_for_a_larger_shape_and_serves_smaller_ones(rng, small_blocks, workspace):
     pair = dispatch.conv_cuda_table()["fast"]
     hyper = (1, 1, 0, 0, 1, 1, 1)
     w = cuda.to_device(rng.standard_normal((2, 1, 2, 2)))
@@ -269,7 +249,7 @@ def test_the_workspace_grows_for_a_larger_shape_and_serves_smaller_ones(rng, sma
     assert workspace.buffers[role] is larger
 
 
-def test_columns_whose_backward_never_comes_are_handed_back_with_their_input(rng, small_tiles, workspace):
+def test_columns_whose_backward_never_comes_are_handed_back_with_their_input(rng, small_blocks, workspace):
     pair = dispatch.conv_cuda_table()["fast"]
     hyper = (1, 1, 0, 0, 1, 1, 1)
     w = cuda.to_device(rng.standard_normal((1, 1, 2, 2)))
@@ -284,7 +264,7 @@ def test_columns_whose_backward_never_comes_are_handed_back_with_their_input(rng
     assert workspace.kept(x2, ("cols", 2, 2, *hyper)) is cols
 
 
-def test_release_workspace_empties_the_device_workspace(rng, small_tiles, workspace):
+def test_release_workspace_empties_the_device_workspace(rng, small_blocks, workspace):
     pair = dispatch.conv_cuda_table()["fast"]
     x = cuda.to_device(rng.standard_normal((1, 1, 3, 3)))
     _forward(pair, x, cuda.to_device(rng.standard_normal((1, 1, 2, 2))), (1, 1, 0, 0, 1, 1, 1))

@@ -9,29 +9,10 @@ import nbconv.kernels.cuda.linear as G
 from nbconv import devices
 from nbconv.kernels.cuda import gemm
 
-# (N, D, M): x (N, D), w (M, D).  The fast form runs in small tiles (8 x 8, fixture small_tiles):
+# (N, D, M): x (N, D), w (M, D).  The fast form runs in small tiles (8 x 8, fixture small_blocks):
 # 19 rows of x and 10 features cross tile edges in every product (dw's k = N = 19 spans 5
 # k-slices of 4); a batch of 0 (dw and db are zeros); one of everything.
 SHAPES = [(4, 5, 3), (19, 10, 9), (0, 3, 2), (1, 1, 1)]
-
-
-@pytest.fixture(autouse=True)
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
-        yield
-
-
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Under the simulator: gemm's tiles 8 x 8 (4 x 4 threads, k-slices of 4) and db's blocks of 8
-    threads.  The simulator reads these constants when the kernels run; on a GPU the compiled
-    kernels have the real ones built in and this fixture changes nothing."""
-    if not devices.simulator():
-        return
-    small = dict(BM=8, BN=8, BK=4, TM=2, TN=2, THREADS_Y=4, THREADS_X=4, THREADS=16, A_SLICE=(8, 5), B_SLICE=(4, 9))
-    for name, value in small.items():
-        monkeypatch.setattr(gemm, name, value)
-    monkeypatch.setattr(G, "THREADS", 8)
 
 
 def _problem(rng, dtype, N, D, M):

@@ -14,12 +14,6 @@ import nbconv.kernels.cuda.loss as G
 from nbconv import devices
 
 
-@pytest.fixture(autouse=True)
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
-        yield
-
-
 def _read(forward):
     """forward(*args), its 0-d device array read back as a Python float."""
     def read(*args):

@@ -19,12 +19,6 @@ import nbconv.functional as F
 from nbconv import devices
 
 
-@pytest.fixture(autouse=True)
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
-        yield
-
-
 @pytest.fixture
 def copies(monkeypatch):
     """The shapes of the device arrays copied to the host while the test runs, in order."""

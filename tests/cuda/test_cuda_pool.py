@@ -23,27 +23,6 @@ def _out(size, k, s, p):
     return (size + 2 * p - k) // s + 1
 
 
-@pytest.fixture(autouse=True)
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():          # a short thread switch interval for the simulator's barriers
-        yield
-
-
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of 8 threads for the kernels with one block per (n, c) plane, under the simulator only.
-
-    The simulator runs every GPU thread as a Python thread and releases each barrier by polling
-    them: a block of 128 threads costs 0.1 to 0.2 s.  It runs the kernels as Python, so they
-    read the block size from the module's THREADS when they run: set to 8, the same code runs in
-    blocks of 8, with more rounds per block (max pooling's backward: rounds of 8 outputs, so
-    winners shared across rounds as well as within one).  On a GPU the compiled kernels have
-    THREADS built in, and this fixture leaves it alone.
-    """
-    if devices.simulator():
-        monkeypatch.setattr(G, "THREADS", 8)
-
-
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_max_pool2d(rng, dtype, compare, run_both, small_blocks, case):
     N, C, H, W, k, s, p = case

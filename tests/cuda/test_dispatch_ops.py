@@ -31,12 +31,6 @@ CASES = cuda_cases()
 IDS = [f"{c.op}-{c.label.split(',')[0].split(' (')[0]}-{k}" for k, c in enumerate(CASES)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():
-        yield
-
-
 def _inputs(case, dtype, seed=0):
     """The case's inputs with its float arrays cast to ``dtype`` (integer targets as drawn)."""
     inputs = case.make_inputs(np.random.default_rng(seed))

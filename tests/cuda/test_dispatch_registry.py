@@ -19,12 +19,6 @@ pytestmark = [
 CASES = cuda_cases()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():
-        yield
-
-
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.op}-{k}" for k, c in enumerate(CASES)])
 def test_every_gradient_passes_on_the_device(case):
     reports = case.run(device="cuda")

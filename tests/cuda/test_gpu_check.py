@@ -34,7 +34,8 @@ def _script():
 def test_gpu_check_times_a_training_step_of_a_tiny_net(capsys):
     from nbconv.bench_train import NetSpec
     gpu_check = _script()
-    rows = gpu_check.time_training(nets=[NetSpec("tiny", batch=2, channels=(2, 2), hidden=4)], repeats=1)
+    rows = gpu_check.time_training(nets=[NetSpec("tiny", batch=1, channels=(1, 1), hidden=2, num_classes=2)],
+                                   repeats=1)
     assert [name for name, _, _ in rows] == ["tiny"]
     assert rows[0][1] > 0
     assert "tiny" in capsys.readouterr().out

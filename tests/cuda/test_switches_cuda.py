@@ -18,12 +18,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _tuned_cuda_run():
-    with devices.tuned_cuda_run():
-        yield
-
-
 def _dev(a):
     from numba import cuda
     return cuda.to_device(a)
