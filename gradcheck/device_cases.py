@@ -55,7 +55,7 @@ CASES = [
     Case("conv2d", "direct, stride (2, 1), padding (1, 0), dilation (1, 2), groups 2",
          partial(F.conv2d_forward, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2, method="direct"),
          F.conv2d_backward, _normals((1, 2, 4, 3), (2, 1, 2, 2), (2,)), names=("x", "w", "b")),
-    Case("conv2d", "im2col (tiled matmul), 2x2",
+    Case("conv2d", "im2col (register-blocked matmul), 2x2",
          partial(F.conv2d_forward, method="im2col"), F.conv2d_backward,
          _normals((1, 1, 3, 3), (2, 1, 2, 2), (2,)), names=("x", "w", "b")),
     Case("conv2d", "blocked (the direct kernels on the GPU), padding 1, no bias",

@@ -79,7 +79,7 @@ class tuned_cuda_run:
     - Python's thread switch interval is shortened to 0.5 ms.  The simulator runs every GPU
       thread of a block as a Python thread and a manager thread polls them to release each
       ``syncthreads()`` barrier; with the default 5 ms each barrier waits for a GIL hand-over,
-      and kernels with barriers (the tiled matmul, the loss sums) run 3 to 4 times slower.
+      and kernels with barriers (the matrix product, the block reductions) run 3 to 4 times slower.
     - The simulator's warnings about dropout's mask are silenced: it runs the SplitMix64 draw
       on uint64 NumPy scalars, which wrap around by design (RuntimeWarning: overflow).
 

@@ -246,14 +246,13 @@ def signatures(table=SIGNATURES) -> list[Signature]:
 
 
 def kernels_of(module) -> list:
-    """The @cuda.jit kernels of a module (real or simulated; not its device functions): its
-    globals, and the values of its dict globals (the tiled matmul's kernels per dtype)."""
+    """The @cuda.jit kernels of a module (real or simulated; not its device functions), from its
+    globals, each once."""
     found = []
     for value in vars(module).values():
-        for candidate in (value.values() if isinstance(value, dict) else (value,)):
-            if _is_kernel(candidate) and getattr(candidate.py_func, "__module__", None) == module.__name__ \
-                    and not any(candidate is k for k in found):
-                found.append(candidate)
+        if _is_kernel(value) and getattr(value.py_func, "__module__", None) == module.__name__ \
+                and not any(value is k for k in found):
+            found.append(value)
     return found
 
 

@@ -22,8 +22,7 @@ Mapping:
   grid's z axis).  ``conv2d_forward_im2col`` and ``conv2d_backward_im2col`` run its
   register-blocked Numba kernel (``gemm.matmul``), the teaching form; the device's "fast"
   method (``nbconv.functional.conv_fast``) calls the same lowering kernels with cuBLAS
-  (``gemm.fast_matmul``) and reused scratch arrays.  ``matmul``, ``matmul_nt`` and ``matmul_tn``
-  are the 2-D products of one matrix pair, by the same kernel.
+  (``gemm.fast_matmul``) and reused scratch arrays.
 - the reorderings between y (N, F, OH, OW) and the GEMM's rows (G, Fg, N*OH*OW), with the bias
   on the way (``rows_to_output``, ``output_to_rows``): one thread per element.  The bias
   gradient (``row_sums``): one block per filter, its threads splitting the row of dY, their
@@ -127,26 +126,6 @@ def col2im(cols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH,
     (device arrays; one thread per pixel of dx, gathering its entries; dx is fully overwritten)
     """
     launch(_col2im_kernel, dx.size, cols, dx, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, OH, OW)
-
-
-# ----------------------------------------------------------------------------- 2-D products
-
-def matmul(a, b, out):
-    """out = a @ b:  out[r, q] = sum_k a[r, k] * b[k, q]   (a (R, K), b (K, Q), out (R, Q), one dtype)
-
-    The register-blocked kernel of ``nbconv.kernels.cuda.gemm`` on a batch of one.
-    """
-    gemm.matmul(gemm.as_batch(a), gemm.as_batch(b), gemm.as_batch(out))
-
-
-def matmul_nt(a, b, out):
-    """out = a @ b^T:  out[r, q] = sum_k a[r, k] * b[q, k]   (a (R, K), b (Q, K)); the backward's dW = dY X_col^T"""
-    gemm.matmul(gemm.as_batch(a), gemm.as_batch(b), gemm.as_batch(out), trans_b=True)
-
-
-def matmul_tn(a, b, out):
-    """out = a^T @ b:  out[r, q] = sum_k a[k, r] * b[k, q]   (a (K, R), b (K, Q)); the backward's dX_col = W_row^T dY"""
-    gemm.matmul(gemm.as_batch(a), gemm.as_batch(b), gemm.as_batch(out), trans_a=True)
 
 
 # ----------------------------------------------------------------------------- between y and the GEMM's rows

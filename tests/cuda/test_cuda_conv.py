@@ -1,4 +1,5 @@
-"""nbconv.kernels.cuda.conv and .im2col against the CPU kernels; the tiled matmul against np.dot."""
+"""nbconv.kernels.cuda.conv and .im2col against the CPU kernels (the matrix product they share,
+nbconv.kernels.cuda.gemm, against NumPy: tests/cuda/test_cuda_fast.py)."""
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ CASES = [
     (1, 2, 6, 6, 2, 3, 2, (2, 1), (2, 1), (2, 1), 2),      # all at once
 ]
 IDS = ["plain", "stride-pad-groups2", "dilation", "depthwise", "1x1-stride3", "all"]
-# The im2col path runs the 16x16-tiled matmul, whose 256-thread blocks and barriers are slow in
+# The im2col path runs the register-blocked matrix product, whose blocks and barriers are slow in
 # the simulator: three of the cases cover its strides, padding, dilation and groups.
 IM2COL = [0, 3, 5]
 
@@ -113,39 +114,3 @@ def test_conv2d_direct_empty_batch(compare, small_blocks):
     compare(KC.conv2d_backward_direct, GC.conv2d_backward_direct,
             np.zeros((0, 3, 3, 3)), x, w, np.empty(x.shape), np.full(w.shape, np.nan), np.full(3, np.nan),
             1, 1, 0, 0, 1, 1, 1)
-
-
-# ----------------------------------------------------------------------------- the tiled matmul
-
-# (R, K, Q): out (R, Q) = (R, K) @ (K, Q).  Sizes off the 16-multiples, so that tiles hang over
-# the matrices' edges in every direction (two row-tiles, two or three k-tiles), one exact
-# 16-multiple, and K = 0; kept to few 256-thread blocks for the simulator.
-SHAPES = [(17, 20, 5), (5, 33, 18), (1, 1, 1), (16, 16, 16), (3, 0, 4)]
-
-
-@pytest.mark.parametrize("R, K, Q", SHAPES)
-def test_matmul_against_numpy(rng, dtype, R, K, Q):
-    from numba import cuda
-    a = rng.standard_normal((R, K)).astype(dtype)
-    b = rng.standard_normal((K, Q)).astype(dtype)
-    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
-    for fn, lhs, rhs in [(GI.matmul, a, b),
-                         (GI.matmul_nt, a, np.ascontiguousarray(b.T)),
-                         (GI.matmul_tn, np.ascontiguousarray(a.T), b)]:
-        out = cuda.to_device(np.full((R, Q), np.nan, dtype))
-        fn(cuda.to_device(lhs), cuda.to_device(rhs), out)
-        got = out.copy_to_host()
-        assert got.dtype == dtype
-        np.testing.assert_allclose(got, np.dot(a.astype(np.float64), b.astype(np.float64)), err_msg=fn.__name__, **tol)
-
-
-def test_matmul_into_views_of_a_bigger_array(rng):
-    # the im2col launchers multiply group slices w_rows[g], cols[g] into out[g]
-    from numba import cuda
-    a = rng.standard_normal((2, 3, 18))
-    b = rng.standard_normal((2, 18, 5))
-    out = cuda.to_device(np.full((2, 3, 5), np.nan))
-    da, db = cuda.to_device(a), cuda.to_device(b)
-    for g in range(2):
-        GI.matmul(da[g], db[g], out[g])
-    np.testing.assert_allclose(out.copy_to_host(), a @ b, rtol=1e-12, atol=1e-12)

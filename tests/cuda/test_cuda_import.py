@@ -16,7 +16,7 @@ HELPERS = {"vecmath"}
 
 # Extra launchers the GPU modules provide beyond the CPU kernels (documented in their modules).
 GPU_ONLY = {"dropout": {"dropout_mask"},
-            "im2col": {"matmul", "matmul_nt", "matmul_tn", "rows_to_output", "output_to_rows", "row_sums"},
+            "im2col": {"rows_to_output", "output_to_rows", "row_sums"},
             "linear": {"linear_forward_gemm", "linear_backward_gemm"},
             "loss": {"device_mean"}}
 

@@ -23,20 +23,17 @@ def _problem(rng, dtype, N, D, M):
     return x, w, b, dy
 
 
-@pytest.mark.parametrize("N, D, M", SHAPES)
-def test_linear_forward_and_backward(rng, dtype, compare, small_blocks, N, D, M):
-    x, w, b, dy = _problem(rng, dtype, N, D, M)
-    compare(K.linear_forward, G.linear_forward, x, w, b, np.full((N, M), np.nan, dtype))
-    compare(K.linear_backward, G.linear_backward, dy, x, w,
-            np.full((N, D), np.nan, dtype), np.full((M, D), np.nan, dtype), np.full(M, np.nan, dtype))
+# the naive device form, one thread per output, and the fast one, GEMMs: both against the CPU's loops
+FORMS = {"naive": (G.linear_forward, G.linear_backward), "fast": (G.linear_forward_gemm, G.linear_backward_gemm)}
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("N, D, M", SHAPES)
-def test_linear_fast_forward_and_backward(rng, dtype, compare, small_blocks, N, D, M):
-    # the fast form against the CPU's naive loops (and so against the naive device form above)
+def test_linear_forward_and_backward(rng, dtype, compare, small_blocks, N, D, M, form):
+    forward, backward = FORMS[form]
     x, w, b, dy = _problem(rng, dtype, N, D, M)
-    compare(K.linear_forward, G.linear_forward_gemm, x, w, b, np.full((N, M), np.nan, dtype))
-    compare(K.linear_backward, G.linear_backward_gemm, dy, x, w,
+    compare(K.linear_forward, forward, x, w, b, np.full((N, M), np.nan, dtype))
+    compare(K.linear_backward, backward, dy, x, w,
             np.full((N, D), np.nan, dtype), np.full((M, D), np.nan, dtype), np.full(M, np.nan, dtype))
 
 
