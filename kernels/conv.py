@@ -22,6 +22,8 @@ Its section explains the layout it works on (polyphase padding, "wide" output ro
 
 from numba import njit, prange
 
+from . import simd
+
 
 @njit(cache=True)
 def conv2d_forward_direct(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
@@ -129,26 +131,29 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #
 #    whatever the stride and dilation: one fixed offset per term.  With stride 1 there is one
 #    phase and xq is just the padded image.
-# 2. Shift-and-add over a flat index.  Give the output rows the same length Wq (the "wide"
+# 2. Shifted rows over a flat index.  Give the output rows the same length Wq (the "wide"
 #    output yw[n, f, i*Wq + j]; the columns j >= OW are junk that the crop drops).  Then
 #    output t = i*Wq + j reads input taps[..] + t: each term adds a shifted copy of a whole
-#    input plane, scaled by one weight, to a whole output plane.  The innermost loop runs over
-#    t, contiguous in both arrays, with no bounds tests: the compiler vectorizes it.
-# 3. Register blocking.  The inner loop updates 4 output rows at once from 4 terms (16 weights
-#    held in registers, 4 input loads shared by 4 outputs: 16 multiply-adds per 8 loads and 4
-#    stores), on chunks of t short enough for the rows to stay in L1.  Stores are the scarce
-#    port (one per cycle on the CPUs we measured, against two loads and two multiply-adds), so
-#    what counts is the multiply-adds per store: 4 here.  4 rows from 2 terms (2 per store) ran
-#    1.3-2.3x slower on 32 to 128 channels, 2 rows from 4 terms (4 per store, but 6 loads per
-#    8 multiply-adds) 10-30% slower on the AVX-512 machine.  dw keeps its running sums in
-#    registers and stores nothing in its inner loop: 4 filters by 3 terms there (12
-#    independent sums).
-# 4. prange over independent outputs: (sample, block of 4 filters) for y; (sample, block of 4
-#    input channels) for dx; blocks of 4 filters for dw.  No two tasks write one element.
+#    input plane, scaled by one weight, to a whole output plane, contiguous in both, with no
+#    bounds tests.
+# 3. Register tiles.  A tile of outputs (4 filters by 3 vectors of positions: 48 float32 or 24
+#    float64 positions) is held in 12 vector registers while the loop runs over ALL the terms
+#    (c, ki, kj) of its sum: per term, 3 input vectors and 4 weights are loaded and 12
+#    multiply-adds done; the tile is stored once at the end.  The vectors are explicit
+#    (nbconv.kernels.simd, 64 bytes: one AVX-512 register): LLVM's loop vectorizer would keep
+#    the running sums in memory, loaded and stored at every term, and choose 256-bit vectors
+#    on the AVX-512 CPUs we measured.  The earlier form of these kernels, shift-and-add rows
+#    in L1 with the compiler's vectors, ran at 60-80 GFLOP/s on the 2-core AVX-512 machine;
+#    the tiles at 110-180 (forward and dx), the machine's GEMM at 80-160.
+#    dx is the same loop nest as a gather (see blocked_backward in nbconv.functional.conv_fast):
+#        dxq[n, c, s] = sum_{f, kk} w[f, c, kk] * dyw[n, f, s - taps[kk]]
+#    conv2d_tiles with the channels as rows.  dw is a dot product per (filter, term) over all
+#    positions: 4 filters by 3 terms of them in 12 vector registers (conv2d_dw_tiles).
+# 4. prange over independent outputs: (sample, block of 4 output rows) for the tiles, blocks of
+#    4 filters for dw.  No two tasks write one element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
-# reordered sums so that dw's dot products vectorize), never with "nnan"/"ninf": NaN and Inf
-# still propagate.  The sums are therefore added in another order than the naive nest's, and
+# reordered sums), never with "nnan"/"ninf": NaN and Inf still propagate.  The sums are therefore added in another order than the naive nest's, and
 # the two methods agree to rounding (tests compare them with tolerances), not bit for bit.
 # Two more differences show only with non-finite numbers: the padding is multiplied (by the
 # weights) instead of skipped, so an infinite weight makes the border outputs NaN, as in
@@ -249,279 +254,183 @@ def crop_wide(yw, b, y, Wq):
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def widen_with_bias_grad(dy, dyw, db, Wq):
-    """dyw[n, f, i*Wq + j] = dy[n, f, i, j] (0 for the junk columns OW <= j < Wq);  db[f] = sum_{n, i, j} dy[n, f, i, j]
+def widen_with_bias_grad(dy, dyw, db, Wq, front):
+    """dyw[n, f, front + i*Wq + j] = dy[n, f, i, j], 0 everywhere else;  db[f] = sum_{n, i, j} dy[n, f, i, j]
 
-    dy in the wide layout of the forward's output, for the backward kernels; one task per f.
+    dy in the wide layout of the forward's output, after ``front`` zeros, for the backward
+    kernels (the zeros in front let dx read dy at t - tap without a bounds test); one task per f.
     """
     N, F, OH, OW = dy.shape
+    R = dyw.shape[2]
     for f in prange(F):
         acc = 0.0
         for n in range(N):
+            row = dyw[n, f]
+            for t in range(front):
+                row[t] = 0.0
             for i in range(OH):
-                dst = dyw[n, f, i * Wq:(i + 1) * Wq]
+                dst = row[front + i * Wq:front + (i + 1) * Wq]
                 for j in range(OW):
                     dst[j] = dy[n, f, i, j]
                     acc += dy[n, f, i, j]
                 for j in range(OW, Wq):
                     dst[j] = 0.0
+            for t in range(front + OH * Wq, R):
+                row[t] = 0.0
         db[f] = acc
 
 
-@njit(cache=True, inline="always")
-def _term_offset(k, KK, PLANE, taps):
-    """Where term k = c*KK + kk of the sum reads a group's input: channel c's plane, tap kk."""
-    return k // KK * PLANE + taps[k % KK]
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _add_terms_to_row(yrow, xg, w_row, taps, PLANE, m):
-    """yrow[t] += sum_k w_row[k] * xg[offset(k) + t], t < m: one output row, 4 terms at a time
-    (the filters left over when a group's count is not a multiple of 4)."""
-    T = w_row.shape[0]
-    KK = taps.shape[0]
-    T4 = T - T % 4
-    for k in range(0, T4, 4):
-        xa = xg[_term_offset(k, KK, PLANE, taps):]
-        xb = xg[_term_offset(k + 1, KK, PLANE, taps):]
-        xc = xg[_term_offset(k + 2, KK, PLANE, taps):]
-        xd = xg[_term_offset(k + 3, KK, PLANE, taps):]
-        wa, wb, wc, wd = w_row[k], w_row[k + 1], w_row[k + 2], w_row[k + 3]
-        for t in range(m):
-            yrow[t] += (wa * xa[t] + wb * xb[t]) + (wc * xc[t] + wd * xd[t])
-    for k in range(T4, T):
-        xa = xg[_term_offset(k, KK, PLANE, taps):]
-        wa = w_row[k]
-        for t in range(m):
-            yrow[t] += wa * xa[t]
-
-
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def conv2d_forward_blocked(xq, w_terms, taps, yw, groups, OW, Wq, chunk):
-    """yw[n, f, i*Wq + j] = sum_{c, ki, kj} w[f, c, ki, kj] * xq[n, g*Cg + c, taps[ki*KW + kj] + i*Wq + j]
+def conv2d_tiles(inp, w_terms, offsets, out, groups, start, stop):
+    """out[n, o, t] = sum_k w_terms[o, k] * inp[n, g*Cg*PLANE + offsets[k] + t]    (start <= t < stop, o in group g)
 
-    the convolution sum on the polyphase input, f in group g; w_terms (F, Cg*KH*KW) is w
-    flattened, term k = (c*KH + ki)*KW + kj.  One task per (n, block of 4 filters of a group);
-    t = i*Wq + j runs in chunks of ``chunk``, and the innermost loop adds 4 terms to 4 rows.
+    The one loop nest of the blocked forward and dx (see the section above): shifted input rows,
+    each scaled by one weight, summed into output rows.  inp (N, C, PLANE), w_terms (O, T),
+    offsets (T,) where term k reads its group's input, out (N, O, >= stop).  For the forward,
+    o = f, term k = (c, ki, kj), offsets[k] = c*PLANE + taps[ki*KW + kj] and t < L.
+
+    Register tiles: a task owns 4 output rows of one sample; for each tile of 3 vectors of
+    positions (48 float32, 24 float64) its 12 running sums stay in vector registers while the
+    loop runs over all T terms; each term loads 3 input vectors and 4 weights and does 12
+    multiply-adds, then the tile is stored once.  The last tile of a row is shorter: its loads
+    and stores are masked (simd.load/store with a count), so nothing past t = stop is read or written.
+    When fewer than 4 rows are left in a group, the last one is repeated (computed twice, stored
+    twice with the same values), so every block runs the same code.
     """
-    N, C, PLANE = xq.shape
-    F, T = w_terms.shape
-    KK = taps.shape[0]
+    N, C, PLANE = inp.shape
+    O, T = w_terms.shape
     Cg = C // groups
-    Fg = F // groups
-    OH = yw.shape[2] // Wq
-    L = (OH - 1) * Wq + OW                 # one past the last output that is kept
-    nblocks = (Fg + 3) // 4
-    T4 = T - T % 4
-    xs = xq.reshape(N, C * PLANE)
+    Og = O // groups
+    V = simd.lanes(inp)
+    TILE = 3 * V
+    nblocks = (Og + 3) // 4
+    xs = inp.reshape(N, C * PLANE)
     for task in prange(N * groups * nblocks):
         n = task // (groups * nblocks)
         g = task // nblocks % groups
-        f0 = g * Fg + task % nblocks * 4
-        nf = min(4, (g + 1) * Fg - f0)
-        for t0 in range(0, L, chunk):
-            m = min(chunk, L - t0)
-            xg = xs[n, g * Cg * PLANE + t0:]                  # the group's input, from t0 on
-            for fb in range(nf):
-                yrow = yw[n, f0 + fb, t0:t0 + m]
-                for t in range(m):
-                    yrow[t] = 0.0
-            if nf < 4:                                        # the last 1-3 filters of a group
-                for fb in range(nf):
-                    _add_terms_to_row(yw[n, f0 + fb, t0:t0 + m], xg, w_terms[f0 + fb], taps, PLANE, m)
-                continue
-            y0 = yw[n, f0, t0:t0 + m]
-            y1 = yw[n, f0 + 1, t0:t0 + m]
-            y2 = yw[n, f0 + 2, t0:t0 + m]
-            y3 = yw[n, f0 + 3, t0:t0 + m]
-            for k in range(0, T4, 4):
-                xa = xg[_term_offset(k, KK, PLANE, taps):]
-                xb = xg[_term_offset(k + 1, KK, PLANE, taps):]
-                xc = xg[_term_offset(k + 2, KK, PLANE, taps):]
-                xd = xg[_term_offset(k + 3, KK, PLANE, taps):]
-                # w<filter><term>: 16 weights held in registers
-                w0a, w0b, w0c, w0d = w_terms[f0, k], w_terms[f0, k + 1], w_terms[f0, k + 2], w_terms[f0, k + 3]
-                w1a, w1b, w1c, w1d = w_terms[f0 + 1, k], w_terms[f0 + 1, k + 1], w_terms[f0 + 1, k + 2], w_terms[f0 + 1, k + 3]
-                w2a, w2b, w2c, w2d = w_terms[f0 + 2, k], w_terms[f0 + 2, k + 1], w_terms[f0 + 2, k + 2], w_terms[f0 + 2, k + 3]
-                w3a, w3b, w3c, w3d = w_terms[f0 + 3, k], w_terms[f0 + 3, k + 1], w_terms[f0 + 3, k + 2], w_terms[f0 + 3, k + 3]
-                for t in range(m):
-                    a = xa[t]
-                    b = xb[t]
-                    c = xc[t]
-                    d = xd[t]
-                    y0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
-                    y1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
-                    y2[t] += (w2a * a + w2b * b) + (w2c * c + w2d * d)
-                    y3[t] += (w3a * a + w3b * b) + (w3c * c + w3d * d)
-            for k in range(T4, T):                            # the last 1-3 terms
-                xa = xg[_term_offset(k, KK, PLANE, taps):]
-                w0a, w1a, w2a, w3a = w_terms[f0, k], w_terms[f0 + 1, k], w_terms[f0 + 2, k], w_terms[f0 + 3, k]
-                for t in range(m):
-                    a = xa[t]
-                    y0[t] += w0a * a
-                    y1[t] += w1a * a
-                    y2[t] += w2a * a
-                    y3[t] += w3a * a
-
-
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def conv2d_backward_blocked_dx(dyw, w_terms, taps, dxq, groups, L, chunk):
-    """dxq[n, g*Cg + c, taps[ki*KW + kj] + t] += sum_{f in group g} w[f, c, ki, kj] * dyw[n, f, t]   (t < L)
-
-    The adjoint of the forward's shift-and-add: every term scatters a whole dy plane, scaled
-    by one weight, back onto the input plane it was read from.  dyw is dy in the wide layout
-    (0 in the junk columns); dxq, in the polyphase layout, is zeroed first.  One task per
-    (n, block of 4 input channels of a group): a task owns its channels' planes of dxq; the
-    innermost loop adds 4 filters' dy rows to 4 channels' rows.
-    """
-    N, C, PLANE = dxq.shape
-    F, T = w_terms.shape
-    KK = taps.shape[0]
-    Cg = C // groups
-    Fg = F // groups
-    nblocks = (Cg + 3) // 4
-    Fg4 = Fg - Fg % 4
-    for task in prange(N * groups * nblocks):
-        n = task // (groups * nblocks)
-        g = task // nblocks % groups
-        cl0 = task % nblocks * 4                              # first channel within the group
-        nc = min(4, Cg - cl0)
-        c0 = g * Cg + cl0
-        for cb in range(nc):
-            plane = dxq[n, c0 + cb]
-            for p in range(PLANE):
-                plane[p] = 0.0
-        for t0 in range(0, L, chunk):
-            m = min(chunk, L - t0)
-            for fq in range(0, Fg4, 4):
-                fa = g * Fg + fq
-                da = dyw[n, fa, t0:t0 + m]
-                db = dyw[n, fa + 1, t0:t0 + m]
-                dc = dyw[n, fa + 2, t0:t0 + m]
-                dd = dyw[n, fa + 3, t0:t0 + m]
-                for kk in range(KK):
-                    o = taps[kk] + t0
-                    if nc < 4:                                # the last 1-3 channels of a group
-                        for cb in range(nc):
-                            k = (cl0 + cb) * KK + kk
-                            wa, wb, wc, wd = w_terms[fa, k], w_terms[fa + 1, k], w_terms[fa + 2, k], w_terms[fa + 3, k]
-                            d = dxq[n, c0 + cb, o:o + m]
-                            for t in range(m):
-                                d[t] += (wa * da[t] + wb * db[t]) + (wc * dc[t] + wd * dd[t])
-                        continue
-                    k0 = cl0 * KK + kk                        # channel cl0's term kk; cl0 + 1's is k0 + KK, ...
-                    k1, k2, k3 = k0 + KK, k0 + 2 * KK, k0 + 3 * KK
-                    # w<channel><filter>: 16 weights held in registers
-                    w0a, w0b, w0c, w0d = w_terms[fa, k0], w_terms[fa + 1, k0], w_terms[fa + 2, k0], w_terms[fa + 3, k0]
-                    w1a, w1b, w1c, w1d = w_terms[fa, k1], w_terms[fa + 1, k1], w_terms[fa + 2, k1], w_terms[fa + 3, k1]
-                    w2a, w2b, w2c, w2d = w_terms[fa, k2], w_terms[fa + 1, k2], w_terms[fa + 2, k2], w_terms[fa + 3, k2]
-                    w3a, w3b, w3c, w3d = w_terms[fa, k3], w_terms[fa + 1, k3], w_terms[fa + 2, k3], w_terms[fa + 3, k3]
-                    d0 = dxq[n, c0, o:o + m]
-                    d1 = dxq[n, c0 + 1, o:o + m]
-                    d2 = dxq[n, c0 + 2, o:o + m]
-                    d3 = dxq[n, c0 + 3, o:o + m]
-                    for t in range(m):
-                        a = da[t]
-                        b = db[t]
-                        c = dc[t]
-                        d = dd[t]
-                        d0[t] += (w0a * a + w0b * b) + (w0c * c + w0d * d)
-                        d1[t] += (w1a * a + w1b * b) + (w1c * c + w1d * d)
-                        d2[t] += (w2a * a + w2b * b) + (w2c * c + w2d * d)
-                        d3[t] += (w3a * a + w3b * b) + (w3c * c + w3d * d)
-            for f in range(g * Fg + Fg4, (g + 1) * Fg):          # the last 1-3 filters
-                da = dyw[n, f, t0:t0 + m]
-                for kk in range(KK):
-                    o = taps[kk] + t0
-                    for cb in range(nc):
-                        d = dxq[n, c0 + cb, o:o + m]
-                        wa = w_terms[f, (cl0 + cb) * KK + kk]
-                        for t in range(m):
-                            d[t] += wa * da[t]
-
-
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def conv2d_backward_blocked_dw(dyw, xq, taps, dw_terms, groups, L, chunk):
-    """dw[f, c, ki, kj] = sum_n sum_{t < L} dyw[n, f, t] * xq[n, g*Cg + c, taps[ki*KW + kj] + t]
-
-    dw_terms (F, Cg*KH*KW) is dw flattened.  A dot product per (filter, term) over every output
-    position (the junk columns of dyw are 0 and add nothing); 4 filters and 3 terms at a time:
-    12 running sums, enough independent chains to keep the multiply-adders busy while each sum
-    waits for its previous addition (with 8, the latency showed: 8-15% slower), on chunks of t
-    that stay in L1.  One task per block of 4 filters.
-    """
-    N, C, PLANE = xq.shape
-    F, T = dw_terms.shape
-    KK = taps.shape[0]
-    Cg = C // groups
-    Fg = F // groups
-    nblk = (Fg + 3) // 4
-    T3 = T - T % 3
-    xs = xq.reshape(N, C * PLANE)
-    for task in prange(groups * nblk):
-        g = task // nblk
-        f0 = g * Fg + task % nblk * 4
-        nf = min(4, (g + 1) * Fg - f0)
-        for fb in range(nf):
+        o0 = g * Og + task % nblocks * 4
+        last = min(3, (g + 1) * Og - 1 - o0)            # rows o0 ... o0 + last are this task's
+        wa, wb = w_terms[o0], w_terms[o0 + min(1, last)]
+        wc, wd = w_terms[o0 + min(2, last)], w_terms[o0 + last]
+        ya, yb = out[n, o0], out[n, o0 + min(1, last)]
+        yc, yd = out[n, o0 + min(2, last)], out[n, o0 + last]
+        xg = xs[n, g * Cg * PLANE:]                   # the group's input
+        for t0 in range(start, stop, TILE):
+            m0 = stop - t0                             # positions left; vector v of the tile holds
+            m1 = m0 - V                               # min(m_v, V) of them (none when m_v <= 0)
+            m2 = m0 - 2 * V
+            # s<row><vector>: the tile's 12 running sums
+            sa0, sa1, sa2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
+            sb0, sb1, sb2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
+            sc0, sc1, sc2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
+            sd0, sd1, sd2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
             for k in range(T):
-                dw_terms[f0 + fb, k] = 0.0
-        for n in range(N):
+                o = offsets[k] + t0
+                x0 = simd.load(xg, o, m0)
+                x1 = simd.load(xg, o + V, m1)
+                x2 = simd.load(xg, o + 2 * V, m2)
+                a = simd.splat(inp, wa[k])
+                b = simd.splat(inp, wb[k])
+                c = simd.splat(inp, wc[k])
+                d = simd.splat(inp, wd[k])
+                sa0, sa1, sa2 = simd.fma(a, x0, sa0), simd.fma(a, x1, sa1), simd.fma(a, x2, sa2)
+                sb0, sb1, sb2 = simd.fma(b, x0, sb0), simd.fma(b, x1, sb1), simd.fma(b, x2, sb2)
+                sc0, sc1, sc2 = simd.fma(c, x0, sc0), simd.fma(c, x1, sc1), simd.fma(c, x2, sc2)
+                sd0, sd1, sd2 = simd.fma(d, x0, sd0), simd.fma(d, x1, sd1), simd.fma(d, x2, sd2)
+            _store_tile(ya, t0, sa0, sa1, sa2, m0, V)
+            _store_tile(yb, t0, sb0, sb1, sb2, m0, V)
+            _store_tile(yc, t0, sc0, sc1, sc2, m0, V)
+            _store_tile(yd, t0, sd0, sd1, sd2, m0, V)
+
+
+@njit(cache=True, inline="always")
+def _store_tile(row, t0, s0, s1, s2, m, V):
+    """row[t0 : t0 + min(m, 3V)] = the tile's three vectors."""
+    simd.store(row, t0, s0, m)
+    simd.store(row, t0 + V, s1, m - V)
+    simd.store(row, t0 + 2 * V, s2, m - 2 * V)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def conv2d_dw_tiles(dyw, front, inp, offsets, dw_blocks, groups, L, chunk):
+    """dw_blocks[4*b + i, k] = sum_n sum_{t < L} dyw[n, f, front + t] * inp[n, g*Cg*PLANE + offsets[k] + t]
+
+    for filter f = the i-th of block b (blocks of 4 filters, numbered through all groups; f in
+    group g): dw as dot products of dy rows with shifted input rows.  offsets has a multiple of
+    4 entries (the driver repeats its last); the rows of a block's missing filters and the
+    repeated terms' columns are scratch, which the driver drops.  One task per block of 4
+    filters, 4 terms at a time: 16 running sums in vector registers over a chunk of positions
+    that stays in L1 (4 dy and 4 input vectors loaded per 16 multiply-adds), then each added
+    (a tree over its lanes) into dw_blocks.  Small images: a chunk spans several samples.
+    """
+    N, C, PLANE = inp.shape
+    F = dyw.shape[1]
+    T4 = offsets.shape[0]
+    Cg = C // groups
+    Fg = F // groups
+    nblocks = (Fg + 3) // 4
+    V = simd.lanes(inp)
+    R = dyw.shape[2]
+    x = inp.reshape(-1)                               # flat, so that each load is one index
+    e = dyw.reshape(-1)
+    for task in prange(groups * nblocks):
+        g = task // nblocks
+        f0 = g * Fg + task % nblocks * 4
+        last = min(3, (g + 1) * Fg - 1 - f0)           # filters f0 ... f0 + last are this block's
+        out = dw_blocks[4 * task:4 * task + 4]
+        for i in range(4):
+            for k in range(T4):
+                out[i, k] = 0.0
+        samples = max(1, chunk // L)                  # small images: several samples per chunk
+        for n0 in range(0, N, samples):
             for t0 in range(0, L, chunk):
                 m = min(chunk, L - t0)
-                xg = xs[n, g * Cg * PLANE + t0:]
-                if nf == 4:
-                    e0 = dyw[n, f0, t0:t0 + m]
-                    e1 = dyw[n, f0 + 1, t0:t0 + m]
-                    e2 = dyw[n, f0 + 2, t0:t0 + m]
-                    e3 = dyw[n, f0 + 3, t0:t0 + m]
-                    for k in range(0, T3, 3):
-                        oa = k // KK * PLANE + taps[k % KK]
-                        ob = (k + 1) // KK * PLANE + taps[(k + 1) % KK]
-                        oc = (k + 2) // KK * PLANE + taps[(k + 2) % KK]
-                        xa = xg[oa:oa + m]
-                        xb = xg[ob:ob + m]
-                        xc = xg[oc:oc + m]
-                        # the running sums, in w's dtype: s<filter><term>
-                        s0a, s0b, s0c = dw_terms[f0, k], dw_terms[f0, k + 1], dw_terms[f0, k + 2]
-                        s1a, s1b, s1c = dw_terms[f0 + 1, k], dw_terms[f0 + 1, k + 1], dw_terms[f0 + 1, k + 2]
-                        s2a, s2b, s2c = dw_terms[f0 + 2, k], dw_terms[f0 + 2, k + 1], dw_terms[f0 + 2, k + 2]
-                        s3a, s3b, s3c = dw_terms[f0 + 3, k], dw_terms[f0 + 3, k + 1], dw_terms[f0 + 3, k + 2]
-                        for t in range(m):
-                            a = xa[t]
-                            b = xb[t]
-                            c = xc[t]
-                            s0a += e0[t] * a
-                            s0b += e0[t] * b
-                            s0c += e0[t] * c
-                            s1a += e1[t] * a
-                            s1b += e1[t] * b
-                            s1c += e1[t] * c
-                            s2a += e2[t] * a
-                            s2b += e2[t] * b
-                            s2c += e2[t] * c
-                            s3a += e3[t] * a
-                            s3b += e3[t] * b
-                            s3c += e3[t] * c
-                        dw_terms[f0, k], dw_terms[f0, k + 1], dw_terms[f0, k + 2] = s0a, s0b, s0c
-                        dw_terms[f0 + 1, k], dw_terms[f0 + 1, k + 1], dw_terms[f0 + 1, k + 2] = s1a, s1b, s1c
-                        dw_terms[f0 + 2, k], dw_terms[f0 + 2, k + 1], dw_terms[f0 + 2, k + 2] = s2a, s2b, s2c
-                        dw_terms[f0 + 3, k], dw_terms[f0 + 3, k + 1], dw_terms[f0 + 3, k + 2] = s3a, s3b, s3c
-                    for k in range(T3, T):                    # the last 1-2 terms
-                        o0 = k // KK * PLANE + taps[k % KK]
-                        xa = xg[o0:o0 + m]
-                        for fb in range(4):
-                            e = dyw[n, f0 + fb, t0:t0 + m]
-                            s = dw_terms[f0 + fb, k]
-                            for t in range(m):
-                                s += e[t] * xa[t]
-                            dw_terms[f0 + fb, k] = s
-                else:                                         # the last 1-3 filters of a group
-                    for fb in range(nf):
-                        e = dyw[n, f0 + fb, t0:t0 + m]
-                        for k in range(T):
-                            o0 = k // KK * PLANE + taps[k % KK]
-                            xa = xg[o0:o0 + m]
-                            s = dw_terms[f0 + fb, k]
-                            for t in range(m):
-                                s += e[t] * xa[t]
-                            dw_terms[f0 + fb, k] = s
+                whole = m - m % V
+                for k in range(0, T4, 4):
+                    z = simd.zeros(inp)
+                    sums = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+                    for n in range(n0, min(N, n0 + samples)):
+                        x0 = (n * C + g * Cg) * PLANE + t0                  # where the rows start
+                        xs = (x0 + offsets[k], x0 + offsets[k + 1], x0 + offsets[k + 2], x0 + offsets[k + 3])
+                        e0 = n * F * R + front + t0
+                        es = (e0 + f0 * R, e0 + (f0 + min(1, last)) * R, e0 + (f0 + min(2, last)) * R,
+                              e0 + (f0 + last) * R)
+                        for t in range(0, whole, V):           # whole vectors: unmasked loads
+                            sums = _dw_step(sums, x, xs, e, es, t, V)
+                        if whole < m:                           # the last, partial vector
+                            sums = _dw_step(sums, x, xs, e, es, whole, m - whole)
+                    _add_lane_sums(out, k, sums)
+
+
+@njit(cache=True, inline="always")
+def _dw_step(sums, x, xs, e, es, t, count):
+    """One vector of positions of dw's 16 dot products: s<filter><term> += e<filter> * x<term>,
+    the vectors at x[xs[term] + t:] and e[es[filter] + t:]."""
+    saa, sab, sac, sad, sba, sbb, sbc, sbd, sca, scb, scc, scd, sda, sdb, sdc, sdd = sums
+    a = simd.load(x, xs[0] + t, count)
+    b = simd.load(x, xs[1] + t, count)
+    c = simd.load(x, xs[2] + t, count)
+    d = simd.load(x, xs[3] + t, count)
+    f = simd.load(e, es[0] + t, count)
+    saa, sab, sac, sad = simd.fma(f, a, saa), simd.fma(f, b, sab), simd.fma(f, c, sac), simd.fma(f, d, sad)
+    f = simd.load(e, es[1] + t, count)
+    sba, sbb, sbc, sbd = simd.fma(f, a, sba), simd.fma(f, b, sbb), simd.fma(f, c, sbc), simd.fma(f, d, sbd)
+    f = simd.load(e, es[2] + t, count)
+    sca, scb, scc, scd = simd.fma(f, a, sca), simd.fma(f, b, scb), simd.fma(f, c, scc), simd.fma(f, d, scd)
+    f = simd.load(e, es[3] + t, count)
+    sda, sdb, sdc, sdd = simd.fma(f, a, sda), simd.fma(f, b, sdb), simd.fma(f, c, sdc), simd.fma(f, d, sdd)
+    return (saa, sab, sac, sad, sba, sbb, sbc, sbd, sca, scb, scc, scd, sda, sdb, sdc, sdd)
+
+
+@njit(cache=True, inline="always")
+def _add_lane_sums(out, k, sums):
+    """out[i, k + j] += the sum of the lanes of sums[4*i + j]: filter i, term k + j."""
+    saa, sab, sac, sad, sba, sbb, sbc, sbd, sca, scb, scc, scd, sda, sdb, sdc, sdd = sums
+    out[0, k], out[0, k + 1] = out[0, k] + simd.hsum(saa), out[0, k + 1] + simd.hsum(sab)
+    out[0, k + 2], out[0, k + 3] = out[0, k + 2] + simd.hsum(sac), out[0, k + 3] + simd.hsum(sad)
+    out[1, k], out[1, k + 1] = out[1, k] + simd.hsum(sba), out[1, k + 1] + simd.hsum(sbb)
+    out[1, k + 2], out[1, k + 3] = out[1, k + 2] + simd.hsum(sbc), out[1, k + 3] + simd.hsum(sbd)
+    out[2, k], out[2, k + 1] = out[2, k] + simd.hsum(sca), out[2, k + 1] + simd.hsum(scb)
+    out[2, k + 2], out[2, k + 3] = out[2, k + 2] + simd.hsum(scc), out[2, k + 3] + simd.hsum(scd)
+    out[3, k], out[3, k + 1] = out[3, k] + simd.hsum(sda), out[3, k + 1] + simd.hsum(sdb)
+    out[3, k + 2], out[3, k + 3] = out[3, k + 2] + simd.hsum(sdc), out[3, k + 3] + simd.hsum(sdd)

@@ -33,7 +33,7 @@ __all__ = ["fc_to_conv"]
 _CARRIED = (ReLU, Sigmoid, Tanh, LeakyReLU, ELU, Dropout, PReLU, Maxout)
 
 
-def fc_to_conv(model: Sequential, input_shape, *, method: str = "im2col") -> Sequential:
+def fc_to_conv(model: Sequential, input_shape, *, method: str = "auto") -> Sequential:
     """A copy of ``model`` whose Flatten + Linear tail is convolutional.
 
     ``model`` is a Sequential ``[... CONV/POOL ..., Flatten, Linear, (ReLU, Dropout, ...), Linear, ...]``

@@ -125,7 +125,7 @@ def _fc_block(f_in: int, f_out: int, *, rng, dtype, batch_norm: bool, bn_after_r
     return layers + [Dropout(dropout, seed=rng)] if dropout > 0 else layers
 
 
-def lenet(method: str = "im2col", seed=0, *, channels: tuple = (32, 64), hidden: int = 128,
+def lenet(method: str = "auto", seed=0, *, channels: tuple = (32, 64), hidden: int = 128,
           num_classes: int = 10, in_channels: int = 1, image_size: int = 8, batch_norm: bool = True,
           bn_after_relu: bool = False, dropout: float = 0.0, init=None, dtype=np.float32) -> Sequential:
     """The default CNN for digits, LeNet-style with batch norm (62,378 parameters by default)::
@@ -136,7 +136,7 @@ def lenet(method: str = "im2col", seed=0, *, channels: tuple = (32, 64), hidden:
         flatten -> FC -> ReLU -> FC                                         (N, num_classes)
 
     ``channels=(c1, c2)`` are the widths of the two stages, ``hidden`` the width of the hidden FC
-    layer, ``method`` the convolution kernel ("im2col" or "direct").
+    layer, ``method`` the convolution kernel ("auto", the default, is "blocked"; or "im2col", "direct").
 
     The variations of ``nbconv train`` (the defaults build the network above):
     ``batch_norm=False`` drops the three batch norms (the convolutions get a bias);
@@ -168,7 +168,7 @@ def lenet(method: str = "im2col", seed=0, *, channels: tuple = (32, 64), hidden:
 
 def pattern(n: int = 2, m: int = 2, k: int = 1, *, channels=None, hidden=None, pool: bool = True,
             batch_norm: bool = True, bn_after_relu: bool = False, dropout: float = 0.0, init="he_normal",
-            in_channels: int = 1, image_size: int = 8, num_classes: int = 10, method: str = "im2col", seed=0,
+            in_channels: int = 1, image_size: int = 8, num_classes: int = 10, method: str = "auto", seed=0,
             dtype=np.float32) -> Sequential:
     """The notes' pattern of a ConvNet, for any N, M, K::
 
@@ -205,7 +205,7 @@ def pattern(n: int = 2, m: int = 2, k: int = 1, *, channels=None, hidden=None, p
                      hidden FC block: FC -> BN -> ReLU -> Dropout; none in the conv stages
     init             the weight initialization of every CONV and FC layer, the last FC's included
                      (a key of ``INITS``: zeros, normal, xavier, he, or a name of nbconv.init)
-    method           the convolution kernel ("im2col", "direct" or "blocked"); the other layers "auto"
+    method           the convolution kernel ("auto" is "blocked"; "im2col", "direct"); the other layers "auto"
     """
     name = "pattern"
     n, m, k = (_int_at_least(arg, value, 0) for arg, value in (("n", n), ("m", m), ("k", k)))
@@ -277,7 +277,7 @@ def _classifier(features: int, hidden: tuple, num_classes: int, *, rng, dtype, b
     return layers + [Linear(f, num_classes, init=init, seed=rng, dtype=dtype)]
 
 
-def residual_block(channels: int, *, method: str = "im2col", seed=None, dtype=np.float32) -> Residual:
+def residual_block(channels: int, *, method: str = "auto", seed=None, dtype=np.float32) -> Residual:
     """y = x + BN(conv(ReLU(BN(conv(x))))), both convolutions 3x3 with padding 1 (shape kept)."""
     rng = as_rng(seed)
     return Residual(Sequential(
@@ -289,7 +289,7 @@ def residual_block(channels: int, *, method: str = "im2col", seed=None, dtype=np
     ))
 
 
-def residual_net(method: str = "im2col", seed=0, *, channels: int = 16, blocks: int = 2, num_classes: int = 10,
+def residual_net(method: str = "auto", seed=0, *, channels: int = 16, blocks: int = 2, num_classes: int = 10,
                  in_channels: int = 1, image_size: int = 8, dtype=np.float32) -> Sequential:
     """A small residual network::
 
@@ -316,7 +316,7 @@ def residual_net(method: str = "im2col", seed=0, *, channels: int = 16, blocks: 
 
 # --------------------------------------------------------------------------- the notes' networks
 
-def vgg16(allocate: bool = False, *, dtype=np.float32, seed=None, method: str = "im2col") -> Sequential:
+def vgg16(allocate: bool = False, *, dtype=np.float32, seed=None, method: str = "auto") -> Sequential:
     """VGG16 (configuration D) for 224x224x3 inputs: 13 CONV 3x3 (stride 1, pad 1) + ReLU in five
     blocks, each block closed by a 2x2 max pool of stride 2, then FC 4096, FC 4096, FC 1000
     (ReLU and dropout 0.5 between).  ``allocate=False`` (the default) builds the shapes only:
@@ -337,7 +337,7 @@ def vgg16(allocate: bool = False, *, dtype=np.float32, seed=None, method: str = 
     return Sequential(*layers)
 
 
-def alexnet_conv1(allocate: bool = False, *, dtype=np.float32, seed=None, method: str = "im2col") -> Sequential:
+def alexnet_conv1(allocate: bool = False, *, dtype=np.float32, seed=None, method: str = "auto") -> Sequential:
     """AlexNet's first layer on 227x227x3 inputs: 96 filters 11x11x3, stride 4, no padding -> 55x55x96."""
     return Sequential(Conv2d(3, 96, 11, stride=4, padding=0, method=method, seed=seed, dtype=dtype,
                              allocate=allocate))

@@ -288,14 +288,14 @@ def _recording_table(monkeypatch):
 
 def test_the_conv_table_names_the_three_methods_and_the_aliases():
     assert set(dispatch.CONV) == {"direct", "im2col", "blocked"}
-    assert dispatch.CONV_ALIASES == {"naive": "direct", "fast": "im2col", "auto": "im2col"}
+    assert dispatch.CONV_ALIASES == {"naive": "direct", "fast": "blocked", "auto": "blocked"}
     assert dispatch.CONV["im2col"].forward is conv_fast.im2col_forward
     assert dispatch.CONV["blocked"].backward is conv_fast.blocked_backward
     assert F.conv2d_forward.__kwdefaults__["method"] == "auto"
 
 
 @pytest.mark.parametrize("method, runs", [("direct", "direct"), ("im2col", "im2col"), ("blocked", "blocked"),
-                                          ("naive", "direct"), ("fast", "im2col"), ("auto", "im2col")])
+                                          ("naive", "direct"), ("fast", "blocked"), ("auto", "blocked")])
 def test_conv_forward_and_backward_run_the_pair_of_the_table(method, runs, monkeypatch, rng):
     calls = _recording_table(monkeypatch)
     x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
@@ -322,7 +322,7 @@ def test_an_empty_conv_runs_the_direct_nest_and_keeps_the_method_asked_for(monke
 @pytest.mark.parametrize("bad", ["fft", "Direct", None, 2])
 def test_a_bad_conv_method_is_refused_with_the_methods_and_the_aliases(bad):
     message = (rf"^method must be one of 'direct', 'im2col', 'blocked', 'naive', 'fast', 'auto', got {bad!r} "
-               r"\('naive' is 'direct'; 'fast' is 'im2col'; 'auto' is 'im2col'\)$")
+               r"\('naive' is 'direct'; 'fast' is 'blocked'; 'auto' is 'blocked'\)$")
     x, w = np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3))
     for call in (lambda: F.conv2d_forward(x, w, method=bad),
                  lambda: F.conv1d_forward(x[:, :, 0], w[:, :, 0], method=bad),

@@ -252,36 +252,61 @@ def test_im2col_wide_and_col2im_wide_equal_the_naive_im2col_and_col2im(s):
     assert_close(dx_fast, dx, s["dtype"])
 
 
-def test_blocked_kernels_directly_against_the_naive_kernel(rng):
-    # the kernels without the functional layer: forward, dx and dw on the wide layout
-    x = rng.standard_normal((2, 5, 6, 7))
-    w = rng.standard_normal((6, 5, 3, 3))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_kernels_directly_against_the_naive_kernel(rng, dtype):
+    # the kernels without the functional layer: forward, dw and dx on the wide layout; rows long
+    # enough for several whole register tiles (48 float32 or 24 float64 positions) and a
+    # partial one, 7 filters (a block of 4 and one of 3) and 5 channels (4 and 1)
+    N, C, F, H, W = 2, 5, 7, 9, 13
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, 3, 3)).astype(dtype)
     stride, padding, dilation = (1, 1), (1, 1), (1, 1)
-    y = np.empty((2, 6, 6, 7))
-    KC.conv2d_forward_direct(x, w, np.zeros(6), y, *stride, *padding, *dilation, 1)
-    geo = conv_fast._Polyphase(x.shape, w.shape, stride, padding, dilation, 6, 7)
-    xq = np.empty((2, 5, geo.plane))
+    y = np.empty((N, F, H, W), dtype)
+    KC.conv2d_forward_direct(x, w, np.zeros(F, dtype), y, *stride, *padding, *dilation, 1)
+    geo = conv_fast._Polyphase(x.shape, w.shape, stride, padding, dilation, H, W)
+    xq = np.empty((N, C, geo.plane), dtype)
     KC.pad_polyphase(x, xq, *stride, *padding, geo.Hq, geo.Wq)
-    yw = np.empty((2, 6, 6 * geo.Wq))
-    KC.conv2d_forward_blocked(xq, w.reshape(6, -1), geo.taps, yw, 1, 7, geo.Wq, 16)
+    yw = np.full((N, F, H * geo.Wq), np.nan, dtype)
+    KC.conv2d_tiles(xq, w.reshape(F, -1), geo.term_offsets(C), yw, 1, 0, geo.L)
+    assert np.isnan(yw[:, :, geo.L:]).all()                  # nothing written past the last position
     y_fast = np.empty_like(y)
-    KC.crop_wide(yw, np.zeros(6), y_fast, geo.Wq)
-    assert_close(y_fast, y, np.float64)
+    KC.crop_wide(yw, np.zeros(F, dtype), y_fast, geo.Wq)
+    assert_close(y_fast, y, dtype)
 
-    dy = rng.standard_normal(y.shape)
-    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(6)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(F, dtype)
     KC.conv2d_backward_direct(dy, x, w, dx, dw, db, *stride, *padding, *dilation, 1)
-    dyw, db_fast = np.empty_like(yw), np.empty(6)
-    KC.widen_with_bias_grad(dy, dyw, db_fast, geo.Wq)
-    dw_fast = np.empty((6, 5 * 9))
-    KC.conv2d_backward_blocked_dw(dyw, xq, geo.taps, dw_fast, 1, geo.L, 16)
+    front = int(geo.taps.max())
+    dyw, db_fast = np.full((N, F, front + geo.plane), np.nan, dtype), np.empty(F, dtype)
+    KC.widen_with_bias_grad(dy, dyw, db_fast, geo.Wq, front)
+    assert (dyw[:, :, :front] == 0).all() and (dyw[:, :, front + geo.L:] == 0).all()
+    offsets = np.concatenate([geo.term_offsets(C), geo.term_offsets(C)[-1:].repeat(3)])   # 48 terms: a multiple of 4
+    blocks = np.empty((8, 48), dtype)                        # 2 blocks of 4 filters
+    KC.conv2d_dw_tiles(dyw, front, xq, offsets, blocks, 1, geo.L, 16)
+    assert_close(blocks[:F, :45].reshape(w.shape), dw, dtype)
+    # dx: the same tile kernel, channels as its rows, w transposed, offsets front - taps
+    w_t = np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(C, F * 9)
+    gather = (np.arange(F)[:, None] * (front + geo.plane) + (front - geo.taps)[None, :]).reshape(-1)
     dxq = np.empty_like(xq)
-    KC.conv2d_backward_blocked_dx(dyw, w.reshape(6, -1), geo.taps, dxq, 1, geo.L, 16)
+    KC.conv2d_tiles(dyw, w_t, gather, dxq, 1, 0, geo.plane)
     dx_fast = np.empty_like(x)
     KC.crop_polyphase(dxq, dx_fast, *stride, *padding, geo.Hq, geo.Wq)
-    assert_close(dx_fast, dx, np.float64)
-    assert_close(dw_fast.reshape(w.shape), dw, np.float64)
-    assert_close(db_fast, db, np.float64)
+    assert_close(dx_fast, dx, dtype)
+    assert_close(db_fast, db, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride, groups", [(1, 1), (2, 3), (3, 1)])
+def test_blocked_on_rows_of_several_register_tiles(dtype, stride, groups):
+    # the whole method on images wide enough for whole tiles and a partial one per row, 
+    # filters and channels that leave partial blocks in every group, and strides whose phases
+    # gather different numbers of taps (3x3 with stride 2: 4, 2, 2, 1)
+    s = dict(x_shape=(2, 6, 11, 53), w_shape=(9, 6 // groups, 3, 3), stride=(stride, stride), padding=(1, 1),
+             dilation=(1, 1), groups=groups, dtype=dtype, bias=True)
+    x, w, b = _conv_problem(s, seed=5)
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=groups)
+    for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
+        assert_close(got, e, dtype)
 
 
 # ----------------------------------------------------------------------------- parallel twins, bit for bit

@@ -113,7 +113,7 @@ def test_backward_before_forward_names_the_layer_and_the_fix(cls):
 
 def test_the_message_spells_the_layer_as_built():
     with pytest.raises(RuntimeError, match=r"^Conv2d\(3, 4, kernel_size=\(3, 3\), stride=\(1, 1\), padding=\(0, 0\), "
-                                           r"method='im2col'\)\.backward called before forward"):
+                                           r"method='auto'\)\.backward called before forward"):
         L.Conv2d(3, 4, 3).backward(np.zeros((2, 4, 4, 4), np.float32))
 
 
@@ -169,7 +169,7 @@ def test_float32_data_into_a_float64_layer(build, shape, rng):
 
 def test_the_dtype_example_of_the_brief(rng):
     with pytest.raises(TypeError, match=r"^Conv2d\(3, 4, kernel_size=\(3, 3\), stride=\(1, 1\), padding=\(1, 1\), "
-                                        r"method='im2col'\) holds float32 parameters but x is float64: pass "
+                                        r"method='auto'\) holds float32 parameters but x is float64: pass "
                                         r"x\.astype\(np\.float32\), or build the layer with dtype=np\.float64$"):
         L.Conv2d(3, 4, 3, padding=1).forward(rng.standard_normal((2, 3, 6, 6)))
 
@@ -253,7 +253,7 @@ def test_backward_errors_are_located_too():
 
 
 def test_the_dtype_error_inside_a_sequential():
-    with pytest.raises(TypeError, match=r"^layer \[0\], forward: Conv2d\(1, 4, .*'im2col'\) holds float32 "
+    with pytest.raises(TypeError, match=r"^layer \[0\], forward: Conv2d\(1, 4, .*'auto'\) holds float32 "
                                         r"parameters but x is float64: pass x\.astype\(np\.float32\)"):
         _net().forward(np.zeros((2, 1, 32, 32)))
 
@@ -270,7 +270,7 @@ def test_nested_containers_give_one_path():
     with pytest.raises(ValueError, match=r"^layer \[1\]\.block\[1\] ReLU\(\), backward: dout must have shape "):
         net.backward(np.zeros((1, 2, 4, 5), np.float32))
     with pytest.raises(TypeError, match=r"^layer block\[0\], forward: Conv2d\(2, 2, kernel_size=\(3, 3\), "
-                                        r"stride=\(1, 1\), padding=\(1, 1\), method='im2col'\) holds float32"):
+                                        r"stride=\(1, 1\), padding=\(1, 1\), method='auto'\) holds float32"):
         net.layers[1].forward(np.zeros((1, 2, 4, 4)))    # the Residual alone: its path starts at its block
 
 

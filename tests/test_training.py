@@ -269,7 +269,7 @@ def test_lenet_architecture_and_parameter_count():
     assert model.output_shape((5, 1, 8, 8)) == (5, 10)
     assert model.forward(np.zeros((5, 1, 8, 8), np.float32)).shape == (5, 10)
     convs = [layer for layer in model.layers if isinstance(layer, Conv2d)]
-    assert len(convs) == 3 and all(c.method == "im2col" for c in convs)
+    assert len(convs) == 3 and all(c.method == "auto" for c in convs)
     assert all(c.method == "direct" for c in models.lenet(method="direct").layers if isinstance(c, Conv2d))
     assert isinstance(model.layers[-1], Linear) and any(isinstance(m, Flatten) for m in model.layers)
 

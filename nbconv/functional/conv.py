@@ -2,15 +2,16 @@
 ``flip=True``, the true convolution (the kernel flipped), on the same kernels.
 
 Three methods compute the same numbers (to rounding); the names every op takes map onto them
-(``dispatch.CONV_ALIASES``): "naive" is "direct", "fast" and "auto" (the default) are "im2col".
+(``dispatch.CONV_ALIASES``): "naive" is "direct", "fast" and "auto" (the default) are "blocked".
   - ``"direct"``: the naive loop nest of ``nbconv.kernels.conv``, the teaching reference;
   - ``"im2col"``: im2col + GEMM, one matrix product per group and batch chunk, on
     the parallel lowering kernels of ``nbconv.kernels.im2col`` and NumPy's BLAS.  The naive
     im2col kernels of that module (``im2col``, ``col2im``, ``conv2d_forward_im2col``) are the
     reference it is tested against;
   - ``"blocked"``: the optimized direct kernel of ``nbconv.kernels.conv``: polyphase padding,
-    shift-and-add over contiguous rows, 4 output rows from 4 terms per inner loop, prange over
-    independent outputs; no BLAS.
+    shifted contiguous rows, register tiles of 4 outputs rows by 3 vectors of positions held in
+    explicit SIMD vectors (``nbconv.kernels.simd``) over the whole sum, prange over independent
+    outputs; no BLAS.  The fastest on the CPU, hence "fast".
 
 Which function runs is a table lookup, ``dispatch.CONV[method]`` (read it there); the two fast
 methods are driven by ``nbconv.functional.conv_fast``, which owns their scratch memory (a

@@ -15,8 +15,10 @@ every method is called alike:
     bytes of cache, prange over independent pieces); the GEMMs are NumPy's np.dot, the BLAS
     whose rate ``nbconv bench`` takes as the machine's limit.
   - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
-    ``nbconv.kernels.conv`` (polyphase padding, shift-and-add over contiguous rows, 2 output
-    rows from 4 terms per inner loop, prange over independent outputs); no BLAS.
+    ``nbconv.kernels.conv`` (polyphase padding, shifted contiguous rows, register tiles of
+    explicit vectors over the whole sum, prange over independent outputs); no BLAS.  The
+    forward and dx are one kernel, ``conv2d_tiles``; dw is ``conv2d_dw_tiles``.  "fast" and
+    "auto" are this method on the CPU.
   - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: the GPU's "im2col" (CUDA device
     arrays), the teaching form: the lowering kernels of ``nbconv.kernels.cuda.im2col`` and the
     register-blocked Numba product of ``nbconv.kernels.cuda.gemm``, every group in one launch;
@@ -189,34 +191,77 @@ def blocked_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
     xq = geo.padded(x)
     yw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
-    conv_kernels.conv2d_forward_blocked(xq, w.reshape(F, Cg * KH * KW), geo.taps, yw, groups, OW, geo.Wq,
-                                        _chunk(x.dtype))
+    conv_kernels.conv2d_tiles(xq, w.reshape(F, Cg * KH * KW), geo.term_offsets(Cg), yw, groups, 0, geo.L)
     conv_kernels.crop_wide(yw, b, y, geo.Wq)
 
 
 def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
-    """dy widened (db on the way), then dw and dx on the polyphase layout, dx cropped back."""
+    """dy widened after ``front`` zeros (db on the way), then dw, and dx as a gather on the
+    polyphase layout, cropped back.
+
+    dx is the forward's loop nest run backwards: the forward adds w[f, c, kk] * xq[c, taps[kk] + t]
+    into yw[f, t], so input position s receives
+
+        dxq[c, s] = sum_{f, kk} w[f, c, kk] * dyw[f, s - taps[kk]]
+
+    (dyw is 0 outside the kept outputs).  That is ``conv2d_tiles`` again, with the channels as
+    its output rows, the filters' dy rows as its input, w transposed to (C, Fg*KH*KW), and the
+    offsets front - taps[kk] into dy rows that start with front >= max(taps) zeros.  With a
+    stride, the positions of each stride phase of xq gather only the taps that read that phase
+    (the others would meet zeros): one call per phase.
+    """
     N, F, OH, OW = dy.shape
+    C = x.shape[1]
     _, Cg, KH, KW = w.shape
+    Fg = F // groups
     geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
-    dyw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
-    conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq)
+    front = _round_up(int(geo.taps.max()), ROW_ALIGN)              # dy's rows start on a 64-byte line
+    dyw = _workspace.get("wide", (N, F, _round_up(front + geo.plane, ROW_ALIGN)), x.dtype)
+    conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, front)
     xq = geo.padded(x)
-    chunk = _chunk(x.dtype)
-    conv_kernels.conv2d_backward_blocked_dw(dyw, xq, geo.taps, dw.reshape(F, Cg * KH * KW), groups, geo.L, chunk)
+    _dw_by_tiles(dyw, front, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
     dxq = geo.gradient_buffer(dx)
-    conv_kernels.conv2d_backward_blocked_dx(dyw, w.reshape(F, Cg * KH * KW), geo.taps, dxq, groups, geo.L, chunk)
+    w_t = w.reshape(groups, Fg, Cg, KH * KW).transpose(0, 2, 1, 3)           # (G, Cg, Fg, KK)
+    phase = geo.Hq * geo.Wq
+    for p in range(stride_h * stride_w):
+        # the stride phases one by one: the positions of phase p only receive the taps of phase p
+        kk = np.flatnonzero(geo.taps // phase == p)
+        w_p = np.ascontiguousarray(w_t[..., kk]).reshape(C, Fg * kk.size)
+        gather = (np.arange(Fg)[:, None] * dyw.shape[2] + (front - geo.taps[kk])[None, :]).reshape(-1)
+        conv_kernels.conv2d_tiles(dyw, w_p, gather, dxq, groups, p * phase, (p + 1) * phase)
     geo.crop(dxq, dx)
 
 
-# The blocked kernels work on chunks of this many bytes of each row, so that the 8 rows of the
-# inner loop (4 outputs and 4 inputs; dx's: 4 dx and 4 dy rows; dw's: 4 dy rows and 3 inputs)
-# stay in a 32 KiB L1 cache.
+def _dw_by_tiles(dyw, front, xq, offsets, dw_terms, groups, L, dtype):
+    """dw through conv2d_dw_tiles: its terms padded to a multiple of 4 (the last one repeated),
+    its filters in blocks of 4 per group; the scratch rows and columns dropped on the way back."""
+    F, T = dw_terms.shape
+    Fg = F // groups
+    nblocks = (Fg + 3) // 4
+    padded = np.concatenate([offsets, np.full(-T % 4, offsets[-1], dtype=offsets.dtype)])
+    blocks = _workspace.get("dw", (groups * nblocks * 4, padded.size), dtype)
+    conv_kernels.conv2d_dw_tiles(dyw, front, xq, padded, blocks, groups, L, _chunk(dtype))
+    f = np.arange(F)
+    dw_terms[:] = blocks[(f // Fg * nblocks * 4) + f % Fg, :T]
+
+
+# dy's wide rows (dyw) start and end on multiples of this many elements (64 bytes of float32, two
+# lines of float64), so that dw's loads of dy, whole vectors from chunk starts, each read one
+# cache line: they are half of dw's loads, and a vector that straddles two lines costs two.
+ROW_ALIGN = 16
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+# The blocked dw kernel works on chunks of this many bytes of each row, so that its 7 rows
+# (4 dy rows and 3 inputs) stay in a 32 KiB L1 cache.
 BLOCKED_CHUNK_BYTES = 4096
 
 
 def _chunk(dtype) -> int:
-    """Positions per inner-loop chunk of the blocked kernels."""
+    """Positions per inner-loop chunk of the blocked dw kernel."""
     return max(1, BLOCKED_CHUNK_BYTES // np.dtype(dtype).itemsize)
 
 
@@ -239,6 +284,10 @@ class _Polyphase:
         self.plane = SH * SW * self.Hq * self.Wq
         self.identity = (SH, SW, PH, PW) == (1, 1, 0, 0)        # xq is x, viewed as (N, C, H*W)
         self.L = (OH - 1) * self.Wq + OW          # one past the last wide output position that is kept
+
+    def term_offsets(self, Cg):
+        """Where term k = c*KH*KW + tap of the sum reads a group's input: c*plane + taps[tap]."""
+        return (np.arange(Cg)[:, None] * self.plane + self.taps[None, :]).reshape(-1)
 
     def padded(self, x):
         """x in the polyphase layout: a view of x itself when there is neither padding nor stride."""
@@ -267,8 +316,10 @@ class _Polyphase:
 class _Workspace(threading.local):
     """Scratch arrays of the calling thread, one flat buffer per (role, dtype), grown on demand.
 
-    ``get`` returns a C-contiguous view of the first prod(shape) elements.  Within one call every
-    array has its own role; no view outlives the call that asked for it.
+    ``get`` returns a C-contiguous view of the first prod(shape) elements, starting on a 64-byte
+    boundary (a cache line, and one vector of nbconv.kernels.simd: rows whose length is a multiple
+    of 64 bytes then load whole vectors from one line each).  Within one call every array has its
+    own role; no view outlives the call that asked for it.
     """
 
     def __init__(self):
@@ -278,12 +329,18 @@ class _Workspace(threading.local):
         size = 1
         for extent in shape:
             size *= int(extent)
-        key = (role, np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        key = (role, dtype)
         buffer = self.buffers.get(key)
         if buffer is None or buffer.size < size:
-            buffer = np.empty(size, dtype=dtype)
+            raw = np.empty(size * dtype.itemsize + ALIGNMENT, dtype=np.uint8)
+            start = -raw.ctypes.data % ALIGNMENT
+            buffer = raw[start:start + size * dtype.itemsize].view(dtype)
             self.buffers[key] = buffer
         return buffer[:size].reshape(shape)
+
+
+ALIGNMENT = 64          # bytes: where every workspace array starts
 
 
 _workspace = _Workspace()

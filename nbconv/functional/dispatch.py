@@ -254,7 +254,7 @@ CONV = {
     "im2col": Kernels(conv_fast.im2col_forward, conv_fast.im2col_backward),
     "blocked": Kernels(conv_fast.blocked_forward, conv_fast.blocked_backward),
 }
-CONV_ALIASES = {"naive": "direct", "fast": "im2col", "auto": "im2col"}
+CONV_ALIASES = {"naive": "direct", "fast": "blocked", "auto": "blocked"}
 
 
 def conv_cuda_table() -> dict:
@@ -290,7 +290,7 @@ _CONV_CUDA: dict = {}
 
 def conv_method(method, device: str = devices.CPU) -> str:
     """A conv ``method`` checked, and resolved to a method of the ``device``'s table: on the CPU
-    one of CONV ("naive" is "direct", "fast" and "auto" are "im2col"), on the GPU one of
+    one of CONV ("naive" is "direct", "fast" and "auto" are "blocked"), on the GPU one of
     CONV_CUDA_METHODS ("naive" is "direct", "auto" is "fast")."""
     if device == devices.CPU:
         names, aliases, where = tuple(CONV), CONV_ALIASES, ""

@@ -10,7 +10,7 @@ by the fan-out rule its gradient is the sum of both:
     dx = dconv_x + dout
 
 ``method`` is the convolution's (nbconv.functional.conv): "direct", "im2col" or "blocked", or
-the common names ("naive" is "direct", "fast" and "auto" are "im2col"); the cache keeps the
+the common names ("naive" is "direct", "fast" and "auto" are "blocked"); the cache keeps the
 conv method that ran, and the backward runs it too.
 
 On the GPU the two sums are the element-wise add kernel of nbconv.kernels.cuda.elementwise

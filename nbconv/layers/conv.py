@@ -18,14 +18,14 @@ def _pair(v):
 class Conv2d(Layer):
     """x (N, C, H, W) -> y (N, F, OH, OW); parameters w (F, C // groups, KH, KW) and b (F,).
 
-    ``method``: "direct", "im2col" (the default) or "blocked", or a common name ("naive" is
-    "direct", "fast" and "auto" are "im2col"), so that ``set_method("naive")`` reaches it too.
+    ``method``: "direct", "im2col" or "blocked", or a common name ("naive" is "direct", "fast"
+    and "auto", the default, are "blocked"), so that ``set_method("naive")`` reaches it too.
     ``flip=True`` computes the lecture's true convolution, the kernel flipped in both spatial
     axes (see F.conv2d_forward); the default is cross-correlation, as every framework.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, *, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, flip: bool = False, method: str = "im2col", init="he_normal",
+                 groups: int = 1, bias: bool = True, flip: bool = False, method: str = "auto", init="he_normal",
                  seed=None, dtype=np.float32, allocate: bool = True):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
@@ -78,13 +78,13 @@ class Conv1d(Layer):
 
     ``method`` is the convolution's, as for Conv2d: "direct" (the loop nest), "im2col" (lowering
     + GEMM) or "blocked" (the optimized direct kernel), or a common name ("naive" is "direct",
-    "fast" and "auto" are "im2col"; see nbconv.functional.dispatch.CONV).  ``flip=True``: the
+    "fast" and "auto", the default, are "blocked"; see nbconv.functional.dispatch.CONV).  ``flip=True``: the
     true convolution, the kernel reversed (see F.conv1d_forward).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
                  padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True, flip: bool = False,
-                 method: str = "im2col", init="he_normal", seed=None, dtype=np.float32,
+                 method: str = "auto", init="he_normal", seed=None, dtype=np.float32,
                  allocate: bool = True):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation

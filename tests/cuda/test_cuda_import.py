@@ -12,7 +12,7 @@ import pytest
 FAMILIES = ["activation", "conv", "dropout", "im2col", "linear", "loss", "norm", "optim", "pool"]
 # modules of nbconv.kernels that hold no op: scalar functions the CPU kernels call (vectorizable
 # exp, log, tanh), which a GPU has in hardware
-HELPERS = {"vecmath"}
+HELPERS = {"vecmath", "simd"}          # building blocks of the CPU kernels, not op families
 
 # Extra launchers the GPU modules provide beyond the CPU kernels (documented in their modules).
 GPU_ONLY = {"dropout": {"dropout_mask"},

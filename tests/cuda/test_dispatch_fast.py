@@ -57,7 +57,7 @@ def test_the_conv_methods_on_the_device():
     assert table["blocked"] == table["direct"]
     resolved = {m: dispatch.conv_method(m, devices.CUDA) for m in ("naive", "fast", "auto", "direct", "im2col")}
     assert resolved == {"naive": "direct", "fast": "fast", "auto": "fast", "direct": "direct", "im2col": "im2col"}
-    assert dispatch.conv_method("fast") == "im2col"          # on the CPU "fast" is still im2col
+    assert dispatch.conv_method("fast") == "blocked"         # on the CPU "fast" is blocked
     message = (r"^method must be one of 'direct', 'im2col', 'blocked', 'fast', 'naive', 'auto' on cuda, got 'fft' "
                r"\('naive' is 'direct'; 'auto' is 'fast'\)$")
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,202 @@
+"""Explicit SIMD vectors for Numba kernels: 64 bytes of floats as one value.
+
+Why
+---
+A convolution (or a matrix product) runs at the machine's rate only when a tile of outputs
+stays in vector registers while the whole sum over the terms runs, each input vector loaded
+once per tile and used by several outputs.  Numba's loops cannot say that: LLVM vectorizes
+the innermost loop only, so the running sums of a loop over positions live in memory and are
+loaded and stored once per term (the shift-and-add of ``nbconv.kernels.conv``'s older form).
+And on the AVX-512 CPUs we measured, LLVM's cost model prefers 256-bit vectors for
+loops, half of what the multiply-adders take.
+
+This module gives a kernel one more value type, ``Vec``: 16 float32 or 8 float64 lanes, an
+LLVM ``<16 x float>`` / ``<8 x double>``, which Numba keeps in a register like any scalar
+local.  A tile of running sums is then a handful of ``Vec`` locals:
+
+    acc = simd.zeros(x)                          # 0 in every lane (x gives the dtype)
+    for k in range(T):
+        xv = simd.load(x_row, o + t0)            # x_row[o + t0 : o + t0 + lanes]
+        acc = simd.fma(simd.splat(x, w[k]), xv, acc)     # acc + w[k] * xv, lane by lane
+    simd.store(y_row, t0, acc)
+
+The backend maps each operation to one instruction of the widest vector unit the CPU has: a
+zmm register with AVX-512; two ymm registers with AVX2; four with NEON.  The results are the
+same on all of them (lane by lane the same operations, fma with one rounding).
+
+The operations
+--------------
+All take an array to name the dtype (float32 -> 16 lanes, float64 -> 8; 64 bytes either way):
+
+- ``lanes(a)``                   the number of lanes, a compile-time constant
+- ``zeros(a)``                   a vector of zeros
+- ``splat(a, s)``                the scalar s (cast to a's dtype) in every lane
+- ``load(a, i, count)``          a[i], ..., a[i + count - 1] in the first lanes, 0 in the rest
+- ``store(a, i, v, count)``      a[i + l] = v[l] for the lanes l < count, nothing else written
+- ``fma(p, q, r)``               p * q + r lane by lane, rounded once (IEEE fused multiply-add)
+- ``hsum(v)``                    the sum of the lanes, as a tree in a fixed order
+
+``load`` and ``store`` are masked: lanes at or past ``count`` are neither read nor written, so a
+tile that ends in the middle of a vector stays inside its array (AVX-512 and AVX2 do this in
+hardware; memory past the count is never touched, not even read).  With count >= lanes they
+are plain vector loads and stores.  ``a`` must be 1-D and contiguous and i >= 0: like every
+kernel, these do no bounds checks, so the callers' loop bounds are what keeps them inside.
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils, errors
+from numba.extending import intrinsic, models, register_model
+
+__all__ = ["Vec", "lanes", "zeros", "splat", "load", "store", "fma", "hsum"]
+
+VECTOR_BYTES = 64
+
+
+class Vec(types.Type):
+    """The Numba type of a vector of ``lanes`` values of ``dtype`` (a float type)."""
+
+    def __init__(self, dtype, lanes):
+        self.dtype, self.lanes = dtype, lanes
+        super().__init__(name=f"Vec({dtype} x {lanes})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+def _vec_type(array):
+    """The Vec of an array's dtype, or a typing error for anything but a float array."""
+    if not isinstance(array, types.Array) or not isinstance(array.dtype, types.Float):
+        raise errors.TypingError(f"simd: expected a float array, got {array}")
+    return Vec(array.dtype, VECTOR_BYTES // (array.dtype.bitwidth // 8))
+
+
+def _lane_mask(builder, lanes, count):
+    """The <lanes x i1> mask of the lanes l < count."""
+    index_type = ir.IntType(64)
+    lane_index = ir.Constant(ir.VectorType(index_type, lanes), list(range(lanes)))
+    count = builder.sext(count, index_type) if count.type.width < 64 else count
+    counts = builder.insert_element(ir.Constant(ir.VectorType(index_type, lanes), ir.Undefined), count,
+                                    ir.Constant(ir.IntType(32), 0))
+    counts = builder.shuffle_vector(counts, ir.Constant(counts.type, ir.Undefined),
+                                    ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+    return builder.icmp_signed("<", lane_index, counts)
+
+
+def _element_pointer(context, builder, array_type, array, index):
+    """The address of a[index] (a 1-D contiguous array), as a pointer to the vector type."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.gep(data, [index])
+
+
+def _intrinsic_name(base, vector_type):
+    element = "f32" if isinstance(vector_type.element, ir.FloatType) else "f64"
+    return f"{base}.v{vector_type.count}{element}"
+
+
+@intrinsic
+def lanes(typingctx, a):
+    """The number of lanes of a's vector type (16 for float32, 8 for float64)."""
+    count = _vec_type(a).lanes
+
+    def codegen(context, builder, signature, args):
+        return ir.Constant(ir.IntType(64), count)
+    return types.intp(a), codegen
+
+
+@intrinsic
+def zeros(typingctx, a):
+    """A vector of zeros in a's dtype."""
+    vec = _vec_type(a)
+
+    def codegen(context, builder, signature, args):
+        return ir.Constant(context.get_value_type(vec), [0.0] * vec.lanes)
+    return vec(a), codegen
+
+
+@intrinsic
+def splat(typingctx, a, s):
+    """The scalar s, cast to a's dtype, in every lane."""
+    vec = _vec_type(a)
+
+    def codegen(context, builder, signature, args):
+        llvm_vec = context.get_value_type(vec)
+        value = context.cast(builder, args[1], signature.args[1], vec.dtype)
+        one = builder.insert_element(ir.Constant(llvm_vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(one, ir.Constant(llvm_vec, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes), [0] * vec.lanes))
+    return vec(a, s), codegen
+
+
+@intrinsic
+def load(typingctx, a, i, count):
+    """a[i : i + min(count, lanes)] in the first lanes, 0 in the others (no lane past count is read)."""
+    vec = _vec_type(a)
+
+    def codegen(context, builder, signature, args):
+        llvm_vec = context.get_value_type(vec)
+        pointer = builder.bitcast(_element_pointer(context, builder, signature.args[0], args[0], args[1]),
+                                  llvm_vec.as_pointer())
+        mask = _lane_mask(builder, vec.lanes, args[2])
+        masked_load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(llvm_vec, [llvm_vec.as_pointer(), ir.IntType(32), mask.type, llvm_vec]),
+            _intrinsic_name("llvm.masked.load", llvm_vec) + ".p0")
+        return builder.call(masked_load, [pointer, ir.Constant(ir.IntType(32), vec.dtype.bitwidth // 8), mask,
+                                          ir.Constant(llvm_vec, [0.0] * vec.lanes)])
+    return vec(a, i, count), codegen
+
+
+@intrinsic
+def store(typingctx, a, i, v, count):
+    """a[i + l] = v[l] for l < min(count, lanes); nothing past count is written."""
+    vec = _vec_type(a)
+    if v != vec:
+        raise errors.TypingError(f"simd.store: a vector of {a.dtype} expected, got {v}")
+
+    def codegen(context, builder, signature, args):
+        llvm_vec = context.get_value_type(vec)
+        pointer = builder.bitcast(_element_pointer(context, builder, signature.args[0], args[0], args[1]),
+                                  llvm_vec.as_pointer())
+        mask = _lane_mask(builder, vec.lanes, args[3])
+        masked_store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [llvm_vec, llvm_vec.as_pointer(), ir.IntType(32), mask.type]),
+            _intrinsic_name("llvm.masked.store", llvm_vec) + ".p0")
+        builder.call(masked_store, [args[2], pointer, ir.Constant(ir.IntType(32), vec.dtype.bitwidth // 8), mask])
+        return context.get_dummy_value()
+    return types.none(a, i, v, count), codegen
+
+
+@intrinsic
+def fma(typingctx, p, q, r):
+    """p * q + r, lane by lane, with one rounding."""
+    if not (isinstance(p, Vec) and p == q == r):
+        raise errors.TypingError(f"simd.fma: three vectors of one type expected, got {p}, {q}, {r}")
+
+    def codegen(context, builder, signature, args):
+        llvm_vec = args[0].type
+        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(llvm_vec, [llvm_vec] * 3),
+                                                  _intrinsic_name("llvm.fma", llvm_vec))
+        return builder.call(function, args)
+    return p(p, q, r), codegen
+
+
+@intrinsic
+def hsum(typingctx, v):
+    """v[0] + v[1] + ... as a tree: the upper half added to the lower half until one lane is left."""
+    if not isinstance(v, Vec):
+        raise errors.TypingError(f"simd.hsum: a vector expected, got {v}")
+
+    def codegen(context, builder, signature, args):
+        value, width = args[0], v.lanes
+        while width > 1:
+            width //= 2
+            low = builder.shuffle_vector(value, value, ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width))))
+            high = builder.shuffle_vector(value, value,
+                                          ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width))))
+            value = builder.fadd(low, high)
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+    return v.dtype(v), codegen
