@@ -189,29 +189,30 @@ def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
     in one pass, in parallel over the (n, c) planes.
     """
     N, C, H, W = x.shape
-    for task in prange(N * C):
-        n = task // C
-        c = task % C
+    PLANE = xq.shape[2]
+    xf = x.reshape(-1)                                    # flat: a row is (start, length), no views
+    qf = xq.reshape(-1)
+    for task in prange(N * C):                            # task = n*C + c, plane (n, c)
         for ph in range(stride_h):
             for pw in range(stride_w):
-                base = (ph * stride_w + pw) * Hq * Wq
+                base = task * PLANE + (ph * stride_w + pw) * Hq * Wq
                 col0 = pw - pad_w                                 # col = v * SW + col0
                 v_lo = min(_first_inside(col0, stride_w), Wq)
                 v_hi = max(_end_inside(col0, stride_w, W, Wq), v_lo)
                 for u in range(Hq):
                     row = u * stride_h + ph - pad_h
-                    dst = xq[n, c, base + u * Wq:base + (u + 1) * Wq]
+                    d = base + u * Wq
                     if row < 0 or row >= H:
-                        for v in range(Wq):
-                            dst[v] = 0.0
+                        simd.fill_zeros(qf, d, Wq)
                         continue
-                    for v in range(v_lo):
-                        dst[v] = 0.0
-                    src = x[n, c, row, v_lo * stride_w + col0:(v_hi - 1) * stride_w + col0 + 1:stride_w]
-                    for v in range(v_hi - v_lo):
-                        dst[v_lo + v] = src[v]
-                    for v in range(v_hi, Wq):
-                        dst[v] = 0.0
+                    simd.fill_zeros(qf, d, v_lo)
+                    src = (task * H + row) * W + col0             # x's row, at v = 0
+                    if stride_w == 1:
+                        simd.copy(qf, d + v_lo, xf, src + v_lo, v_hi - v_lo)
+                    else:
+                        for v in range(v_lo, v_hi):
+                            qf[d + v] = x[task // C, task % C, row, v * stride_w + col0]
+                    simd.fill_zeros(qf, d + v_hi, Wq - v_hi)
 
 
 @njit(cache=True, parallel=True)
@@ -221,36 +222,41 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
     The inverse of pad_polyphase on the pixels of x: the padding's entries are dropped.
     """
     N, C, H, W = dx.shape
-    for task in prange(N * C):
-        n = task // C
-        c = task % C
+    PLANE = dxq.shape[2]
+    qf = dxq.reshape(-1)
+    xf = dx.reshape(-1)
+    for task in prange(N * C):                            # task = n*C + c, plane (n, c)
         for row in range(H):
             ph = (row + pad_h) % stride_h
             u = (row + pad_h) // stride_h
             for pw in range(stride_w):
-                base = (ph * stride_w + pw) * Hq * Wq + u * Wq
+                base = task * PLANE + (ph * stride_w + pw) * Hq * Wq + u * Wq
                 col0 = pw - pad_w
                 v_lo = min(_first_inside(col0, stride_w), Wq)
                 v_hi = max(_end_inside(col0, stride_w, W, Wq), v_lo)
-                if v_hi == v_lo:
-                    continue
-                src = dxq[n, c, base + v_lo:base + v_hi]
-                dst = dx[n, c, row, v_lo * stride_w + col0:(v_hi - 1) * stride_w + col0 + 1:stride_w]
-                for v in range(v_hi - v_lo):
-                    dst[v] = src[v]
+                dst = (task * H + row) * W + col0                 # dx's row, at v = 0
+                if stride_w == 1:
+                    simd.copy(xf, dst + v_lo, qf, base + v_lo, v_hi - v_lo)
+                else:
+                    for v in range(v_lo, v_hi):
+                        dx[task // C, task % C, row, v * stride_w + col0] = qf[base + v]
 
 
 @njit(cache=True, parallel=True)
 def crop_wide(yw, b, y, Wq):
     """y[n, f, i, j] = yw[n, f, i*Wq + j] + b[f]: drop the junk columns j >= OW, add the bias."""
     N, F, OH, OW = y.shape
-    for task in prange(N * F):
-        n = task // F
-        f = task % F
+    R = yw.shape[2]
+    wf = yw.reshape(-1)
+    yf = y.reshape(-1)
+    V = simd.lanes(y)
+    for task in prange(N * F):                            # task = n*F + f
+        bias = simd.splat(y, b[task % F])
         for i in range(OH):
-            src = yw[n, f, i * Wq:i * Wq + OW]
-            for j in range(OW):
-                y[n, f, i, j] = src[j] + b[f]
+            src = task * R + i * Wq
+            dst = (task * OH + i) * OW
+            for j in range(0, OW, V):
+                simd.store(yf, dst + j, simd.add(simd.load(wf, src + j, OW - j), bias), OW - j)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -262,21 +268,21 @@ def widen_with_bias_grad(dy, dyw, db, Wq, front):
     """
     N, F, OH, OW = dy.shape
     R = dyw.shape[2]
+    src = dy.reshape(-1)
+    dst = dyw.reshape(-1)
     for f in prange(F):
         acc = 0.0
         for n in range(N):
-            row = dyw[n, f]
-            for t in range(front):
-                row[t] = 0.0
+            row = (n * F + f) * R
+            plane = (n * F + f) * OH * OW
+            simd.fill_zeros(dst, row, front)
             for i in range(OH):
-                dst = row[front + i * Wq:front + (i + 1) * Wq]
-                for j in range(OW):
-                    dst[j] = dy[n, f, i, j]
-                    acc += dy[n, f, i, j]
-                for j in range(OW, Wq):
-                    dst[j] = 0.0
-            for t in range(front + OH * Wq, R):
-                row[t] = 0.0
+                simd.copy(dst, row + front + i * Wq, src, plane + i * OW, OW)
+                simd.fill_zeros(dst, row + front + i * Wq + OW, Wq - OW)
+            simd.fill_zeros(dst, row + front + OH * Wq, R - front - OH * Wq)
+            values = src[plane:plane + OH * OW]
+            for t in range(OH * OW):
+                acc += values[t]
         db[f] = acc
 
 

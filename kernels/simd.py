@@ -34,6 +34,8 @@ All take an array to name the dtype (float32 -> 16 lanes, float64 -> 8; 64 bytes
 - ``load(a, i, count)``          a[i], ..., a[i + count - 1] in the first lanes, 0 in the rest
 - ``store(a, i, v, count)``      a[i + l] = v[l] for the lanes l < count, nothing else written
 - ``fma(p, q, r)``               p * q + r lane by lane, rounded once (IEEE fused multiply-add)
+- ``add(p, q)``                  p + q lane by lane
+- ``copy(dst, i, src, j, count)`` dst[i : i + count] = src[j : j + count], a vector at a time
 - ``hsum(v)``                    the sum of the lanes, as a tree in a fixed order
 
 ``load`` and ``store`` are masked: lanes at or past ``count`` are neither read nor written, so a
@@ -44,11 +46,11 @@ kernel, these do no bounds checks, so the callers' loop bounds are what keeps th
 """
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils, errors
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["Vec", "lanes", "zeros", "splat", "load", "store", "fma", "hsum"]
+__all__ = ["Vec", "lanes", "zeros", "splat", "load", "store", "fma", "add", "hsum", "copy", "fill_zeros"]
 
 VECTOR_BYTES = 64
 
@@ -185,6 +187,17 @@ def fma(typingctx, p, q, r):
 
 
 @intrinsic
+def add(typingctx, p, q):
+    """p + q, lane by lane."""
+    if not (isinstance(p, Vec) and p == q):
+        raise errors.TypingError(f"simd.add: two vectors of one type expected, got {p}, {q}")
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(*args)
+    return p(p, q), codegen
+
+
+@intrinsic
 def hsum(typingctx, v):
     """v[0] + v[1] + ... as a tree: the upper half added to the lower half until one lane is left."""
     if not isinstance(v, Vec):
@@ -200,3 +213,20 @@ def hsum(typingctx, v):
             value = builder.fadd(low, high)
         return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
     return v.dtype(v), codegen
+
+
+@njit(inline="always")
+def copy(dst, i, src, j, count):
+    """dst[i + l] = src[j + l] for l < count (both 1-D and contiguous), a vector at a time."""
+    V = lanes(dst)
+    for l in range(0, count, V):
+        store(dst, i + l, load(src, j + l, count - l), count - l)
+
+
+@njit(inline="always")
+def fill_zeros(dst, i, count):
+    """dst[i : i + count] = 0, a vector at a time."""
+    V = lanes(dst)
+    z = zeros(dst)
+    for l in range(0, count, V):
+        store(dst, i + l, z, count - l)

@@ -134,3 +134,36 @@ def test_non_float_arrays_are_refused_when_compiled():
 
     with pytest.raises(TypingError, match="simd: expected a float array"):
         load_ints(np.arange(8))
+
+
+@njit(cache=True)
+def _copy_and_fill(dst, i, src, j, count, zero_at, zero_count):
+    simd.copy(dst, i, src, j, count)
+    simd.fill_zeros(dst, zero_at, zero_count)
+
+
+@njit(cache=True)
+def _add(a, b, out):
+    lanes = simd.lanes(a)
+    simd.store(out, 0, simd.add(simd.load(a, 0, lanes), simd.load(b, 0, lanes)), lanes)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 17, 33, 50])
+def test_copy_and_fill_zeros_write_exactly_their_range(dtype, count):
+    src = np.arange(1, 81, dtype=dtype)
+    dst = np.full(120, -1.0, dtype)
+    _copy_and_fill(dst, 5, src, 7, count, 70, count // 2)
+    expected = np.full(120, -1.0, dtype)
+    expected[5:5 + count] = src[7:7 + count]
+    expected[70:70 + count // 2] = 0
+    np.testing.assert_array_equal(dst, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_add_is_lane_by_lane(dtype, rng):
+    lanes = 64 // np.dtype(dtype).itemsize
+    a, b = rng.standard_normal(lanes).astype(dtype), rng.standard_normal(lanes).astype(dtype)
+    out = np.empty(lanes, dtype)
+    _add(a, b, out)
+    np.testing.assert_array_equal(out, a + b)
