@@ -61,33 +61,67 @@ def linear_backward(dy, x, w, dx, dw, db):
 # of T positions, a (O, K) its filters.  So the fast form runs the blocked convolution's
 # register-tiled kernel (``nbconv.kernels.conv.conv2d_tiles``: 4 rows of out by 3 vectors of
 # positions held in SIMD registers over the whole sum, prange over blocks of rows) on Numba's
-# threads.  Not the BLAS: a threaded BLAS keeps its own pool of threads spinning after each
-# call, and in a training step, where every other kernel runs on Numba's threads, that pool
-# took the cores the next kernels needed (a LeNet step on 8x8 digits ran 1.5x faster with
-# OPENBLAS_NUM_THREADS=1, measured with the convolutions on Numba's threads).  One pool for
-# every kernel has no such contest.  The products accumulate in the arrays' dtype with fused
+# threads, and hands only large products (BLAS_FROM below) to NumPy's BLAS.  A threaded BLAS
+# keeps its own pool of threads spinning after each call, and in a training step, where every
+# other kernel runs on Numba's threads, that pool took the cores the next kernels needed (a
+# LeNet step on 8x8 digits ran 1.5x faster with OPENBLAS_NUM_THREADS=1, measured with the
+# convolutions on Numba's threads).  One pool for every kernel has no such contest.  The products accumulate in the arrays' dtype with fused
 # multiply-adds, where the loops above accumulate in float64: for float32 the two agree to
 # float32 rounding, not bit for bit.
 
 def matmul_tiles(a, b, out):
     """out = a @ b for C-contiguous a (O, K), b (K, T), out (O, T): conv2d_tiles with b's K rows as
-    the input channels of one sample, a as the 1x1 filters, term k read at offset k*T."""
+    the input channels of one sample, a as the 1x1 filters, term k read at offset k*T.
+
+    The columns go in panels of b (K rows by ``panel`` columns) of about PANEL_BYTES, one call
+    each: every block of 4 rows of out then reads the panel from L2 (with the whole of b per
+    block, a 1024 x 1024 product re-read b from memory once per block and ran at a third of the
+    BLAS's rate)."""
     O, K = a.shape
     T = b.shape[1]
-    conv2d_tiles(b.reshape(1, K, T), a, np.arange(K, dtype=np.int64) * T, out.reshape(1, O, T), 1, 0, T)
+    offsets = np.arange(K, dtype=np.int64) * T
+    panel = max(TILE_COLUMNS, PANEL_BYTES // max(1, K * b.itemsize) // TILE_COLUMNS * TILE_COLUMNS)
+    for t0 in range(0, T, panel):
+        conv2d_tiles(b.reshape(1, K, T), a, offsets, out.reshape(1, O, T), 1, t0, min(T, t0 + panel))
+
+
+PANEL_BYTES = 1 << 20         # a panel of b kept in a 2 MiB L2 cache with room to spare
+TILE_COLUMNS = 48             # conv2d_tiles's tile: 3 vectors of 16 float32 (of 8 float64: panels stay whole tiles)
 
 
 def linear_forward_gemm(x, w, b, y):
-    """y = x @ w.T + b, as y^T = w @ x^T (one tiled product), then y = y^T transposed, plus b."""
+    """y = x @ w.T + b: by the BLAS from BLAS_FROM multiply-adds, else as y^T = w @ x^T (one tiled
+    product), then y = y^T transposed, plus b."""
     N, M = y.shape
+    if _blas_pays(x, w):
+        np.matmul(x, w.T, out=y)
+        y += b
+        return
     y_t = np.empty((M, N), dtype=y.dtype)
     matmul_tiles(w, np.ascontiguousarray(x.T), y_t)
     np.add(y_t.T, b, out=y)
 
 
 def linear_backward_gemm(dy, x, w, dx, dw, db):
-    """dx = dy @ w, dw = dy.T @ x (two tiled products), db = the column sums of dy."""
-    dy = np.ascontiguousarray(dy)
-    matmul_tiles(dy, w, dx)
-    matmul_tiles(np.ascontiguousarray(dy.T), x, dw)
+    """dx = dy @ w, dw = dy.T @ x (two products, tiled or by the BLAS as in the forward), db = the
+    column sums of dy."""
+    if _blas_pays(x, w):
+        np.matmul(dy, w, out=dx)
+        np.matmul(dy.T, x, out=dw)
+    else:
+        dy = np.ascontiguousarray(dy)
+        matmul_tiles(dy, w, dx)
+        matmul_tiles(np.ascontiguousarray(dy.T), x, dw)
     np.sum(dy, axis=0, out=db)
+
+
+# Products of at least this many multiply-adds (N*D*M) go to the BLAS.  The tiled product keeps
+# a tile of out in registers but streams its panel of b from L2 (it has no packing of b for L1,
+# as a BLAS has): at N=256, D=M=1024 (2^28) it ran at a third to a half of the BLAS's rate on the
+# 2-core AVX-512 machine.  Below, the BLAS's spinning threads cost a training step more than its
+# speed brings: the LeNet nets' layers (2^21 and 2^26 multiply-adds) stay on Numba's threads.
+BLAS_FROM = 1 << 28
+
+
+def _blas_pays(x, w) -> bool:
+    return x.shape[0] * x.shape[1] * w.shape[0] >= BLAS_FROM

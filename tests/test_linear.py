@@ -43,3 +43,28 @@ def test_linear_errors():
     _, cache = F.linear_forward(np.zeros((2, 5)), np.zeros((3, 5)))
     with pytest.raises(ValueError, match=r"dout must have shape \(2, 3\), got \(3, 2\)"):
         F.linear_backward(np.zeros((3, 2)), cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", ["tiles", "tiles in panels", "blas"])
+def test_fast_form_equals_numpy_on_each_of_its_paths(monkeypatch, rng, dtype, path):
+    # the fast form's two paths (nbconv.kernels.linear): the tiled products below BLAS_FROM, in
+    # several column panels when PANEL_BYTES is small, and the BLAS from BLAS_FROM on; against
+    # NumPy's products in float64
+    from nbconv.kernels import linear as kernels
+
+    if path == "blas":
+        monkeypatch.setattr(kernels, "BLAS_FROM", 0)
+    if path == "tiles in panels":
+        monkeypatch.setattr(kernels, "PANEL_BYTES", 1)
+    N, D, M = 53, 37, 70                       # 70 rows: blocks of 4 and a partial one; 53 columns: a partial tile
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((N, D), (M, D), (M,)))
+    dy = rng.standard_normal((N, M)).astype(dtype)
+    y, cache = F.linear_forward(x, w, b, method="fast")
+    dx, dw, db = F.linear_backward(dy, cache)
+    x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, x64 @ w64.T + b, **tol)
+    np.testing.assert_allclose(dx, dy64 @ w64, **tol)
+    np.testing.assert_allclose(dw, dy64.T @ x64, **tol)
+    np.testing.assert_allclose(db, dy64.sum(axis=0), **tol)

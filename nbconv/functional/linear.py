@@ -2,7 +2,8 @@
 
 ``method``: "naive" runs the loop nest of nbconv.kernels.linear, "fast" the same three sums as
 register-tiled matrix products on Numba's threads (the blocked convolution's kernel: a product is
-a 1x1 convolution), "auto" (the default) the fast form (see ``dispatch``).  CUDA device
+a 1x1 convolution; NumPy's BLAS from 2^28 multiply-adds), "auto" (the default) the fast form (see
+``dispatch``).  CUDA device
 arrays run the twins in nbconv.kernels.cuda.linear and give device arrays (see ``nbconv.devices``):
 "naive" one thread per output, "fast" (and "auto") the three products as GEMMs on the device
 (cuBLAS through CuPy when it is installed, else the register-blocked kernel of
