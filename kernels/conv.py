@@ -136,9 +136,9 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    output t = i*Wq + j reads input taps[..] + t: each term adds a shifted copy of a whole
 #    input plane, scaled by one weight, to a whole output plane, contiguous in both, with no
 #    bounds tests.
-# 3. Register tiles.  A tile of outputs (4 filters by 3 vectors of positions: 48 float32 or 24
-#    float64 positions) is held in 12 vector registers while the loop runs over ALL the terms
-#    (c, ki, kj) of its sum: per term, 3 input vectors and 4 weights are loaded and 12
+# 3. Register tiles.  A tile of outputs (8 filters by 3 vectors of positions: 48 float32 or 24
+#    float64 positions) is held in 24 vector registers while the loop runs over ALL the terms
+#    (c, ki, kj) of its sum: per term, 3 input vectors and 8 weights are loaded and 24
 #    multiply-adds done; the tile is stored once at the end.  The vectors are explicit
 #    (nbconv.kernels.simd, 64 bytes: one AVX-512 register): LLVM's loop vectorizer would keep
 #    the running sums in memory, loaded and stored at every term, and choose 256-bit vectors
@@ -148,8 +148,8 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    dx is the same loop nest as a gather (see blocked_backward in nbconv.functional.conv_fast):
 #        dxq[n, c, s] = sum_{f, kk} w[f, c, kk] * dyw[n, f, s - taps[kk]]
 #    conv2d_tiles with the channels as rows.  dw is a dot product per (filter, term) over all
-#    positions: 4 filters by 3 terms of them in 12 vector registers (conv2d_dw_tiles).
-# 4. prange over independent outputs: (sample, block of 4 output rows) for the tiles, blocks of
+#    positions: 4 filters by 4 terms of them in 16 vector registers (conv2d_dw_tiles).
+# 4. prange over independent outputs: (sample, block of 8 output rows) for the tiles, blocks of
 #    4 filters for dw.  No two tasks write one element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
@@ -295,13 +295,15 @@ def conv2d_tiles(inp, w_terms, offsets, out, groups, start, stop):
     offsets (T,) where term k reads its group's input, out (N, O, >= stop).  For the forward,
     o = f, term k = (c, ki, kj), offsets[k] = c*PLANE + taps[ki*KW + kj] and t < L.
 
-    Register tiles: a task owns 4 output rows of one sample; for each tile of 3 vectors of
-    positions (48 float32, 24 float64) its 12 running sums stay in vector registers while the
-    loop runs over all T terms; each term loads 3 input vectors and 4 weights and does 12
-    multiply-adds, then the tile is stored once.  The last tile of a row is shorter: its loads
-    and stores are masked (simd.load/store with a count), so nothing past t = stop is read or written.
-    When fewer than 4 rows are left in a group, the last one is repeated (computed twice, stored
-    twice with the same values), so every block runs the same code.
+    Register tiles: a task owns 8 output rows of one sample; for each tile of 3 vectors of
+    positions (48 float32, 24 float64) its 24 running sums stay in vector registers while the
+    loop runs over all T terms; each term loads 3 input vectors and 8 weights and does 24
+    multiply-adds, then the tile is stored once.  (4 rows: 12 multiply-adds per 3 input loads,
+    5-45% slower; the loads, each vector straddling two cache lines, were what limited it.)
+    The last tile of a row is shorter: its loads and stores are masked (simd.load/store with a
+    count), so nothing past t = stop is read or written.  When fewer than 8 rows are left in a
+    group, the last one is repeated (computed again, stored again with the same values), so
+    every block runs the same code.
     """
     N, C, PLANE = inp.shape
     O, T = w_terms.shape
@@ -309,44 +311,51 @@ def conv2d_tiles(inp, w_terms, offsets, out, groups, start, stop):
     Og = O // groups
     V = simd.lanes(inp)
     TILE = 3 * V
-    nblocks = (Og + 3) // 4
+    nblocks = (Og + 7) // 8
     xs = inp.reshape(N, C * PLANE)
     for task in prange(N * groups * nblocks):
         n = task // (groups * nblocks)
         g = task // nblocks % groups
-        o0 = g * Og + task % nblocks * 4
-        last = min(3, (g + 1) * Og - 1 - o0)            # rows o0 ... o0 + last are this task's
-        wa, wb = w_terms[o0], w_terms[o0 + min(1, last)]
-        wc, wd = w_terms[o0 + min(2, last)], w_terms[o0 + last]
-        ya, yb = out[n, o0], out[n, o0 + min(1, last)]
-        yc, yd = out[n, o0 + min(2, last)], out[n, o0 + last]
+        o0 = g * Og + task % nblocks * 8
+        last = min(7, (g + 1) * Og - 1 - o0)            # rows o0 ... o0 + last are this task's
+        r0, r1, r2, r3 = o0, o0 + min(1, last), o0 + min(2, last), o0 + min(3, last)
+        r4, r5, r6, r7 = o0 + min(4, last), o0 + min(5, last), o0 + min(6, last), o0 + last
+        w0, w1, w2, w3 = w_terms[r0], w_terms[r1], w_terms[r2], w_terms[r3]
+        w4, w5, w6, w7 = w_terms[r4], w_terms[r5], w_terms[r6], w_terms[r7]
         xg = xs[n, g * Cg * PLANE:]                   # the group's input
         for t0 in range(start, stop, TILE):
-            m0 = stop - t0                             # positions left; vector v of the tile holds
-            m1 = m0 - V                               # min(m_v, V) of them (none when m_v <= 0)
-            m2 = m0 - 2 * V
-            # s<row><vector>: the tile's 12 running sums
-            sa0, sa1, sa2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
-            sb0, sb1, sb2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
-            sc0, sc1, sc2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
-            sd0, sd1, sd2 = simd.zeros(inp), simd.zeros(inp), simd.zeros(inp)
+            m = stop - t0                             # positions left: vector v of the tile holds
+            z = simd.zeros(inp)                       # min(m - v*V, V) of them (none when <= 0)
+            # s<row><vector>: the tile's 24 running sums
+            s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32 = z, z, z, z, z, z, z, z, z, z, z, z
+            s40, s41, s42, s50, s51, s52, s60, s61, s62, s70, s71, s72 = z, z, z, z, z, z, z, z, z, z, z, z
             for k in range(T):
                 o = offsets[k] + t0
-                x0 = simd.load(xg, o, m0)
-                x1 = simd.load(xg, o + V, m1)
-                x2 = simd.load(xg, o + 2 * V, m2)
-                a = simd.splat(inp, wa[k])
-                b = simd.splat(inp, wb[k])
-                c = simd.splat(inp, wc[k])
-                d = simd.splat(inp, wd[k])
-                sa0, sa1, sa2 = simd.fma(a, x0, sa0), simd.fma(a, x1, sa1), simd.fma(a, x2, sa2)
-                sb0, sb1, sb2 = simd.fma(b, x0, sb0), simd.fma(b, x1, sb1), simd.fma(b, x2, sb2)
-                sc0, sc1, sc2 = simd.fma(c, x0, sc0), simd.fma(c, x1, sc1), simd.fma(c, x2, sc2)
-                sd0, sd1, sd2 = simd.fma(d, x0, sd0), simd.fma(d, x1, sd1), simd.fma(d, x2, sd2)
-            _store_tile(ya, t0, sa0, sa1, sa2, m0, V)
-            _store_tile(yb, t0, sb0, sb1, sb2, m0, V)
-            _store_tile(yc, t0, sc0, sc1, sc2, m0, V)
-            _store_tile(yd, t0, sd0, sd1, sd2, m0, V)
+                x0 = simd.load(xg, o, m)
+                x1 = simd.load(xg, o + V, m - V)
+                x2 = simd.load(xg, o + 2 * V, m - 2 * V)
+                s00, s01, s02 = _fma3(simd.splat(inp, w0[k]), x0, x1, x2, s00, s01, s02)
+                s10, s11, s12 = _fma3(simd.splat(inp, w1[k]), x0, x1, x2, s10, s11, s12)
+                s20, s21, s22 = _fma3(simd.splat(inp, w2[k]), x0, x1, x2, s20, s21, s22)
+                s30, s31, s32 = _fma3(simd.splat(inp, w3[k]), x0, x1, x2, s30, s31, s32)
+                s40, s41, s42 = _fma3(simd.splat(inp, w4[k]), x0, x1, x2, s40, s41, s42)
+                s50, s51, s52 = _fma3(simd.splat(inp, w5[k]), x0, x1, x2, s50, s51, s52)
+                s60, s61, s62 = _fma3(simd.splat(inp, w6[k]), x0, x1, x2, s60, s61, s62)
+                s70, s71, s72 = _fma3(simd.splat(inp, w7[k]), x0, x1, x2, s70, s71, s72)
+            _store_tile(out[n, r0], t0, s00, s01, s02, m, V)
+            _store_tile(out[n, r1], t0, s10, s11, s12, m, V)
+            _store_tile(out[n, r2], t0, s20, s21, s22, m, V)
+            _store_tile(out[n, r3], t0, s30, s31, s32, m, V)
+            _store_tile(out[n, r4], t0, s40, s41, s42, m, V)
+            _store_tile(out[n, r5], t0, s50, s51, s52, m, V)
+            _store_tile(out[n, r6], t0, s60, s61, s62, m, V)
+            _store_tile(out[n, r7], t0, s70, s71, s72, m, V)
+
+
+@njit(cache=True, inline="always")
+def _fma3(w, x0, x1, x2, s0, s1, s2):
+    """One row of a tile, one term: s_v += w * x_v for its 3 vectors."""
+    return simd.fma(w, x0, s0), simd.fma(w, x1, s1), simd.fma(w, x2, s2)
 
 
 @njit(cache=True, inline="always")

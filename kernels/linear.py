@@ -59,7 +59,7 @@ def linear_backward(dy, x, w, dx, dw, db):
 #
 # and a matrix product out = a @ b is a 1x1 convolution: row k of b (K, T) is input channel k
 # of T positions, a (O, K) its filters.  So the fast form runs the blocked convolution's
-# register-tiled kernel (``nbconv.kernels.conv.conv2d_tiles``: 4 rows of out by 3 vectors of
+# register-tiled kernel (``nbconv.kernels.conv.conv2d_tiles``: 8 rows of out by 3 vectors of
 # positions held in SIMD registers over the whole sum, prange over blocks of rows) on Numba's
 # threads, and hands only large products (BLAS_FROM below) to NumPy's BLAS.  A threaded BLAS
 # keeps its own pool of threads spinning after each call, and in a training step, where every
@@ -74,7 +74,7 @@ def matmul_tiles(a, b, out):
     the input channels of one sample, a as the 1x1 filters, term k read at offset k*T.
 
     The columns go in panels of b (K rows by ``panel`` columns) of about PANEL_BYTES, one call
-    each: every block of 4 rows of out then reads the panel from L2 (with the whole of b per
+    each: every block of 8 rows of out then reads the panel from L2 (with the whole of b per
     block, a 1024 x 1024 product re-read b from memory once per block and ran at a third of the
     BLAS's rate)."""
     O, K = a.shape

@@ -9,7 +9,7 @@ Three methods compute the same numbers (to rounding); the names every op takes m
     im2col kernels of that module (``im2col``, ``col2im``, ``conv2d_forward_im2col``) are the
     reference it is tested against;
   - ``"blocked"``: the optimized direct kernel of ``nbconv.kernels.conv``: polyphase padding,
-    shifted contiguous rows, register tiles of 4 outputs rows by 3 vectors of positions held in
+    shifted contiguous rows, register tiles of 8 output rows by 3 vectors of positions held in
     explicit SIMD vectors (``nbconv.kernels.simd``) over the whole sum, prange over independent
     outputs; no BLAS.  The fastest on the CPU, hence "fast".
 
