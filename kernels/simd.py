@@ -89,10 +89,14 @@ def _lane_mask(builder, lanes, count):
     return builder.icmp_signed("<", lane_index, counts)
 
 
-def _element_pointer(context, builder, array_type, array, index):
-    """The address of a[index] (a 1-D contiguous array), as a pointer to the vector type."""
+def _vector_access(context, builder, vec, array_type, array, index, count):
+    """What a masked load or store of ``vec`` at array[index] needs: the LLVM vector type, the
+    address of array[index] (a 1-D contiguous array) as a pointer to it, and the mask of the
+    lanes below count."""
+    llvm_vec = context.get_value_type(vec)
     data = context.make_array(array_type)(context, builder, array).data
-    return builder.gep(data, [index])
+    pointer = builder.bitcast(builder.gep(data, [index]), llvm_vec.as_pointer())
+    return llvm_vec, pointer, _lane_mask(builder, vec.lanes, count)
 
 
 def _intrinsic_name(base, vector_type):
@@ -140,10 +144,7 @@ def load(typingctx, a, i, count):
     vec = _vec_type(a)
 
     def codegen(context, builder, signature, args):
-        llvm_vec = context.get_value_type(vec)
-        pointer = builder.bitcast(_element_pointer(context, builder, signature.args[0], args[0], args[1]),
-                                  llvm_vec.as_pointer())
-        mask = _lane_mask(builder, vec.lanes, args[2])
+        llvm_vec, pointer, mask = _vector_access(context, builder, vec, signature.args[0], args[0], args[1], args[2])
         masked_load = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(llvm_vec, [llvm_vec.as_pointer(), ir.IntType(32), mask.type, llvm_vec]),
             _intrinsic_name("llvm.masked.load", llvm_vec) + ".p0")
@@ -160,10 +161,7 @@ def store(typingctx, a, i, v, count):
         raise errors.TypingError(f"simd.store: a vector of {a.dtype} expected, got {v}")
 
     def codegen(context, builder, signature, args):
-        llvm_vec = context.get_value_type(vec)
-        pointer = builder.bitcast(_element_pointer(context, builder, signature.args[0], args[0], args[1]),
-                                  llvm_vec.as_pointer())
-        mask = _lane_mask(builder, vec.lanes, args[3])
+        llvm_vec, pointer, mask = _vector_access(context, builder, vec, signature.args[0], args[0], args[1], args[3])
         masked_store = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [llvm_vec, llvm_vec.as_pointer(), ir.IntType(32), mask.type]),
             _intrinsic_name("llvm.masked.store", llvm_vec) + ".p0")
