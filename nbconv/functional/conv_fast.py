@@ -255,8 +255,8 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-# The blocked dw kernel works on chunks of this many bytes of each row, so that its 7 rows
-# (4 dy rows and 3 inputs) stay in a 32 KiB L1 cache.
+# The blocked dw kernel works on chunks of this many bytes of each row, so that its 8 rows
+# (4 dy rows and 4 inputs) stay in a 32 KiB L1 cache.
 BLOCKED_CHUNK_BYTES = 4096
 
 
