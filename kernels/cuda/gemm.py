@@ -81,6 +81,29 @@ A_SLICE = (BM, BK + 1)     # the shared slices, padded by one column (see the do
 B_SLICE = (BK, BN + 1)
 
 
+@cuda.jit(device=True, inline="always")
+def _stage(slice_, src, g, i0, j0, I, J, rows, cols, transposed, t, zero):
+    """slice_[i, j] = S[g, i0 + i, j0 + j] for i < rows, j < cols (0 past S's I x J edges), with
+    S = src, or src^T when ``transposed`` (src[g, j0 + j, i0 + i]): each of the block's THREADS
+    threads copies rows*cols/THREADS elements, consecutive threads along src's contiguous axis
+    (j, or i when transposed), so that the reads coalesce."""
+    for load in range(rows * cols // THREADS):
+        e = t + load * THREADS                               # the element of the slice to copy
+        if transposed:
+            i = e % rows
+            j = e // rows
+        else:
+            i = e // cols
+            j = e % cols
+        value = zero
+        if i0 + i < I and j0 + j < J:
+            if transposed:
+                value = src[g, j0 + j, i0 + i]
+            else:
+                value = src[g, i0 + i, j0 + j]
+        slice_[i, j] = value
+
+
 @cuda.jit
 def _matmul_kernel(a, b, out, trans_a, trans_b):
     """out[g, r, q] = sum_k A[g, r, k] * B[g, k, q]      A = a or a^T (trans_a), B = b or b^T (trans_b)
@@ -111,36 +134,8 @@ def _matmul_kernel(a, b, out, trans_a, trans_b):
             acc[i, j] = zero
     for k0 in range(0, K, BK):
         # stage the slices; consecutive threads read consecutive addresses of a and b
-        for load in range(BM * BK // THREADS):
-            e = t + load * THREADS                           # the element of the slice to copy
-            if trans_a:                                      # a[g] is (K, R): walk along r
-                k = e // BM
-                m = e % BM
-            else:                                            # a[g] is (R, K): walk along k
-                m = e // BK
-                k = e % BK
-            value = zero
-            if r0 + m < R and k0 + k < K:
-                if trans_a:
-                    value = a[g, k0 + k, r0 + m]
-                else:
-                    value = a[g, r0 + m, k0 + k]
-            a_slice[m, k] = value
-        for load in range(BK * BN // THREADS):
-            e = t + load * THREADS
-            if trans_b:                                      # b[g] is (Q, K): walk along k
-                n = e // BK
-                k = e % BK
-            else:                                            # b[g] is (K, Q): walk along q
-                k = e // BN
-                n = e % BN
-            value = zero
-            if k0 + k < K and q0 + n < Q:
-                if trans_b:
-                    value = b[g, q0 + n, k0 + k]
-                else:
-                    value = b[g, k0 + k, q0 + n]
-            b_slice[k, n] = value
+        _stage(a_slice, a, g, r0, k0, R, K, BM, BK, trans_a, t, zero)     # a[g] is (R, K), or (K, R)
+        _stage(b_slice, b, g, k0, q0, K, Q, BK, BN, trans_b, t, zero)     # b[g] is (K, Q), or (Q, K)
         cuda.syncthreads()                                   # the slices are complete
         for k in range(BK):
             for i in range(TM):
