@@ -309,6 +309,43 @@ def test_blocked_on_rows_of_several_register_tiles(dtype, stride, groups):
         assert_close(got, e, dtype)
 
 
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    (1, 2, 0, 1),          # 1x1 at stride 2: three of the four phases are read by no tap (dx 0 there)
+    (3, 2, 1, 1),          # phases with 4, 2, 2 and 1 taps, each with a padded first row or column
+    (3, 3, 2, 1),          # padding past a whole phase row: some phases start on their second row
+    (2, 1, 3, 2),          # stride 1, padding larger than the kernel reach, dilation 2
+    (3, 1, 0, 1),          # no padding at stride 1: dxq is dx itself
+])
+def test_blocked_dx_writes_every_pixel_from_a_poisoned_workspace(kernel, stride, padding, dilation):
+    # dx is gathered only at the positions of each stride phase that hold pixels of x
+    # (_Polyphase.inside); the crop must then find every pixel written, whatever the scratch
+    # buffer held before: NaN everywhere, so a pixel left out shows
+    s = dict(x_shape=(2, 3, 9, 11), w_shape=(4, 3, kernel, kernel), stride=(stride, stride),
+             padding=(padding, padding), dilation=(dilation, dilation), groups=1, dtype=np.float64, bias=True)
+    x, w, b = _conv_problem(s, seed=11)
+    geo = conv_fast._Polyphase(x.shape, w.shape, s["stride"], s["padding"], s["dilation"], 1, 1)
+    if not geo.identity:
+        conv_fast._workspace.get("dxq", (2, 3, geo.plane), np.float64)[...] = np.nan
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=1)
+    for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
+        assert np.isfinite(got).all()
+        assert_close(got, e, np.float64)
+
+
+def test_polyphase_inside_is_the_span_of_the_pixels_of_x():
+    # [start, stop) of every phase against a brute-force scan of the layout: the first and one
+    # past the last position whose (row, col) of the padded image lies inside x
+    for H, W, S, P in [(9, 11, 2, 1), (7, 5, 3, 2), (4, 4, 1, 1), (5, 6, 2, 0), (3, 8, 3, 4)]:
+        geo = conv_fast._Polyphase((1, 1, H, W), (1, 1, 3, 3), (S, S), (P, P), (1, 1), 1, 1)
+        for p in range(S * S):
+            ph, pw = divmod(p, S)
+            inside = [p * geo.Hq * geo.Wq + u * geo.Wq + v for u in range(geo.Hq) for v in range(geo.Wq)
+                      if 0 <= u * S + ph - P < H and 0 <= v * S + pw - P < W]
+            expected = (inside[0], inside[-1] + 1) if inside else None
+            start, stop = geo.inside(p)
+            assert (start, stop) == expected if inside else start >= stop, (H, W, S, P, p)
+
+
 # ----------------------------------------------------------------------------- parallel twins, bit for bit
 
 ELEMENTWISE = [("relu", ()), ("leaky_relu", (0.1,)), ("elu", (0.7,)), ("sigmoid", ()), ("tanh", ())]

@@ -224,11 +224,16 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     w_t = w.reshape(groups, Fg, Cg, KH * KW).transpose(0, 2, 1, 3)           # (G, Cg, Fg, KK)
     phase = geo.Hq * geo.Wq
     for p in range(stride_h * stride_w):
-        # the stride phases one by one: the positions of phase p only receive the taps of phase p
+        # the stride phases one by one: the positions of phase p only receive the taps of phase p,
+        # and only those that hold pixels of x are computed (the crop drops the padding's; a phase
+        # that no tap reads still gets its zeros)
         kk = np.flatnonzero(geo.taps // phase == p)
+        start, stop = geo.inside(p)
+        if start >= stop:
+            continue
         w_p = np.ascontiguousarray(w_t[..., kk]).reshape(C, Fg * kk.size)
         gather = (np.arange(Fg)[:, None] * dyw.shape[2] + (front - geo.taps[kk])[None, :]).reshape(-1)
-        conv_kernels.conv2d_tiles(dyw, w_p, gather, dxq, groups, p * phase, (p + 1) * phase)
+        conv_kernels.conv2d_tiles(dyw, w_p, gather, dxq, groups, start, stop)
     geo.crop(dxq, dx)
 
 
@@ -265,6 +270,13 @@ def _chunk(dtype) -> int:
     return max(1, BLOCKED_CHUNK_BYTES // np.dtype(dtype).itemsize)
 
 
+def _inside(offset: int, step: int, size: int, count: int) -> tuple[int, int]:
+    """[lo, hi): the u < count with 0 <= u*step + offset < size (lo >= hi when there is none)."""
+    lo = max(0, -(offset // step)) if offset < 0 else 0
+    hi = min(count, (size - 1 - offset) // step + 1) if size - 1 - offset >= 0 else 0
+    return lo, hi
+
+
 class _Polyphase:
     """The fast kernels' view of the input: zero-padded and split into SH*SW stride phases of
     Hq x Wq, and the offset ``taps[ki*KW + kj]`` of every kernel tap in a channel's planes
@@ -284,6 +296,18 @@ class _Polyphase:
         self.plane = SH * SW * self.Hq * self.Wq
         self.identity = (SH, SW, PH, PW) == (1, 1, 0, 0)        # xq is x, viewed as (N, C, H*W)
         self.L = (OH - 1) * self.Wq + OW          # one past the last wide output position that is kept
+
+    def inside(self, p):
+        """The positions [start, stop) of stride phase p that hold the pixels of x (the first
+        row's first pixel to the last row's last one), for gathering dx."""
+        (_, H, W), (SH, SW), (PH, PW) = self.shape[1:], self.stride, self.padding
+        ph, pw = divmod(p, SW)
+        u_lo, u_hi = _inside(ph - PH, SH, H, self.Hq)
+        v_lo, v_hi = _inside(pw - PW, SW, W, self.Wq)
+        if u_lo >= u_hi or v_lo >= v_hi:
+            return 0, 0
+        base = p * self.Hq * self.Wq
+        return base + u_lo * self.Wq + v_lo, base + (u_hi - 1) * self.Wq + v_hi
 
     def term_offsets(self, Cg):
         """Where term k = c*KH*KW + tap of the sum reads a group's input: c*plane + taps[tap]."""
