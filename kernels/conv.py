@@ -147,10 +147,12 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    the tiles at 110-180 (forward and dx), the machine's GEMM at 80-160.
 #    dx is the same loop nest as a gather (see blocked_backward in nbconv.functional.conv_fast):
 #        dxq[n, c, s] = sum_{f, kk} w[f, c, kk] * dyw[n, f, s - taps[kk]]
-#    conv2d_tiles with the channels as rows.  dw is a dot product per (filter, term) over all
-#    positions: 4 filters by 4 terms of them in 16 vector registers (conv2d_dw_tiles).
-# 4. prange over independent outputs: (sample, block of 8 output rows) for the tiles, blocks of
-#    4 filters for dw.  No two tasks write one element.
+#    conv2d_tiles with the channels as rows.  dw is a sum over all positions per (term, filter):
+#    with dy transposed to positions by filters, a tile of 12 terms by 2 vectors of filters in
+#    24 registers (conv2d_dw_lanes, at the end of this file); for groups of fewer filters than a
+#    vector, dot products along the positions, 4 filters by 4 terms (conv2d_dw_tiles).
+# 4. prange over independent outputs: (sample, block of 8 output rows) for the tiles, (block of
+#    filters, run of term tiles) for dw.  No two tasks write one element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
 # reordered sums), never with "nnan"/"ninf": NaN and Inf still propagate.  The sums are therefore added in another order than the naive nest's, and
@@ -459,3 +461,162 @@ def _add_lane_sums(out, k, sums):
     out[2, k + 2], out[2, k + 3] = out[2, k + 2] + simd.hsum(scc), out[2, k + 3] + simd.hsum(scd)
     out[3, k], out[3, k + 1] = out[3, k] + simd.hsum(sda), out[3, k + 1] + simd.hsum(sdb)
     out[3, k + 2], out[3, k + 3] = out[3, k + 2] + simd.hsum(sdc), out[3, k + 3] + simd.hsum(sdd)
+
+
+# --- dw with the filters in the vector lanes ---------------------------------------------------
+#
+# conv2d_dw_tiles above computes each dw[f, k] as a dot product along the positions: the sums
+# end in vectors of partial sums, added across their lanes at every chunk (a tree of shuffles on
+# the port the multiply-adds also use), and each step loads 4 shifted input vectors, each
+# straddling two cache lines.  With dy transposed to positions by filters (dy_by_position: every
+# position's dy of all filters in one contiguous row), dw is a register tile like the forward's:
+#
+#     dw_t[k, f0:f0 + 2V] += x[n, offsets[k] + t] * dyt[n, t, f0:f0 + 2V]     for every (n, t)
+#
+# 12 terms by 2 vectors of filters (32 float32 or 16 float64) held in 24 registers; per
+# position 2 vectors of dy loaded, 12 inputs broadcast, 24 multiply-adds, and every lane is its
+# own filter's sum, so nothing is added across lanes.  The driver (nbconv.functional.conv_fast)
+# uses it when a group has at least one vector of filters; with fewer (depthwise and narrow
+# groups) most lanes would idle, and the dot products above run instead.
+
+@njit(cache=True, parallel=True)
+def dy_by_position(dy, dyt, Wq):
+    """dyt[n, i*Wq + j, f] = dy[n, f, i, j]  for j < OW, 0 at the junk positions j >= OW   (i*Wq + j < L)
+
+    dy (N, F, OH, OW) -> dyt (N, L, F) on the wide positions of the forward's output, each
+    position's row one column of dy (simd.gather, stride OH*OW), in parallel over (n, i).
+    """
+    N, F, OH, OW = dy.shape
+    L = dyt.shape[1]
+    V = simd.lanes(dyt)
+    src = dy.reshape(-1)
+    dst = dyt.reshape(-1)
+    for task in prange(N * OH):                           # task = n*OH + i, output row i of sample n
+        n = task // OH
+        i = task % OH
+        for j in range(min(Wq, L - i * Wq)):
+            row = (n * L + i * Wq + j) * F
+            if j >= OW:
+                simd.fill_zeros(dst, row, F)
+                continue
+            for f0 in range(0, F, V):
+                column = ((n * F + f0) * OH + i) * OW + j            # dy[n, f0, i, j]
+                simd.store(dst, row + f0, simd.gather(src, column, OH * OW, F - f0), F - f0)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def conv2d_dw_lanes(dyt, inp, offsets, dw_t, groups, chunk, tiles_per_task):
+    """dw_t[k, f] = sum_n sum_{t < L} inp[n, g*Cg*PLANE + offsets[k] + t] * dyt[n, t, f]    (f in group g)
+
+    dw with the filters in the vector lanes (see the section above).  dyt (N, L, F) from
+    dy_by_position; inp (N, C, PLANE); offsets (T12,) where term k reads its group's input, a
+    multiple of 12 entries (the driver repeats the last); dw_t (T12, F), k's row holding the
+    sums of all filters (of k's group's filters for each group).  A task owns a block of 2V
+    filters of one group and a run of ``tiles_per_task`` tiles of 12 terms; it walks the samples
+    and chunks of ``chunk`` positions, and for each chunk runs every one of its tiles over it
+    (the chunk of dyt stays in cache across them), each tile's 24 sums loaded from dw_t before
+    and stored after (0 before the first chunk).  Every (k, f) is summed in one order, samples
+    then positions, whatever the task split or the thread count.
+    """
+    N, C, PLANE = inp.shape
+    L, F = dyt.shape[1], dyt.shape[2]
+    Cg = C // groups
+    Fg = F // groups
+    V = simd.lanes(inp)
+    fblocks = (Fg + 2 * V - 1) // (2 * V)
+    ntiles = offsets.shape[0] // 12
+    runs = (ntiles + tiles_per_task - 1) // tiles_per_task
+    x = inp.reshape(-1)
+    e = dyt.reshape(-1)
+    d = dw_t.reshape(-1)
+    for task in prange(groups * fblocks * runs):
+        g = task // (fblocks * runs)
+        f0 = g * Fg + task // runs % fblocks * 2 * V
+        count = min(2 * V, (g + 1) * Fg - f0)            # filters f0 ... f0 + count - 1: this block's
+        first = task % runs * tiles_per_task
+        for n in range(N):
+            xb = (n * C + g * Cg) * PLANE                # the group's input of sample n
+            for t0 in range(0, L, chunk):
+                for tile in range(first, min(ntiles, first + tiles_per_task)):
+                    k = 12 * tile
+                    o = (xb + offsets[k], xb + offsets[k + 1], xb + offsets[k + 2], xb + offsets[k + 3],
+                         xb + offsets[k + 4], xb + offsets[k + 5], xb + offsets[k + 6], xb + offsets[k + 7],
+                         xb + offsets[k + 8], xb + offsets[k + 9], xb + offsets[k + 10], xb + offsets[k + 11])
+                    if n == 0 and t0 == 0:
+                        z = simd.zeros(inp)
+                        s = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+                    else:
+                        s = _load_lane_tile(d, k * F + f0, F, count, V)
+                    for t in range(t0, min(L, t0 + chunk)):
+                        q = (n * L + t) * F + f0
+                        s = _lane_tile_step(s, x, o, t, simd.load(e, q, count), simd.load(e, q + V, count - V))
+                    _store_lane_tile(d, k * F + f0, F, count, V, s)
+
+
+@njit(cache=True, inline="always")
+def _lane_tile_step(s, x, o, t, e0, e1):
+    """One position of a lane tile: s[2r + h] += x[o[r] + t] * e_h for its 12 rows r (terms) and
+    its 2 vectors h of filters."""
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15, s16, s17, s18, s19, s20, s21, s22, s23 = s
+    s0, s1 = _fma2(simd.broadcast(x, o[0] + t), e0, e1, s0, s1)
+    s2, s3 = _fma2(simd.broadcast(x, o[1] + t), e0, e1, s2, s3)
+    s4, s5 = _fma2(simd.broadcast(x, o[2] + t), e0, e1, s4, s5)
+    s6, s7 = _fma2(simd.broadcast(x, o[3] + t), e0, e1, s6, s7)
+    s8, s9 = _fma2(simd.broadcast(x, o[4] + t), e0, e1, s8, s9)
+    s10, s11 = _fma2(simd.broadcast(x, o[5] + t), e0, e1, s10, s11)
+    s12, s13 = _fma2(simd.broadcast(x, o[6] + t), e0, e1, s12, s13)
+    s14, s15 = _fma2(simd.broadcast(x, o[7] + t), e0, e1, s14, s15)
+    s16, s17 = _fma2(simd.broadcast(x, o[8] + t), e0, e1, s16, s17)
+    s18, s19 = _fma2(simd.broadcast(x, o[9] + t), e0, e1, s18, s19)
+    s20, s21 = _fma2(simd.broadcast(x, o[10] + t), e0, e1, s20, s21)
+    s22, s23 = _fma2(simd.broadcast(x, o[11] + t), e0, e1, s22, s23)
+    return (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15, s16, s17, s18, s19, s20, s21,
+            s22, s23)
+
+
+@njit(cache=True, inline="always")
+def _fma2(w, e0, e1, s0, s1):
+    """One row of a lane tile: s_h += w * e_h for its 2 vectors."""
+    return simd.fma(w, e0, s0), simd.fma(w, e1, s1)
+
+
+@njit(cache=True, inline="always")
+def _load_lane_tile(d, r, F, count, V):
+    """The 24 sums of a lane tile from its 12 rows of dw_t (flat d, row stride F, from d[r])."""
+    return (simd.load(d, r, count), simd.load(d, r + V, count - V),
+            simd.load(d, r + F, count), simd.load(d, r + F + V, count - V),
+            simd.load(d, r + 2 * F, count), simd.load(d, r + 2 * F + V, count - V),
+            simd.load(d, r + 3 * F, count), simd.load(d, r + 3 * F + V, count - V),
+            simd.load(d, r + 4 * F, count), simd.load(d, r + 4 * F + V, count - V),
+            simd.load(d, r + 5 * F, count), simd.load(d, r + 5 * F + V, count - V),
+            simd.load(d, r + 6 * F, count), simd.load(d, r + 6 * F + V, count - V),
+            simd.load(d, r + 7 * F, count), simd.load(d, r + 7 * F + V, count - V),
+            simd.load(d, r + 8 * F, count), simd.load(d, r + 8 * F + V, count - V),
+            simd.load(d, r + 9 * F, count), simd.load(d, r + 9 * F + V, count - V),
+            simd.load(d, r + 10 * F, count), simd.load(d, r + 10 * F + V, count - V),
+            simd.load(d, r + 11 * F, count), simd.load(d, r + 11 * F + V, count - V))
+
+
+@njit(cache=True, inline="always")
+def _store_lane_tile(d, r, F, count, V, s):
+    """The inverse of _load_lane_tile: the 24 sums back into their rows (count filters each)."""
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15, s16, s17, s18, s19, s20, s21, s22, s23 = s
+    _store_pair(d, r, V, count, s0, s1)
+    _store_pair(d, r + F, V, count, s2, s3)
+    _store_pair(d, r + 2 * F, V, count, s4, s5)
+    _store_pair(d, r + 3 * F, V, count, s6, s7)
+    _store_pair(d, r + 4 * F, V, count, s8, s9)
+    _store_pair(d, r + 5 * F, V, count, s10, s11)
+    _store_pair(d, r + 6 * F, V, count, s12, s13)
+    _store_pair(d, r + 7 * F, V, count, s14, s15)
+    _store_pair(d, r + 8 * F, V, count, s16, s17)
+    _store_pair(d, r + 9 * F, V, count, s18, s19)
+    _store_pair(d, r + 10 * F, V, count, s20, s21)
+    _store_pair(d, r + 11 * F, V, count, s22, s23)
+
+
+@njit(cache=True, inline="always")
+def _store_pair(d, r, V, count, s0, s1):
+    """d[r : r + count] = the two vectors of one row of a lane tile."""
+    simd.store(d, r, s0, count)
+    simd.store(d, r + V, s1, count - V)

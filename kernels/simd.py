@@ -31,18 +31,23 @@ All take an array to name the dtype (float32 -> 16 lanes, float64 -> 8; 64 bytes
 - ``lanes(a)``                   the number of lanes, a compile-time constant
 - ``zeros(a)``                   a vector of zeros
 - ``splat(a, s)``                the scalar s (cast to a's dtype) in every lane
+- ``broadcast(a, i)``            a[i] in every lane (one element loaded)
 - ``load(a, i, count)``          a[i], ..., a[i + count - 1] in the first lanes, 0 in the rest
+- ``gather(a, i, stride, count)`` a[i], a[i + stride], ..., count of them, 0 in the rest (a column)
 - ``store(a, i, v, count)``      a[i + l] = v[l] for the lanes l < count, nothing else written
 - ``fma(p, q, r)``               p * q + r lane by lane, rounded once (IEEE fused multiply-add)
 - ``add(p, q)``                  p + q lane by lane
 - ``copy(dst, i, src, j, count)`` dst[i : i + count] = src[j : j + count], a vector at a time
 - ``hsum(v)``                    the sum of the lanes, as a tree in a fixed order
 
-``load`` and ``store`` are masked: lanes at or past ``count`` are neither read nor written, so a
-tile that ends in the middle of a vector stays inside its array (AVX-512 and AVX2 do this in
-hardware; memory past the count is never touched, not even read).  With count >= lanes they
-are plain vector loads and stores.  ``a`` must be 1-D and contiguous and i >= 0: like every
-kernel, these do no bounds checks, so the callers' loop bounds are what keeps them inside.
+``load``, ``gather`` and ``store`` are masked: lanes at or past ``count`` are neither read nor
+written, so a tile that ends in the middle of a vector stays inside its array (AVX-512 and AVX2
+do this in hardware; memory past the count is never touched, not even read).  With count >=
+lanes they are plain vector loads and stores (a gather is one instruction on AVX-512 and AVX2,
+lane by lane elsewhere).  ``a`` must be 1-D and contiguous and i >= 0: like every kernel,
+these do no bounds checks, so the callers' loop bounds are what keeps them inside.
+``broadcast(a, i)`` is ``splat(a, a[i])`` without the test that Numba adds to ``a[i]`` for a
+negative i: inside a loop over positions, a kernel's scalar loads then stay plain loads.
 """
 
 from llvmlite import ir
@@ -50,7 +55,7 @@ from numba import njit, types
 from numba.core import cgutils, errors
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["Vec", "lanes", "zeros", "splat", "load", "store", "fma", "add", "hsum", "copy", "fill_zeros"]
+__all__ = ["Vec", "lanes", "zeros", "splat", "broadcast", "load", "gather", "store", "fma", "add", "hsum", "copy", "fill_zeros"]
 
 VECTOR_BYTES = 64
 
@@ -77,16 +82,27 @@ def _vec_type(array):
     return Vec(array.dtype, VECTOR_BYTES // (array.dtype.bitwidth // 8))
 
 
+def _in_every_lane(builder, value, lanes):
+    """The LLVM vector of ``lanes`` copies of the scalar ``value``."""
+    vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
+                                    ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+
+def _index64(builder, value):
+    """An integer index widened to 64 bits."""
+    return builder.sext(value, ir.IntType(64)) if value.type.width < 64 else value
+
+
+def _lane_numbers(lanes):
+    """The constant vector 0, 1, ..., lanes - 1 (64-bit)."""
+    return ir.Constant(ir.VectorType(ir.IntType(64), lanes), list(range(lanes)))
+
+
 def _lane_mask(builder, lanes, count):
     """The <lanes x i1> mask of the lanes l < count."""
-    index_type = ir.IntType(64)
-    lane_index = ir.Constant(ir.VectorType(index_type, lanes), list(range(lanes)))
-    count = builder.sext(count, index_type) if count.type.width < 64 else count
-    counts = builder.insert_element(ir.Constant(ir.VectorType(index_type, lanes), ir.Undefined), count,
-                                    ir.Constant(ir.IntType(32), 0))
-    counts = builder.shuffle_vector(counts, ir.Constant(counts.type, ir.Undefined),
-                                    ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
-    return builder.icmp_signed("<", lane_index, counts)
+    return builder.icmp_signed("<", _lane_numbers(lanes), _in_every_lane(builder, _index64(builder, count), lanes))
 
 
 def _vector_access(context, builder, vec, array_type, array, index, count):
@@ -130,11 +146,7 @@ def splat(typingctx, a, s):
     vec = _vec_type(a)
 
     def codegen(context, builder, signature, args):
-        llvm_vec = context.get_value_type(vec)
-        value = context.cast(builder, args[1], signature.args[1], vec.dtype)
-        one = builder.insert_element(ir.Constant(llvm_vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, ir.Constant(llvm_vec, ir.Undefined),
-                                      ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes), [0] * vec.lanes))
+        return _in_every_lane(builder, context.cast(builder, args[1], signature.args[1], vec.dtype), vec.lanes)
     return vec(a, s), codegen
 
 
@@ -151,6 +163,40 @@ def load(typingctx, a, i, count):
         return builder.call(masked_load, [pointer, ir.Constant(ir.IntType(32), vec.dtype.bitwidth // 8), mask,
                                           ir.Constant(llvm_vec, [0.0] * vec.lanes)])
     return vec(a, i, count), codegen
+
+
+@intrinsic
+def broadcast(typingctx, a, i):
+    """a[i] in every lane: one element loaded (no negative-index wraparound: i >= 0)."""
+    vec = _vec_type(a)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return _in_every_lane(builder, builder.load(builder.gep(data, [args[1]])), vec.lanes)
+    return vec(a, i), codegen
+
+
+@intrinsic
+def gather(typingctx, a, i, stride, count):
+    """a[i], a[i + stride], ..., a[i + (count - 1)*stride] in the first lanes, 0 in the others
+    (no lane past count is read): a strided column as one vector."""
+    vec = _vec_type(a)
+
+    def codegen(context, builder, signature, args):
+        llvm_vec = context.get_value_type(vec)
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        start = builder.ptrtoint(builder.gep(data, [args[1]]), ir.IntType(64))          # &a[i]
+        step = builder.mul(_index64(builder, args[2]), ir.Constant(ir.IntType(64), vec.dtype.bitwidth // 8))
+        addresses = builder.add(_in_every_lane(builder, start, vec.lanes),
+                                builder.mul(_lane_numbers(vec.lanes), _in_every_lane(builder, step, vec.lanes)))
+        pointers = builder.inttoptr(addresses, ir.VectorType(data.type, vec.lanes))   # lane l: &a[i + l*stride]
+        mask = _lane_mask(builder, vec.lanes, args[3])
+        masked_gather = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(llvm_vec, [pointers.type, ir.IntType(32), mask.type, llvm_vec]),
+            _intrinsic_name("llvm.masked.gather", llvm_vec) + f".v{vec.lanes}p0")
+        return builder.call(masked_gather, [pointers, ir.Constant(ir.IntType(32), vec.dtype.bitwidth // 8), mask,
+                                            ir.Constant(llvm_vec, [0.0] * vec.lanes)])
+    return vec(a, i, stride, count), codegen
 
 
 @intrinsic

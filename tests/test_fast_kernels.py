@@ -309,6 +309,64 @@ def test_blocked_on_rows_of_several_register_tiles(dtype, stride, groups):
         assert_close(got, e, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dy_by_position_is_dy_transposed_on_the_wide_positions(rng, dtype):
+    N, F, OH, OW, Wq = 3, 21, 5, 7, 9                      # 21 filters: a whole vector and a partial one (float64)
+    dy = rng.standard_normal((N, F, OH, OW)).astype(dtype)
+    L = (OH - 1) * Wq + OW
+    dyt = np.full((N, L, F), np.nan, dtype)
+    KC.dy_by_position(dy, dyt, Wq)
+    expected = np.zeros((N, OH, Wq, F), dtype)
+    expected[:, :, :OW, :] = dy.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(dyt, expected.reshape(N, OH * Wq, F)[:, :L])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_dw_lanes_against_the_naive_kernel_and_the_same_bits_for_any_split(rng, dtype, groups):
+    # 40 filters in 1 or 2 groups: blocks of 2 vectors masked to 8 or 20 (float32), whole and
+    # masked ones (float64); 10 or 5 channels per group: 90 or 45 terms, tiles of 12 (the last
+    # one partial: its rows past T are scratch)
+    N, C, F, H, W = 2, 10, 40, 7, 30
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C // groups, 3, 3)).astype(dtype)
+    dy = rng.standard_normal((N, F, H, W)).astype(dtype)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(F, dtype)
+    KC.conv2d_backward_direct(dy, x, w, dx, dw, db, 1, 1, 1, 1, 1, 1, groups)
+    geo = conv_fast._Polyphase(x.shape, w.shape, (1, 1), (1, 1), (1, 1), H, W)
+    xq = np.empty((N, C, geo.plane), dtype)
+    KC.pad_polyphase(x, xq, 1, 1, 1, 1, geo.Hq, geo.Wq)
+    dyt = np.empty((N, geo.L, F), dtype)
+    KC.dy_by_position(dy, dyt, geo.Wq)
+    offsets = geo.term_offsets(C // groups)
+    T = offsets.size
+    padded = np.concatenate([offsets, offsets[-1:].repeat(-T % 12)])    # a multiple of 12 terms
+    results = []
+    for chunk, tiles_per_task, threads in [(1024, 8, None), (7, 1, None), (50, 3, 1)]:
+        dw_t = np.full((padded.size, F), np.nan, dtype)
+        with conv_fast._numba_threads(threads):
+            KC.conv2d_dw_lanes(dyt, xq, padded, dw_t, groups, chunk, tiles_per_task)
+        results.append(dw_t)
+    assert_close(np.ascontiguousarray(results[0][:T].T).reshape(w.shape), dw, dtype)
+    for other in results[1:]:                    # one order of summation per (term, filter)
+        np.testing.assert_array_equal(other[:T], results[0][:T])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride, groups", [(1, 1), (2, 2), (1, 4)])
+def test_blocked_with_a_vector_of_filters_per_group_takes_dw_by_lanes(dtype, stride, groups):
+    # at least 16 float32 or 8 float64 filters per group: blocked_backward's dw runs
+    # conv2d_dw_lanes (with fewer, conv2d_dw_tiles: the tests above); 1 and 2 of 4 groups' blocks
+    # masked, strides whose phases gather different numbers of taps
+    s = dict(x_shape=(2, 8, 9, 21), w_shape=(80, 8 // groups, 3, 3), stride=(stride, stride), padding=(1, 1),
+             dilation=(1, 1), groups=groups, dtype=dtype, bias=True)
+    assert 80 // groups >= 64 // np.dtype(dtype).itemsize
+    x, w, b = _conv_problem(s, seed=7)
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=groups)
+    for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
+        assert_close(got, e, dtype)
+
+
 @pytest.mark.parametrize("kernel, stride, padding, dilation", [
     (1, 2, 0, 1),          # 1x1 at stride 2: three of the four phases are read by no tap (dx 0 there)
     (3, 2, 1, 1),          # phases with 4, 2, 2 and 1 taps, each with a padded first row or column

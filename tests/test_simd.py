@@ -167,3 +167,47 @@ def test_add_is_lane_by_lane(dtype, rng):
     out = np.empty(lanes, dtype)
     _add(a, b, out)
     np.testing.assert_array_equal(out, a + b)
+
+
+@njit(cache=True)
+def _gather_lanes(src, i, stride, count, out):
+    """All the lanes of gather(src, i, stride, count), masked ones included, into out."""
+    simd.store(out, 0, simd.gather(src, i, stride, count), simd.lanes(src))
+
+
+@njit(cache=True)
+def _broadcast_lanes(src, i, out):
+    simd.store(out, 0, simd.broadcast(src, i), simd.lanes(src))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [1, 3, 7, 64])
+@pytest.mark.parametrize("count", [-2, 0, 1, 5, 8, 16, 30])
+def test_gather_reads_a_strided_column_and_zeros_past_count(dtype, stride, count):
+    lanes = 64 // np.dtype(dtype).itemsize
+    src = np.full(5 + 64 * 16, np.nan, dtype)                 # NaN wherever no lane should read
+    column = 5 + stride * np.arange(lanes)
+    src[column] = np.arange(1, lanes + 1)
+    out = np.full(lanes, -1.0, dtype)
+    _gather_lanes(src, 5, stride, count, out)
+    taken = max(0, min(count, lanes))
+    np.testing.assert_array_equal(out, np.where(np.arange(lanes) < taken, np.arange(1, lanes + 1), 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_gather_stops_at_the_end_of_its_array(dtype):
+    # a column of 3 whose next lane would lie past the array's end: not read
+    src = np.arange(1, 8, dtype=dtype)                        # 1 ... 7
+    out = np.empty(64 // np.dtype(dtype).itemsize, dtype)
+    _gather_lanes(src, 0, 3, 3, out)
+    np.testing.assert_array_equal(out[:3], [1, 4, 7])
+    assert (out[3:] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_broadcast_is_one_element_in_every_lane(dtype, rng):
+    src = rng.standard_normal(40).astype(dtype)
+    out = np.empty(64 // np.dtype(dtype).itemsize, dtype)
+    for i in (0, 17, 39):
+        _broadcast_lanes(src, i, out)
+        np.testing.assert_array_equal(out, np.full(out.size, src[i]))

@@ -17,8 +17,9 @@ every method is called alike:
   - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
     ``nbconv.kernels.conv`` (polyphase padding, shifted contiguous rows, register tiles of
     explicit vectors over the whole sum, prange over independent outputs); no BLAS.  The
-    forward and dx are one kernel, ``conv2d_tiles``; dw is ``conv2d_dw_tiles``.  "fast" and
-    "auto" are this method on the CPU.
+    forward and dx are one kernel, ``conv2d_tiles``; dw is ``conv2d_dw_lanes`` (the filters in
+    the vector lanes), or ``conv2d_dw_tiles`` for groups of fewer filters than a vector.  "fast"
+    and "auto" are this method on the CPU.
   - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: the GPU's "im2col" (CUDA device
     arrays), the teaching form: the lowering kernels of ``nbconv.kernels.cuda.im2col`` and the
     register-blocked Numba product of ``nbconv.kernels.cuda.gemm``, every group in one launch;
@@ -209,6 +210,12 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     offsets front - taps[kk] into dy rows that start with front >= max(taps) zeros.  With a
     stride, the positions of each stride phase of xq gather only the taps that read that phase
     (the others would meet zeros): one call per phase.
+
+    dw[f, c, kk] = sum_{n, t} dyw[n, f, front + t] * xq[n, c, taps[kk] + t], the forward's sum
+    with the weights as the unknowns: when a group has a vector's worth of filters (16 float32,
+    8 float64), dy is transposed to positions by filters and conv2d_dw_lanes keeps 12 terms by
+    32 (16) filters in registers over all (n, t); narrower groups take conv2d_dw_tiles's dot
+    products along the positions.
     """
     N, F, OH, OW = dy.shape
     C = x.shape[1]
@@ -219,7 +226,10 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     dyw = _workspace.get("wide", (N, F, _round_up(front + geo.plane, ROW_ALIGN)), x.dtype)
     conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, front)
     xq = geo.padded(x)
-    _dw_by_tiles(dyw, front, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
+    if Fg >= _lanes(x.dtype):                    # a vector of filters per group: filters in the lanes
+        _dw_by_lanes(dy, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.Wq, geo.L)
+    else:
+        _dw_by_tiles(dyw, front, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
     dxq = geo.gradient_buffer(dx)
     w_t = w.reshape(groups, Fg, Cg, KH * KW).transpose(0, 2, 1, 3)           # (G, Cg, Fg, KK)
     phase = geo.Hq * geo.Wq
@@ -235,6 +245,32 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
         gather = (np.arange(Fg)[:, None] * dyw.shape[2] + (front - geo.taps[kk])[None, :]).reshape(-1)
         conv_kernels.conv2d_tiles(dyw, w_p, gather, dxq, groups, start, stop)
     geo.crop(dxq, dx)
+
+
+def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
+    """dw through conv2d_dw_lanes: dy by position first, the terms padded to a multiple of 12
+    (the last one repeated), dw_t's rows transposed back to dw's and the scratch rows dropped."""
+    N, F = dy.shape[:2]
+    T = offsets.size
+    dyt = _workspace.get("dyt", (N, L, F), dy.dtype)
+    conv_kernels.dy_by_position(dy, dyt, Wq)
+    padded = np.concatenate([offsets, np.full(-T % 12, offsets[-1], dtype=offsets.dtype)])
+    dw_t = _workspace.get("dw", (padded.size, F), dy.dtype)
+    tiles = padded.size // 12 * groups * -(-(F // groups) // (2 * _lanes(dy.dtype)))
+    conv_kernels.conv2d_dw_lanes(dyt, xq, padded, dw_t, groups, DW_CHUNK, max(1, min(8, tiles // 8)))
+    dw_terms[:] = dw_t[:T].T
+
+
+# conv2d_dw_lanes runs each tile over chunks of this many positions: the chunk of dy by position
+# (2 vectors of filters per position) is then reused from cache by all the tiles of a task.  Runs
+# of up to 8 tiles per task, at least 8 tasks where there are 8 tiles (1024 and 8: the fastest of
+# 64-1024 positions and 2-8 tiles at the benchmark shapes on the 2-core AVX-512 machine).
+DW_CHUNK = 1024
+
+
+def _lanes(dtype) -> int:
+    """The lanes of one 64-byte vector (nbconv.kernels.simd): 16 float32, 8 float64."""
+    return 64 // np.dtype(dtype).itemsize
 
 
 def _dw_by_tiles(dyw, front, xq, offsets, dw_terms, groups, L, dtype):
