@@ -207,9 +207,11 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
 
     (dyw is 0 outside the kept outputs).  That is ``conv2d_tiles`` again, with the channels as
     its output rows, the filters' dy rows as its input, w transposed to (C, Fg*KH*KW), and the
-    offsets front - taps[kk] into dy rows that start with front >= max(taps) zeros.  With a
-    stride, the positions of each stride phase of xq gather only the taps that read that phase
-    (the others would meet zeros): one call per phase.
+    offsets front - taps[kk] into dy rows that start with ``front`` zeros.  With a stride, the
+    positions of each stride phase of xq gather only the taps that read that phase (the others
+    would meet zeros): one call per phase, whose positions s and taps lie in one phase plane, so
+    that s - taps[kk] >= -(the tap's offset within its plane): ``front`` is the largest of
+    those, and a dy row needs front + Hq*Wq entries, not front + the whole polyphase layout.
 
     dw[f, c, kk] = sum_{n, t} dyw[n, f, front + t] * xq[n, c, taps[kk] + t], the forward's sum
     with the weights as the unknowns: when a group has a vector's worth of filters (16 float32,
@@ -222,8 +224,9 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     _, Cg, KH, KW = w.shape
     Fg = F // groups
     geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
-    front = _round_up(int(geo.taps.max()), ROW_ALIGN)              # dy's rows start on a 64-byte line
-    dyw = _workspace.get("wide", (N, F, _round_up(front + geo.plane, ROW_ALIGN)), x.dtype)
+    phase = geo.Hq * geo.Wq
+    front = _round_up(int((geo.taps % phase).max()), ROW_ALIGN)    # dy's rows start on a 64-byte line
+    dyw = _workspace.get("wide", (N, F, _round_up(front + phase, ROW_ALIGN)), x.dtype)
     conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, front)
     xq = geo.padded(x)
     if Fg >= _lanes(x.dtype):                    # a vector of filters per group: filters in the lanes
@@ -232,7 +235,6 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
         _dw_by_tiles(dyw, front, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
     dxq = geo.gradient_buffer(dx)
     w_t = w.reshape(groups, Fg, Cg, KH * KW).transpose(0, 2, 1, 3)           # (G, Cg, Fg, KK)
-    phase = geo.Hq * geo.Wq
     for p in range(stride_h * stride_w):
         # the stride phases one by one: the positions of phase p only receive the taps of phase p,
         # and only those that hold pixels of x are computed (the crop drops the padding's; a phase
