@@ -183,16 +183,6 @@ def _end_inside(offset, step, size, count):
     return min(count, last // step + 1)
 
 
-@njit(cache=True, inline="always")
-def _copy_strided(dst, src):
-    """dst[v] = src[v] for two 1-D views of one length, either of them strided (a slice with a
-    step).  The strided rows of pad_polyphase and crop_polyphase go through views: indexing
-    x[n, c, row, v*SW + col0] element by element costs a 4-D index and a negative-index test per
-    element, and ran 1.5-2x slower at stride 2."""
-    for v in range(dst.shape[0]):
-        dst[v] = src[v]
-
-
 @njit(cache=True, parallel=True)
 def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
     """xq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v] = x[n, c, u*SH + ph - PH, v*SW + pw - PW]   (0 outside x)
@@ -219,11 +209,8 @@ def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
                         continue
                     simd.fill_zeros(qf, d, v_lo)
                     src = (task * H + row) * W + col0             # x's row, at v = 0
-                    if stride_w == 1:
-                        simd.copy(qf, d + v_lo, xf, src + v_lo, v_hi - v_lo)
-                    elif v_hi > v_lo:                             # every stride_w-th input of the row
-                        _copy_strided(qf[d + v_lo:d + v_hi],
-                                      xf[src + v_lo * stride_w:src + (v_hi - 1) * stride_w + 1:stride_w])
+                    # every stride_w-th input of the row (a gather), or the whole row
+                    simd.copy_strided(qf, d + v_lo, 1, xf, src + v_lo * stride_w, stride_w, v_hi - v_lo)
                     simd.fill_zeros(qf, d + v_hi, Wq - v_hi)
 
 
@@ -247,11 +234,8 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
                 v_lo = min(_first_inside(col0, stride_w), Wq)
                 v_hi = max(_end_inside(col0, stride_w, W, Wq), v_lo)
                 dst = (task * H + row) * W + col0                 # dx's row, at v = 0
-                if stride_w == 1:
-                    simd.copy(xf, dst + v_lo, qf, base + v_lo, v_hi - v_lo)
-                elif v_hi > v_lo:                                 # every stride_w-th pixel of the row
-                    _copy_strided(xf[dst + v_lo * stride_w:dst + (v_hi - 1) * stride_w + 1:stride_w],
-                                  qf[base + v_lo:base + v_hi])
+                # every stride_w-th pixel of the row (a scatter), or the whole row
+                simd.copy_strided(xf, dst + v_lo * stride_w, stride_w, qf, base + v_lo, 1, v_hi - v_lo)
 
 
 @njit(cache=True, parallel=True)

@@ -35,17 +35,20 @@ All take an array to name the dtype (float32 -> 16 lanes, float64 -> 8; 64 bytes
 - ``load(a, i, count)``          a[i], ..., a[i + count - 1] in the first lanes, 0 in the rest
 - ``gather(a, i, stride, count)`` a[i], a[i + stride], ..., count of them, 0 in the rest (a column)
 - ``store(a, i, v, count)``      a[i + l] = v[l] for the lanes l < count, nothing else written
+- ``scatter(a, i, stride, v, count)`` a[i + l*stride] = v[l] for l < count (a column written)
 - ``fma(p, q, r)``               p * q + r lane by lane, rounded once (IEEE fused multiply-add)
 - ``add(p, q)``                  p + q lane by lane
 - ``copy(dst, i, src, j, count)`` dst[i : i + count] = src[j : j + count], a vector at a time
+- ``copy_strided(dst, i, dst_stride, src, j, src_stride, count)`` the same between strided runs
 - ``hsum(v)``                    the sum of the lanes, as a tree in a fixed order
 
-``load``, ``gather`` and ``store`` are masked: lanes at or past ``count`` are neither read nor
-written, so a tile that ends in the middle of a vector stays inside its array (AVX-512 and AVX2
-do this in hardware; memory past the count is never touched, not even read).  With count >=
-lanes they are plain vector loads and stores (a gather is one instruction on AVX-512 and AVX2,
-lane by lane elsewhere).  ``a`` must be 1-D and contiguous and i >= 0: like every kernel,
-these do no bounds checks, so the callers' loop bounds are what keeps them inside.
+``load``, ``gather``, ``store`` and ``scatter`` are masked: lanes at or past ``count`` are
+neither read nor written, so a tile that ends in the middle of a vector stays inside its array
+(AVX-512 and AVX2 do this in hardware; memory past the count is never touched, not even read).
+With count >= lanes they are plain vector loads and stores (a gather is one instruction on
+AVX-512 and AVX2, a scatter on AVX-512; lane by lane elsewhere).  ``a`` must be 1-D and
+contiguous and i >= 0: like every kernel, these do no bounds checks, so the callers' loop
+bounds are what keeps them inside.
 ``broadcast(a, i)`` is ``splat(a, a[i])`` without the test that Numba adds to ``a[i]`` for a
 negative i: inside a loop over positions, a kernel's scalar loads then stay plain loads.
 """
@@ -55,7 +58,8 @@ from numba import njit, types
 from numba.core import cgutils, errors
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["Vec", "lanes", "zeros", "splat", "broadcast", "load", "gather", "store", "fma", "add", "hsum", "copy", "fill_zeros"]
+__all__ = ["Vec", "lanes", "zeros", "splat", "broadcast", "load", "gather", "store", "scatter", "fma", "add", "hsum",
+           "copy", "copy_strided", "fill_zeros"]
 
 VECTOR_BYTES = 64
 
@@ -184,12 +188,7 @@ def gather(typingctx, a, i, stride, count):
 
     def codegen(context, builder, signature, args):
         llvm_vec = context.get_value_type(vec)
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        start = builder.ptrtoint(builder.gep(data, [args[1]]), ir.IntType(64))          # &a[i]
-        step = builder.mul(_index64(builder, args[2]), ir.Constant(ir.IntType(64), vec.dtype.bitwidth // 8))
-        addresses = builder.add(_in_every_lane(builder, start, vec.lanes),
-                                builder.mul(_lane_numbers(vec.lanes), _in_every_lane(builder, step, vec.lanes)))
-        pointers = builder.inttoptr(addresses, ir.VectorType(data.type, vec.lanes))   # lane l: &a[i + l*stride]
+        pointers = _strided_pointers(context, builder, vec, signature.args[0], args[0], args[1], args[2])
         mask = _lane_mask(builder, vec.lanes, args[3])
         masked_gather = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(llvm_vec, [pointers.type, ir.IntType(32), mask.type, llvm_vec]),
@@ -197,6 +196,35 @@ def gather(typingctx, a, i, stride, count):
         return builder.call(masked_gather, [pointers, ir.Constant(ir.IntType(32), vec.dtype.bitwidth // 8), mask,
                                             ir.Constant(llvm_vec, [0.0] * vec.lanes)])
     return vec(a, i, stride, count), codegen
+
+
+@intrinsic
+def scatter(typingctx, a, i, stride, v, count):
+    """a[i + l*stride] = v[l] for l < min(count, lanes); nothing else written (gather's inverse)."""
+    vec = _vec_type(a)
+    if v != vec:
+        raise errors.TypingError(f"simd.scatter: a vector of {a.dtype} expected, got {v}")
+
+    def codegen(context, builder, signature, args):
+        llvm_vec = context.get_value_type(vec)
+        pointers = _strided_pointers(context, builder, vec, signature.args[0], args[0], args[1], args[2])
+        mask = _lane_mask(builder, vec.lanes, args[4])
+        masked_scatter = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [llvm_vec, pointers.type, ir.IntType(32), mask.type]),
+            _intrinsic_name("llvm.masked.scatter", llvm_vec) + f".v{vec.lanes}p0")
+        builder.call(masked_scatter, [args[3], pointers, ir.Constant(ir.IntType(32), vec.dtype.bitwidth // 8), mask])
+        return context.get_dummy_value()
+    return types.none(a, i, stride, v, count), codegen
+
+
+def _strided_pointers(context, builder, vec, array_type, array, index, stride):
+    """The vector of addresses &a[index + l*stride], l = 0 ... lanes - 1 (a 1-D contiguous array)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    start = builder.ptrtoint(builder.gep(data, [index]), ir.IntType(64))
+    step = builder.mul(_index64(builder, stride), ir.Constant(ir.IntType(64), vec.dtype.bitwidth // 8))
+    addresses = builder.add(_in_every_lane(builder, start, vec.lanes),
+                            builder.mul(_lane_numbers(vec.lanes), _in_every_lane(builder, step, vec.lanes)))
+    return builder.inttoptr(addresses, ir.VectorType(data.type, vec.lanes))
 
 
 @intrinsic
@@ -262,9 +290,7 @@ def hsum(typingctx, v):
 @njit(inline="always")
 def copy(dst, i, src, j, count):
     """dst[i + l] = src[j + l] for l < count (both 1-D and contiguous), a vector at a time."""
-    V = lanes(dst)
-    for l in range(0, count, V):
-        store(dst, i + l, load(src, j + l, count - l), count - l)
+    copy_strided(dst, i, 1, src, j, 1, count)
 
 
 @njit(inline="always")
@@ -274,3 +300,20 @@ def fill_zeros(dst, i, count):
     z = zeros(dst)
     for l in range(0, count, V):
         store(dst, i + l, z, count - l)
+
+
+@njit(inline="always")
+def copy_strided(dst, i, dst_stride, src, j, src_stride, count):
+    """dst[i + l*dst_stride] = src[j + l*src_stride] for l < count, a vector at a time: gathers
+    from a strided source, scatters to a strided destination (plain loads and stores where a
+    stride is 1)."""
+    V = lanes(dst)
+    for l in range(0, count, V):
+        if src_stride == 1:
+            v = load(src, j + l, count - l)
+        else:
+            v = gather(src, j + l * src_stride, src_stride, count - l)
+        if dst_stride == 1:
+            store(dst, i + l, v, count - l)
+        else:
+            scatter(dst, i + l * dst_stride, dst_stride, v, count - l)

@@ -211,3 +211,40 @@ def test_broadcast_is_one_element_in_every_lane(dtype, rng):
     for i in (0, 17, 39):
         _broadcast_lanes(src, i, out)
         np.testing.assert_array_equal(out, np.full(out.size, src[i]))
+
+
+@njit(cache=True)
+def _scatter_lanes(src, dst, i, stride, count):
+    """scatter(dst, i, stride, <the first lanes of src>, count)."""
+    simd.scatter(dst, i, stride, simd.load(src, 0, simd.lanes(src)), count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [1, 2, 5])
+@pytest.mark.parametrize("count", [-1, 0, 1, 6, 8, 16, 20])
+def test_scatter_writes_exactly_a_strided_column(dtype, stride, count):
+    lanes = 64 // np.dtype(dtype).itemsize
+    src = np.arange(1, lanes + 1, dtype=dtype)
+    dst = np.full(3 + 5 * 16 + 1, -1.0, dtype)
+    _scatter_lanes(src, dst, 3, stride, count)
+    expected = np.full(dst.size, -1.0, dtype)
+    written = max(0, min(count, lanes))
+    expected[3 + stride * np.arange(written)] = src[:written]
+    np.testing.assert_array_equal(dst, expected)
+
+
+@njit(cache=True)
+def _copy_strided(dst, i, dst_stride, src, j, src_stride, count):
+    simd.copy_strided(dst, i, dst_stride, src, j, src_stride, count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dst_stride, src_stride", [(1, 1), (1, 2), (3, 1), (2, 3)])
+@pytest.mark.parametrize("count", [0, 1, 17, 40])
+def test_copy_strided_moves_count_elements_between_strided_runs(dtype, dst_stride, src_stride, count):
+    src = np.arange(1, 200, dtype=dtype)
+    dst = np.full(200, -1.0, dtype)
+    _copy_strided(dst, 4, dst_stride, src, 2, src_stride, count)
+    expected = np.full(200, -1.0, dtype)
+    expected[4 + dst_stride * np.arange(count)] = src[2 + src_stride * np.arange(count)]
+    np.testing.assert_array_equal(dst, expected)
