@@ -354,17 +354,44 @@ def test_dw_lanes_against_the_naive_kernel_and_the_same_bits_for_any_split(rng, 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("stride, groups", [(1, 1), (2, 2), (1, 4)])
-def test_blocked_with_a_vector_of_filters_per_group_takes_dw_by_lanes(dtype, stride, groups):
-    # at least 16 float32 or 8 float64 filters per group: blocked_backward's dw runs
-    # conv2d_dw_lanes (with fewer, conv2d_dw_tiles: the tests above); 1 and 2 of 4 groups' blocks
-    # masked, strides whose phases gather different numbers of taps
-    s = dict(x_shape=(2, 8, 9, 21), w_shape=(80, 8 // groups, 3, 3), stride=(stride, stride), padding=(1, 1),
+def test_blocked_with_a_vector_of_filters_per_group_takes_dw_by_lanes(dtype, stride, groups, monkeypatch):
+    # at least 16 float32 or 8 float64 filters and LANES_FROM_TERMS terms per group:
+    # blocked_backward's dw runs conv2d_dw_lanes (with fewer, conv2d_dw_tiles: the tests above
+    # and the 1x1 case below); 1 and 2 of 4 groups' blocks masked, strides whose phases gather
+    # different numbers of taps
+    s = dict(x_shape=(2, 16 * groups, 9, 21), w_shape=(80, 16, 3, 3), stride=(stride, stride), padding=(1, 1),
              dilation=(1, 1), groups=groups, dtype=dtype, bias=True)
-    assert 80 // groups >= 64 // np.dtype(dtype).itemsize
+    assert 16 * 9 >= conv_fast.LANES_FROM_TERMS and 80 // groups >= 64 // np.dtype(dtype).itemsize
+    calls = _count_calls(monkeypatch, "_dw_by_lanes", "_dw_by_tiles")
     x, w, b = _conv_problem(s, seed=7)
     hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=groups)
     for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
         assert_close(got, e, dtype)
+    assert calls == {"_dw_by_lanes": 1, "_dw_by_tiles": 0}
+
+
+def test_blocked_keeps_dw_by_tiles_for_short_sums(monkeypatch):
+    # a 1x1 convolution of 32 channels (32 terms per filter): transposing dy would cost more
+    # than the lanes bring, so dw stays with the dot products even with 48 filters
+    s = dict(x_shape=(2, 32, 6, 7), w_shape=(48, 32, 1, 1), stride=(1, 1), padding=(0, 0),
+             dilation=(1, 1), groups=1, dtype=np.float32, bias=True)
+    calls = _count_calls(monkeypatch, "_dw_by_lanes", "_dw_by_tiles")
+    x, w, b = _conv_problem(s, seed=8)
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=1)
+    for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
+        assert_close(got, e, np.float32)
+    assert calls == {"_dw_by_lanes": 0, "_dw_by_tiles": 1}
+
+
+def _count_calls(monkeypatch, *names):
+    """Wrap conv_fast's functions ``names`` so that each call is counted in the returned dict."""
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        def counted(*args, _name=name, _real=getattr(conv_fast, name)):
+            calls[_name] += 1
+            return _real(*args)
+        monkeypatch.setattr(conv_fast, name, counted)
+    return calls
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation", [

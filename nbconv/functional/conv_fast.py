@@ -215,9 +215,9 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
 
     dw[f, c, kk] = sum_{n, t} dyw[n, f, front + t] * xq[n, c, taps[kk] + t], the forward's sum
     with the weights as the unknowns: when a group has a vector's worth of filters (16 float32,
-    8 float64), dy is transposed to positions by filters and conv2d_dw_lanes keeps 12 terms by
-    32 (16) filters in registers over all (n, t); narrower groups take conv2d_dw_tiles's dot
-    products along the positions.
+    8 float64) and LANES_FROM_TERMS terms, dy is transposed to positions by filters and
+    conv2d_dw_lanes keeps 12 terms by 32 (16) filters in registers over all (n, t); narrower
+    groups and short sums take conv2d_dw_tiles's dot products along the positions.
     """
     N, F, OH, OW = dy.shape
     C = x.shape[1]
@@ -229,7 +229,7 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     dyw = _workspace.get("wide", (N, F, _round_up(front + phase, ROW_ALIGN)), x.dtype)
     conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, front)
     xq = geo.padded(x)
-    if Fg >= _lanes(x.dtype):                    # a vector of filters per group: filters in the lanes
+    if Fg >= _lanes(x.dtype) and Cg * KH * KW >= LANES_FROM_TERMS:      # filters in the lanes
         _dw_by_lanes(dy, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.Wq, geo.L)
     else:
         _dw_by_tiles(dyw, front, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
@@ -262,6 +262,13 @@ def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
     conv_kernels.conv2d_dw_lanes(dyt, xq, padded, dw_t, groups, DW_CHUNK, max(1, min(8, tiles // 8)))
     dw_terms[:] = dw_t[:T].T
 
+
+# dw takes the lane tiles from this many terms (Cg*KH*KW) per group: transposing dy costs about
+# as much as 60-100 terms' worth of the lane kernel's gain over the dot products, measured on the
+# 2-core AVX-512 machine (1x1 with 64 channels: 64 terms, both 3.2 ms; 3 channels of 3x3, 27
+# terms: the dot products 0.6-1.0 ms, lanes 1.1-1.5; 64 channels of 3x3, 576 terms: 9.2-17.6
+# against 7.3-13.0).
+LANES_FROM_TERMS = 128
 
 # conv2d_dw_lanes runs each tile over chunks of this many positions: the chunk of dy by position
 # (2 vectors of filters per position) is then reused from cache by all the tiles of a task.  Runs
