@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from functools import cached_property, lru_cache
 
 import numba
 import numpy as np
@@ -81,14 +82,14 @@ __all__ = ["im2col_forward", "im2col_backward", "blocked_forward", "blocked_back
 
 def im2col_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """y = W_row @ X_col + b, per batch chunk one GEMM per group."""
-    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), *y.shape[2:])
+    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), *y.shape[2:], groups)
     with _numba_threads(IM2COL_NUMBA_THREADS):
         _im2col_forward(x, w, b, y, groups, geo)
 
 
 def im2col_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """dW_row = dY @ X_col^T, dX_col = W_row^T @ dY then col2im, db = the sums of dY's rows."""
-    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), *dy.shape[2:])
+    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), *dy.shape[2:], groups)
     with _numba_threads(IM2COL_NUMBA_THREADS):
         _im2col_backward(dy, x, w, dx, dw, db, groups, geo)
 
@@ -189,10 +190,10 @@ def blocked_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     """y from the wide output yw (rows of length Wq, see nbconv.kernels.conv), cropped, plus b."""
     N, F, OH, OW = y.shape
     _, Cg, KH, KW = w.shape
-    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
+    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups)
     xq = geo.padded(x)
     yw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
-    conv_kernels.conv2d_tiles(xq, w.reshape(F, Cg * KH * KW), geo.term_offsets(Cg), yw, groups, 0, geo.L)
+    conv_kernels.conv2d_tiles(xq, w.reshape(F, Cg * KH * KW), geo.terms, yw, groups, 0, geo.L)
     conv_kernels.crop_wide(yw, b, y, geo.Wq)
 
 
@@ -223,28 +224,20 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     C = x.shape[1]
     _, Cg, KH, KW = w.shape
     Fg = F // groups
-    geo = _Polyphase(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW)
-    phase = geo.Hq * geo.Wq
-    front = _round_up(int((geo.taps % phase).max()), ROW_ALIGN)    # dy's rows start on a 64-byte line
-    dyw = _workspace.get("wide", (N, F, _round_up(front + phase, ROW_ALIGN)), x.dtype)
-    conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, front)
+    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups)
+    dyw = _workspace.get("wide", (N, F, geo.dy_row), x.dtype)      # rows: front zeros, dy, zeros
+    conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, geo.front)
     xq = geo.padded(x)
     if Fg >= _lanes(x.dtype) and Cg * KH * KW >= LANES_FROM_TERMS:      # filters in the lanes
-        _dw_by_lanes(dy, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.Wq, geo.L)
+        _dw_by_lanes(dy, xq, geo.terms, dw.reshape(F, Cg * KH * KW), groups, geo.Wq, geo.L)
     else:
-        _dw_by_tiles(dyw, front, xq, geo.term_offsets(Cg), dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
+        _dw_by_tiles(dyw, geo.front, xq, geo.terms, dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
     dxq = geo.gradient_buffer(dx)
     w_t = w.reshape(groups, Fg, Cg, KH * KW).transpose(0, 2, 1, 3)           # (G, Cg, Fg, KK)
-    for p in range(stride_h * stride_w):
-        # the stride phases one by one: the positions of phase p only receive the taps of phase p,
-        # and only those that hold pixels of x are computed (the crop drops the padding's; a phase
-        # that no tap reads still gets its zeros)
-        kk = np.flatnonzero(geo.taps // phase == p)
-        start, stop = geo.inside(p)
-        if start >= stop:
-            continue
+    for kk, start, stop, gather in geo.dx_phases:
+        # the stride phases one by one: the positions of phase p only receive the taps kk of
+        # phase p, and only those that hold pixels of x are computed (the crop drops the padding's)
         w_p = np.ascontiguousarray(w_t[..., kk]).reshape(C, Fg * kk.size)
-        gather = (np.arange(Fg)[:, None] * dyw.shape[2] + (front - geo.taps[kk])[None, :]).reshape(-1)
         conv_kernels.conv2d_tiles(dyw, w_p, gather, dxq, groups, start, stop)
     geo.crop(dxq, dx)
 
@@ -327,11 +320,12 @@ class _Polyphase:
     Hq x Wq, and the offset ``taps[ki*KW + kj]`` of every kernel tap in a channel's planes
     (see ``nbconv.kernels.conv``, "The optimized direct convolution")."""
 
-    def __init__(self, x_shape, w_shape, stride, padding, dilation, OH, OW):
+    def __init__(self, x_shape, w_shape, stride, padding, dilation, OH, OW, groups=1):
         N, C, H, W = x_shape
         KH, KW = w_shape[2], w_shape[3]
         (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
         self.shape, self.stride, self.padding = x_shape, stride, padding
+        self.w_shape, self.groups = w_shape, groups
         self.Hq = -(-(H + 2 * PH) // SH)
         self.Wq = -(-(W + 2 * PW) // SW)
         ki = np.arange(KH)[:, None] * DH
@@ -358,6 +352,39 @@ class _Polyphase:
         """Where term k = c*KH*KW + tap of the sum reads a group's input: c*plane + taps[tap]."""
         return (np.arange(Cg)[:, None] * self.plane + self.taps[None, :]).reshape(-1)
 
+    @cached_property
+    def terms(self):
+        """term_offsets of the weights' channels per group (w_shape[1])."""
+        return self.term_offsets(self.w_shape[1])
+
+    @cached_property
+    def front(self):
+        """The zeros before each of dx's dy rows: the largest tap offset within its phase plane
+        (see blocked_backward), rounded up so that the rows start on a 64-byte line."""
+        return _round_up(int((self.taps % (self.Hq * self.Wq)).max()), ROW_ALIGN)
+
+    @cached_property
+    def dy_row(self):
+        """The length of a dy row for dx and dw: front zeros, then one phase plane."""
+        return _round_up(self.front + self.Hq * self.Wq, ROW_ALIGN)
+
+    @cached_property
+    def dx_phases(self):
+        """(kk, start, stop, gather) for every stride phase that holds pixels of x: the taps kk
+        that read it, its positions [start, stop) (``inside``), and where term (f, kk) of dx's
+        gather reads the dy rows, f*dy_row + front - taps[kk], for the Fg filters of a group.
+        A phase that no tap reads has kk empty and still gets its zeros."""
+        phase = self.Hq * self.Wq
+        Fg = self.w_shape[0] // self.groups
+        phases = []
+        for p in range(self.stride[0] * self.stride[1]):
+            start, stop = self.inside(p)
+            if start < stop:
+                kk = np.flatnonzero(self.taps // phase == p)
+                gather = (np.arange(Fg)[:, None] * self.dy_row + (self.front - self.taps[kk])[None, :]).reshape(-1)
+                phases.append((kk, start, stop, gather))
+        return tuple(phases)
+
     def padded(self, x):
         """x in the polyphase layout: a view of x itself when there is neither padding nor stride."""
         N, C = self.shape[:2]
@@ -378,6 +405,14 @@ class _Polyphase:
         """dx from dxq (nothing to do when dxq is dx)."""
         if not self.identity:
             conv_kernels.crop_polyphase(dxq, dx, *self.stride, *self.padding, self.Hq, self.Wq)
+
+
+# The geometry of a convolution, computed once per shape: a training loop calls every layer with
+# the same shapes at every step, and the offsets above (a few numpy operations each) cost a small
+# layer more than its kernels' launch.
+# Its arrays are shared by every call of that shape; the kernels only read them (they stay
+# writable: a read-only array is another type to Numba, and every kernel would compile twice).
+_geometry = lru_cache(maxsize=256)(_Polyphase)
 
 
 # --- scratch memory --------------------------------------------------------------------------------
