@@ -49,6 +49,13 @@ CASES = [
     )
 ]
 CASES += [
+    # a vector of float64 filters (8) and 135 terms per filter: blocked's dw takes the lane tiles
+    # (nbconv.kernels.conv.conv2d_dw_lanes); the cases above, with fewer, take the dot products
+    Case("conv2d", "blocked, 15 channels, 8 filters: dw in lanes",
+         partial(F.conv2d_forward, padding=1, method="blocked"), F.conv2d_backward,
+         _conv2d_inputs(1, 15, 4, 4, 8, 15, 3), names=("x", "w", "b")),
+]
+CASES += [
     case
     for method in METHODS
     for case in (
