@@ -251,7 +251,8 @@ def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
     conv_kernels.dy_by_position(dy, dyt, Wq)
     padded = np.concatenate([offsets, np.full(-T % 12, offsets[-1], dtype=offsets.dtype)])
     dw_t = _workspace.get("dw", (padded.size, F), dy.dtype)
-    tiles = padded.size // 12 * groups * -(-(F // groups) // (2 * _lanes(dy.dtype)))
+    filter_blocks = -(-(F // groups) // (2 * _lanes(dy.dtype))) * groups       # of 2 vectors each
+    tiles = padded.size // 12 * filter_blocks
     conv_kernels.conv2d_dw_lanes(dyt, xq, padded, dw_t, groups, DW_CHUNK, max(1, min(8, tiles // 8)))
     dw_terms[:] = dw_t[:T].T
 
@@ -309,8 +310,9 @@ def _chunk(dtype) -> int:
 
 
 def _inside(offset: int, step: int, size: int, count: int) -> tuple[int, int]:
-    """[lo, hi): the u < count with 0 <= u*step + offset < size (lo >= hi when there is none)."""
-    lo = max(0, -(offset // step)) if offset < 0 else 0
+    """[lo, hi): the u < count with 0 <= u*step + offset < size (lo >= hi when there is none; the
+    same bounds as the rows of pad_polyphase in nbconv.kernels.conv)."""
+    lo = -(offset // step) if offset < 0 else 0
     hi = min(count, (size - 1 - offset) // step + 1) if size - 1 - offset >= 0 else 0
     return lo, hi
 
@@ -408,8 +410,8 @@ class _Polyphase:
 
 
 # The geometry of a convolution, computed once per shape: a training loop calls every layer with
-# the same shapes at every step, and the offsets above (a few numpy operations each) cost a small
-# layer more than its kernels' launch.
+# the same shapes at every step, and building it (the offsets above, a few NumPy operations each)
+# took about 50 microseconds per call, a fifth of the Python time of a digits layer's backward.
 # Its arrays are shared by every call of that shape; the kernels only read them (they stay
 # writable: a read-only array is another type to Numba, and every kernel would compile twice).
 _geometry = lru_cache(maxsize=256)(_Polyphase)
