@@ -240,7 +240,10 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
 
 @njit(cache=True, parallel=True)
 def crop_wide(yw, b, y, Wq):
-    """y[n, f, i, j] = yw[n, f, i*Wq + j] + b[f]: drop the junk columns j >= OW, add the bias."""
+    """y[n, f, i, j] = yw[n, f, i*Wq + j] + b[f]: drop the junk columns j >= OW, add the bias.
+
+    With Wq == OW (a 1x1 kernel, no padding, stride 1) yw may be y's own memory: every element
+    is read before it is written at the same place, so this adds the bias in place."""
     N, F, OH, OW = y.shape
     R = yw.shape[2]
     wf = yw.reshape(-1)
@@ -253,6 +256,20 @@ def crop_wide(yw, b, y, Wq):
             dst = (task * OH + i) * OW
             for j in range(0, OW, V):
                 simd.store(yf, dst + j, simd.add(simd.load(wf, src + j, OW - j), bias), OW - j)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def bias_grad(dy, db):
+    """db[f] = sum_{n, s} dy[n, f, s]: the bias gradient alone, one task per f (for dy already
+    in the wide layout: see blocked_backward)."""
+    N, F, S = dy.shape
+    for f in prange(F):
+        acc = 0.0
+        for n in range(N):
+            row = dy[n, f]
+            for s in range(S):
+                acc += row[s]
+        db[f] = acc
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)

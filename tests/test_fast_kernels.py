@@ -383,6 +383,24 @@ def test_blocked_keeps_dw_by_tiles_for_short_sums(monkeypatch):
     assert calls == {"_dw_by_lanes": 0, "_dw_by_tiles": 1}
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C, F, groups", [(6, 9, 3), (130, 16, 1)])
+def test_blocked_1x1_writes_y_and_reads_dy_in_place(dtype, C, F, groups):
+    # a 1x1 kernel at stride 1 without padding: the wide output is y itself and dy its own wide
+    # layout (no scratch copies; the scratch is poisoned so that a read of it shows). 6 channels
+    # in 3 groups take dw's dot products, 130 channels and 16 filters its lanes in float64; 7x5
+    # maps make rows of 35, not a multiple of a vector.  The dilation does nothing on a 1x1.
+    s = dict(x_shape=(3, C, 7, 5), w_shape=(F, C // groups, 1, 1), stride=(1, 1), padding=(0, 0),
+             dilation=(2, 2), groups=groups, dtype=dtype, bias=True)
+    x, w, b = _conv_problem(s, seed=9)
+    assert conv_fast._geometry(x.shape, w.shape, (1, 1), (0, 0), (2, 2), 7, 5, groups).wide_is_output
+    conv_fast._workspace.get("wide", (3 * F * 64,), dtype)[...] = np.nan
+    hyper = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"], groups=groups)
+    for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
+        assert np.isfinite(got).all()
+        assert_close(got, e, dtype)
+
+
 def _count_calls(monkeypatch, *names):
     """Wrap conv_fast's functions ``names`` so that each call is counted in the returned dict."""
     calls = dict.fromkeys(names, 0)

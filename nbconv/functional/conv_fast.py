@@ -192,9 +192,12 @@ def blocked_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     _, Cg, KH, KW = w.shape
     geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups)
     xq = geo.padded(x)
-    yw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
+    if geo.wide_is_output:                        # 1x1, stride 1, no padding: the tiles write y itself
+        yw = y.reshape(N, F, OH * OW)
+    else:
+        yw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
     conv_kernels.conv2d_tiles(xq, w.reshape(F, Cg * KH * KW), geo.terms, yw, groups, 0, geo.L)
-    conv_kernels.crop_wide(yw, b, y, geo.Wq)
+    conv_kernels.crop_wide(yw, b, y, geo.Wq)      # (in place when yw is y: the bias only)
 
 
 def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
@@ -225,8 +228,12 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     _, Cg, KH, KW = w.shape
     Fg = F // groups
     geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups)
-    dyw = _workspace.get("wide", (N, F, geo.dy_row), x.dtype)      # rows: front zeros, dy, zeros
-    conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, geo.front)
+    if geo.wide_is_output:                        # dy is its own wide layout (no front, no junk)
+        dyw = dy.reshape(N, F, OH * OW)
+        conv_kernels.bias_grad(dyw, db)
+    else:
+        dyw = _workspace.get("wide", (N, F, geo.dy_row), x.dtype)  # rows: front zeros, dy, zeros
+        conv_kernels.widen_with_bias_grad(dy, dyw, db, geo.Wq, geo.front)
     xq = geo.padded(x)
     if Fg >= _lanes(x.dtype) and Cg * KH * KW >= LANES_FROM_TERMS:      # filters in the lanes
         _dw_by_lanes(dy, xq, geo.terms, dw.reshape(F, Cg * KH * KW), groups, geo.Wq, geo.L)
@@ -336,6 +343,7 @@ class _Polyphase:
         self.taps = np.ascontiguousarray(taps.reshape(-1), dtype=np.int64)
         self.plane = SH * SW * self.Hq * self.Wq
         self.identity = (SH, SW, PH, PW) == (1, 1, 0, 0)        # xq is x, viewed as (N, C, H*W)
+        self.wide_is_output = self.identity and (KH, KW) == (1, 1)   # and the wide output is y (Wq = OW)
         self.L = (OH - 1) * self.Wq + OW          # one past the last wide output position that is kept
 
     def inside(self, p):
@@ -367,7 +375,10 @@ class _Polyphase:
 
     @cached_property
     def dy_row(self):
-        """The length of a dy row for dx and dw: front zeros, then one phase plane."""
+        """The length of a dy row for dx and dw: front zeros, then one phase plane (dy's own rows
+        when the wide output is y)."""
+        if self.wide_is_output:
+            return self.Hq * self.Wq
         return _round_up(self.front + self.Hq * self.Wq, ROW_ALIGN)
 
     @cached_property
