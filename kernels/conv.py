@@ -155,8 +155,9 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    filters, run of term tiles) for dw.  No two tasks write one element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
-# reordered sums), never with "nnan"/"ninf": NaN and Inf still propagate.  The sums are therefore added in another order than the naive nest's, and
-# the two methods agree to rounding (tests compare them with tolerances), not bit for bit.
+# reordered sums), never with "nnan"/"ninf": NaN and Inf still propagate.  The sums are therefore
+# added in another order than the naive nest's, and the two methods agree to rounding (tests
+# compare them with tolerances), not bit for bit.
 # Two more differences show only with non-finite numbers: the padding is multiplied (by the
 # weights) instead of skipped, so an infinite weight makes the border outputs NaN, as in
 # im2col and the frameworks; and the junk columns read real inputs, which meet dy's zeros in
@@ -266,9 +267,7 @@ def bias_grad(dy, db):
     for f in prange(F):
         acc = 0.0
         for n in range(N):
-            row = dy[n, f]
-            for s in range(S):
-                acc += row[s]
+            acc = _add_all(acc, dy[n, f])
         db[f] = acc
 
 
@@ -293,10 +292,16 @@ def widen_with_bias_grad(dy, dyw, db, Wq, front):
                 simd.copy(dst, row + front + i * Wq, src, plane + i * OW, OW)
                 simd.fill_zeros(dst, row + front + i * Wq + OW, Wq - OW)
             simd.fill_zeros(dst, row + front + OH * Wq, R - front - OH * Wq)
-            values = src[plane:plane + OH * OW]
-            for t in range(OH * OW):
-                acc += values[t]
+            acc = _add_all(acc, src[plane:plane + OH * OW])
         db[f] = acc
+
+
+@njit(cache=True, inline="always")
+def _add_all(acc, values):
+    """acc + values[0] + values[1] + ... (a bias gradient's share of one (n, f) plane)."""
+    for t in range(values.shape[0]):
+        acc += values[t]
+    return acc
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -477,8 +482,9 @@ def _add_lane_sums(out, k, sums):
 # 12 terms by 2 vectors of filters (32 float32 or 16 float64) held in 24 registers; per
 # position 2 vectors of dy loaded, 12 inputs broadcast, 24 multiply-adds, and every lane is its
 # own filter's sum, so nothing is added across lanes.  The driver (nbconv.functional.conv_fast)
-# uses it when a group has at least one vector of filters; with fewer (depthwise and narrow
-# groups) most lanes would idle, and the dot products above run instead.
+# uses it when a group has at least one vector of filters and LANES_FROM_TERMS terms; with fewer
+# filters (depthwise and narrow groups) most lanes would idle, and with fewer terms transposing
+# dy costs more than the lanes bring: the dot products above run instead.
 
 @njit(cache=True, parallel=True)
 def dy_by_position(dy, dyt, Wq):
@@ -584,18 +590,26 @@ def _fma2(w, e0, e1, s0, s1):
 @njit(cache=True, inline="always")
 def _load_lane_tile(d, r, F, count, V):
     """The 24 sums of a lane tile from its 12 rows of dw_t (flat d, row stride F, from d[r])."""
-    return (simd.load(d, r, count), simd.load(d, r + V, count - V),
-            simd.load(d, r + F, count), simd.load(d, r + F + V, count - V),
-            simd.load(d, r + 2 * F, count), simd.load(d, r + 2 * F + V, count - V),
-            simd.load(d, r + 3 * F, count), simd.load(d, r + 3 * F + V, count - V),
-            simd.load(d, r + 4 * F, count), simd.load(d, r + 4 * F + V, count - V),
-            simd.load(d, r + 5 * F, count), simd.load(d, r + 5 * F + V, count - V),
-            simd.load(d, r + 6 * F, count), simd.load(d, r + 6 * F + V, count - V),
-            simd.load(d, r + 7 * F, count), simd.load(d, r + 7 * F + V, count - V),
-            simd.load(d, r + 8 * F, count), simd.load(d, r + 8 * F + V, count - V),
-            simd.load(d, r + 9 * F, count), simd.load(d, r + 9 * F + V, count - V),
-            simd.load(d, r + 10 * F, count), simd.load(d, r + 10 * F + V, count - V),
-            simd.load(d, r + 11 * F, count), simd.load(d, r + 11 * F + V, count - V))
+    s0, s1 = _load_pair(d, r, V, count)
+    s2, s3 = _load_pair(d, r + F, V, count)
+    s4, s5 = _load_pair(d, r + 2 * F, V, count)
+    s6, s7 = _load_pair(d, r + 3 * F, V, count)
+    s8, s9 = _load_pair(d, r + 4 * F, V, count)
+    s10, s11 = _load_pair(d, r + 5 * F, V, count)
+    s12, s13 = _load_pair(d, r + 6 * F, V, count)
+    s14, s15 = _load_pair(d, r + 7 * F, V, count)
+    s16, s17 = _load_pair(d, r + 8 * F, V, count)
+    s18, s19 = _load_pair(d, r + 9 * F, V, count)
+    s20, s21 = _load_pair(d, r + 10 * F, V, count)
+    s22, s23 = _load_pair(d, r + 11 * F, V, count)
+    return (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15, s16, s17, s18, s19, s20, s21,
+            s22, s23)
+
+
+@njit(cache=True, inline="always")
+def _load_pair(d, r, V, count):
+    """The two vectors of one row of a lane tile, d[r : r + count]."""
+    return simd.load(d, r, count), simd.load(d, r + V, count - V)
 
 
 @njit(cache=True, inline="always")

@@ -65,9 +65,9 @@ def linear_backward(dy, x, w, dx, dw, db):
 # keeps its own pool of threads spinning after each call, and in a training step, where every
 # other kernel runs on Numba's threads, that pool took the cores the next kernels needed (a
 # LeNet step on 8x8 digits ran 1.5x faster with OPENBLAS_NUM_THREADS=1, measured with the
-# convolutions on Numba's threads).  One pool for every kernel has no such contest.  The products accumulate in the arrays' dtype with fused
-# multiply-adds, where the loops above accumulate in float64: for float32 the two agree to
-# float32 rounding, not bit for bit.
+# convolutions on Numba's threads).  One pool for every kernel has no such contest.  The
+# products accumulate in the arrays' dtype with fused multiply-adds, where the loops above
+# accumulate in float64: for float32 the two agree to float32 rounding, not bit for bit.
 
 def matmul_tiles(a, b, out):
     """out = a @ b for C-contiguous a (O, K), b (K, T), out (O, T): conv2d_tiles with b's K rows as

@@ -71,6 +71,7 @@ import numpy as np
 
 from nbconv.kernels import conv as conv_kernels
 from nbconv.kernels import im2col as im2col_kernels
+from nbconv.kernels import simd
 from nbconv import devices
 
 __all__ = ["im2col_forward", "im2col_backward", "blocked_forward", "blocked_backward",
@@ -256,7 +257,7 @@ def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
     T = offsets.size
     dyt = _workspace.get("dyt", (N, L, F), dy.dtype)
     conv_kernels.dy_by_position(dy, dyt, Wq)
-    padded = np.concatenate([offsets, np.full(-T % 12, offsets[-1], dtype=offsets.dtype)])
+    padded = _repeat_last(offsets, 12)
     dw_t = _workspace.get("dw", (padded.size, F), dy.dtype)
     filter_blocks = -(-(F // groups) // (2 * _lanes(dy.dtype))) * groups       # of 2 vectors each
     tiles = padded.size // 12 * filter_blocks
@@ -279,8 +280,14 @@ DW_CHUNK = 1024
 
 
 def _lanes(dtype) -> int:
-    """The lanes of one 64-byte vector (nbconv.kernels.simd): 16 float32, 8 float64."""
-    return 64 // np.dtype(dtype).itemsize
+    """The lanes of one vector of nbconv.kernels.simd (64 bytes): 16 float32, 8 float64."""
+    return simd.VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+def _repeat_last(offsets, multiple):
+    """The term offsets padded to a multiple of ``multiple`` entries by repeating the last (the
+    dw kernels' tiles take terms 12 or 4 at a time; the repeated terms' sums are scratch)."""
+    return np.concatenate([offsets, np.full(-offsets.size % multiple, offsets[-1], dtype=offsets.dtype)])
 
 
 def _dw_by_tiles(dyw, front, xq, offsets, dw_terms, groups, L, dtype):
@@ -289,7 +296,7 @@ def _dw_by_tiles(dyw, front, xq, offsets, dw_terms, groups, L, dtype):
     F, T = dw_terms.shape
     Fg = F // groups
     nblocks = (Fg + 3) // 4
-    padded = np.concatenate([offsets, np.full(-T % 4, offsets[-1], dtype=offsets.dtype)])
+    padded = _repeat_last(offsets, 4)
     blocks = _workspace.get("dw", (groups * nblocks * 4, padded.size), dtype)
     conv_kernels.conv2d_dw_tiles(dyw, front, xq, padded, blocks, groups, L, _chunk(dtype))
     f = np.arange(F)
