@@ -20,6 +20,8 @@ Below the naive kernels, the teaching reference, sits the optimized direct convo
 Its section explains the layout it works on (polyphase padding, "wide" output rows).
 """
 
+from collections import namedtuple
+
 from numba import njit, prange
 
 from . import simd
@@ -131,11 +133,14 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #
 #    whatever the stride and dilation: one fixed offset per term.  With stride 1 there is one
 #    phase and xq is just the padded image.
-# 2. Shifted rows over a flat index.  Give the output rows the same length Wq (the "wide"
-#    output yw[n, f, i*Wq + j]; the columns j >= OW are junk that the crop drops).  Then
-#    output t = i*Wq + j reads input taps[..] + t: each term adds a shifted copy of a whole
-#    input plane, scaled by one weight, to a whole output plane, contiguous in both, with no
-#    bounds tests.
+# 2. Shifted rows over a flat index.  Output (i, j) reads input taps[..] + i*Wq + j: each term
+#    adds a shifted copy of the input plane, scaled by one weight, to the output, with no bounds
+#    tests.  Where the output goes is a grid (``Grid``): either y's own rows, OH rows of OW
+#    read at i*Wq + j and written at i*OW + j, each row in whole vectors and a masked last one;
+#    or the "wide" output yw[n, f, t], t = i*Wq + j < L, one long row whose columns j >= OW are
+#    junk that a crop drops.  The driver takes y's rows when they need no more vectors than
+#    the wide row (rows of 32 or 16: no junk computed and no crop), the wide row otherwise
+#    (rows of 8 would fill half a vector each).
 # 3. Register tiles.  A tile of outputs (8 filters by 3 vectors of positions: 48 float32 or 24
 #    float64 positions) is held in 24 vector registers while the loop runs over ALL the terms
 #    (c, ki, kj) of its sum: per term, 3 input vectors and 8 weights are loaded and 24
@@ -240,23 +245,16 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
 
 
 @njit(cache=True, parallel=True)
-def crop_wide(yw, b, y, Wq):
-    """y[n, f, i, j] = yw[n, f, i*Wq + j] + b[f]: drop the junk columns j >= OW, add the bias.
-
-    With Wq == OW (a 1x1 kernel, no padding, stride 1) yw may be y's own memory: every element
-    is read before it is written at the same place, so this adds the bias in place."""
+def crop_wide(yw, y, Wq):
+    """y[n, f, i, j] = yw[n, f, i*Wq + j]: the wide output without its junk columns j >= OW
+    (the tiles added the bias already)."""
     N, F, OH, OW = y.shape
     R = yw.shape[2]
     wf = yw.reshape(-1)
     yf = y.reshape(-1)
-    V = simd.lanes(y)
     for task in prange(N * F):                            # task = n*F + f
-        bias = simd.splat(y, b[task % F])
         for i in range(OH):
-            src = task * R + i * Wq
-            dst = (task * OH + i) * OW
-            for j in range(0, OW, V):
-                simd.store(yf, dst + j, simd.add(simd.load(wf, src + j, OW - j), bias), OW - j)
+            simd.copy(yf, (task * OH + i) * OW, wf, task * R + i * Wq, OW)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
@@ -304,31 +302,42 @@ def _add_all(acc, values):
     return acc
 
 
+# Where conv2d_tiles computes: a grid of rows x cols output positions, position (i, j) read at
+# read_start + i*read_row + j of every shifted input row and written at write_start + i*write_row + j
+# of its output row.  One row of stop - start positions is the wide layout itself (read and written
+# at the same t); the forward's rows (OH, OW, read_row Wq, write_row OW) go straight into y.
+Grid = namedtuple("Grid", ["rows", "cols", "read_start", "read_row", "write_start", "write_row"])
+
+
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def conv2d_tiles(inp, w_terms, offsets, out, groups, start, stop):
-    """out[n, o, t] = sum_k w_terms[o, k] * inp[n, g*Cg*PLANE + offsets[k] + t]    (start <= t < stop, o in group g)
+def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
+    """out[n, o, q] = bias[o] + sum_k w_terms[o, k] * inp[n, g*Cg*PLANE + offsets[k] + p]    (o in group g)
 
-    The one loop nest of the blocked forward and dx (see the section above): shifted input rows,
-    each scaled by one weight, summed into output rows.  inp (N, C, PLANE), w_terms (O, T),
-    offsets (T,) where term k reads its group's input, out (N, O, >= stop).  For the forward,
-    o = f, term k = (c, ki, kj), offsets[k] = c*PLANE + taps[ki*KW + kj] and t < L.
+    for every position (i, j) of the grid (i < rows, j < cols): p = read_start + i*read_row + j,
+    q = write_start + i*write_row + j.  The one loop nest of the blocked forward and dx (see the
+    section above): shifted input rows, each scaled by one weight, summed into output rows.  inp
+    (N, C, PLANE), w_terms (O, T), offsets (T,) where term k reads its group's input, bias (O,),
+    out (N, O, Q).  For the forward, o = f, term k = (c, ki, kj), offsets[k] = c*PLANE +
+    taps[ki*KW + kj], and the grid is y's rows (i, j) read at i*Wq + j, or one wide row.
 
-    Register tiles: a task owns 8 output rows of one sample; for each tile of 3 vectors of
+    Register tiles: a task owns 8 output rows of one sample; for each tile of 3 vectors of grid
     positions (48 float32, 24 float64) its 24 running sums stay in vector registers while the
     loop runs over all T terms; each term loads 3 input vectors and 8 weights and does 24
     multiply-adds, then the tile is stored once.  (4 rows: 12 multiply-adds per 3 input loads,
     5-45% slower; the loads, each vector straddling two cache lines, were what limited it.)
-    The last tile of a row is shorter: its loads and stores are masked (simd.load/store with a
-    count), so nothing past t = stop is read or written.  When fewer than 8 rows are left in a
-    group, the last one is repeated (computed again, stored again with the same values), so
-    every block runs the same code.
+    The vectors of a tile are the grid's vectors in order, each within one grid row: the last
+    of a row is shorter, and its loads and stores are masked (simd.load/store with a count), so
+    nothing outside the grid is read or written.  When fewer than 8 rows are left in a group, the
+    last one is repeated (computed again, stored again with the same values), so every block runs
+    the same code.
     """
     N, C, PLANE = inp.shape
     O, T = w_terms.shape
     Cg = C // groups
     Og = O // groups
     V = simd.lanes(inp)
-    TILE = 3 * V
+    per_row = (grid.cols + V - 1) // V                # vectors per grid row
+    vectors = grid.rows * per_row
     nblocks = (Og + 7) // 8
     xs = inp.reshape(N, C * PLANE)
     for task in prange(N * groups * nblocks):
@@ -341,33 +350,49 @@ def conv2d_tiles(inp, w_terms, offsets, out, groups, start, stop):
         w0, w1, w2, w3 = w_terms[r0], w_terms[r1], w_terms[r2], w_terms[r3]
         w4, w5, w6, w7 = w_terms[r4], w_terms[r5], w_terms[r6], w_terms[r7]
         xg = xs[n, g * Cg * PLANE:]                   # the group's input
-        for t0 in range(start, stop, TILE):
-            m = stop - t0                             # positions left: vector v of the tile holds
-            z = simd.zeros(inp)                       # min(m - v*V, V) of them (none when <= 0)
-            # s<row><vector>: the tile's 24 running sums
-            s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32 = z, z, z, z, z, z, z, z, z, z, z, z
-            s40, s41, s42, s50, s51, s52, s60, s61, s62, s70, s71, s72 = z, z, z, z, z, z, z, z, z, z, z, z
+        for v in range(0, vectors, 3):
+            # the tile's 3 vectors: where each reads (p), writes (q) and how many positions (m)
+            p0, q0, m0 = _grid_vector(grid, per_row, v, vectors, V)
+            p1, q1, m1 = _grid_vector(grid, per_row, v + 1, vectors, V)
+            p2, q2, m2 = _grid_vector(grid, per_row, v + 2, vectors, V)
+            # s<row><vector>: the tile's 24 running sums, starting from the bias
+            b0, b1, b2, b3 = simd.broadcast(bias, r0), simd.broadcast(bias, r1), simd.broadcast(bias, r2), simd.broadcast(bias, r3)
+            b4, b5, b6, b7 = simd.broadcast(bias, r4), simd.broadcast(bias, r5), simd.broadcast(bias, r6), simd.broadcast(bias, r7)
+            s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32 = b0, b0, b0, b1, b1, b1, b2, b2, b2, b3, b3, b3
+            s40, s41, s42, s50, s51, s52, s60, s61, s62, s70, s71, s72 = b4, b4, b4, b5, b5, b5, b6, b6, b6, b7, b7, b7
             for k in range(T):
-                o = offsets[k] + t0
-                x0 = simd.load(xg, o, m)
-                x1 = simd.load(xg, o + V, m - V)
-                x2 = simd.load(xg, o + 2 * V, m - 2 * V)
-                s00, s01, s02 = _fma3(simd.splat(inp, w0[k]), x0, x1, x2, s00, s01, s02)
-                s10, s11, s12 = _fma3(simd.splat(inp, w1[k]), x0, x1, x2, s10, s11, s12)
-                s20, s21, s22 = _fma3(simd.splat(inp, w2[k]), x0, x1, x2, s20, s21, s22)
-                s30, s31, s32 = _fma3(simd.splat(inp, w3[k]), x0, x1, x2, s30, s31, s32)
-                s40, s41, s42 = _fma3(simd.splat(inp, w4[k]), x0, x1, x2, s40, s41, s42)
-                s50, s51, s52 = _fma3(simd.splat(inp, w5[k]), x0, x1, x2, s50, s51, s52)
-                s60, s61, s62 = _fma3(simd.splat(inp, w6[k]), x0, x1, x2, s60, s61, s62)
-                s70, s71, s72 = _fma3(simd.splat(inp, w7[k]), x0, x1, x2, s70, s71, s72)
-            _store_tile(out[n, r0], t0, s00, s01, s02, m, V)
-            _store_tile(out[n, r1], t0, s10, s11, s12, m, V)
-            _store_tile(out[n, r2], t0, s20, s21, s22, m, V)
-            _store_tile(out[n, r3], t0, s30, s31, s32, m, V)
-            _store_tile(out[n, r4], t0, s40, s41, s42, m, V)
-            _store_tile(out[n, r5], t0, s50, s51, s52, m, V)
-            _store_tile(out[n, r6], t0, s60, s61, s62, m, V)
-            _store_tile(out[n, r7], t0, s70, s71, s72, m, V)
+                o = offsets[k]
+                x0 = simd.load(xg, o + p0, m0)
+                x1 = simd.load(xg, o + p1, m1)
+                x2 = simd.load(xg, o + p2, m2)
+                s00, s01, s02 = _fma3(simd.broadcast(w0, k), x0, x1, x2, s00, s01, s02)
+                s10, s11, s12 = _fma3(simd.broadcast(w1, k), x0, x1, x2, s10, s11, s12)
+                s20, s21, s22 = _fma3(simd.broadcast(w2, k), x0, x1, x2, s20, s21, s22)
+                s30, s31, s32 = _fma3(simd.broadcast(w3, k), x0, x1, x2, s30, s31, s32)
+                s40, s41, s42 = _fma3(simd.broadcast(w4, k), x0, x1, x2, s40, s41, s42)
+                s50, s51, s52 = _fma3(simd.broadcast(w5, k), x0, x1, x2, s50, s51, s52)
+                s60, s61, s62 = _fma3(simd.broadcast(w6, k), x0, x1, x2, s60, s61, s62)
+                s70, s71, s72 = _fma3(simd.broadcast(w7, k), x0, x1, x2, s70, s71, s72)
+            _store_tile(out[n, r0], q0, q1, q2, m0, m1, m2, s00, s01, s02)
+            _store_tile(out[n, r1], q0, q1, q2, m0, m1, m2, s10, s11, s12)
+            _store_tile(out[n, r2], q0, q1, q2, m0, m1, m2, s20, s21, s22)
+            _store_tile(out[n, r3], q0, q1, q2, m0, m1, m2, s30, s31, s32)
+            _store_tile(out[n, r4], q0, q1, q2, m0, m1, m2, s40, s41, s42)
+            _store_tile(out[n, r5], q0, q1, q2, m0, m1, m2, s50, s51, s52)
+            _store_tile(out[n, r6], q0, q1, q2, m0, m1, m2, s60, s61, s62)
+            _store_tile(out[n, r7], q0, q1, q2, m0, m1, m2, s70, s71, s72)
+
+
+@njit(cache=True, inline="always")
+def _grid_vector(grid, per_row, v, vectors, V):
+    """Vector v of the grid (per_row of them in each grid row): (where it reads, where it writes,
+    how many positions); (0, 0, 0) past the last one, so that a tile's missing vectors do nothing."""
+    if v >= vectors:
+        return 0, 0, 0
+    i = v // per_row
+    j = v % per_row * V
+    return (grid.read_start + i * grid.read_row + j, grid.write_start + i * grid.write_row + j,
+            min(V, grid.cols - j))
 
 
 @njit(cache=True, inline="always")
@@ -377,11 +402,11 @@ def _fma3(w, x0, x1, x2, s0, s1, s2):
 
 
 @njit(cache=True, inline="always")
-def _store_tile(row, t0, s0, s1, s2, m, V):
-    """row[t0 : t0 + min(m, 3V)] = the tile's three vectors."""
-    simd.store(row, t0, s0, m)
-    simd.store(row, t0 + V, s1, m - V)
-    simd.store(row, t0 + 2 * V, s2, m - 2 * V)
+def _store_tile(row, q0, q1, q2, m0, m1, m2, s0, s1, s2):
+    """The tile's three vectors of one output row, at q0, q1, q2 (m0, m1, m2 positions each)."""
+    simd.store(row, q0, s0, m0)
+    simd.store(row, q1, s1, m1)
+    simd.store(row, q2, s2, m2)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)

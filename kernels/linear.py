@@ -6,7 +6,7 @@ Shapes: x (N, D), w (M, D), b (M,), y (N, M).
 import numpy as np
 from numba import njit
 
-from .conv import conv2d_tiles
+from .conv import Grid, conv2d_tiles
 
 
 @njit(cache=True)
@@ -69,9 +69,10 @@ def linear_backward(dy, x, w, dx, dw, db):
 # products accumulate in the arrays' dtype with fused multiply-adds, where the loops above
 # accumulate in float64: for float32 the two agree to float32 rounding, not bit for bit.
 
-def matmul_tiles(a, b, out):
-    """out = a @ b for C-contiguous a (O, K), b (K, T), out (O, T): conv2d_tiles with b's K rows as
-    the input channels of one sample, a as the 1x1 filters, term k read at offset k*T.
+def matmul_tiles(a, b, out, bias=None):
+    """out = a @ b (+ bias[o] on row o) for C-contiguous a (O, K), b (K, T), out (O, T), bias
+    (O,): conv2d_tiles with b's K rows as the input channels of one sample, a as the 1x1 filters,
+    term k read at offset k*T, each panel one wide grid row.
 
     The columns go in panels of b (K rows by ``panel`` columns) of about PANEL_BYTES, one call
     each: every block of 8 rows of out then reads the panel from L2 (with the whole of b per
@@ -80,9 +81,12 @@ def matmul_tiles(a, b, out):
     O, K = a.shape
     T = b.shape[1]
     offsets = np.arange(K, dtype=np.int64) * T
+    bias = np.zeros(O, out.dtype) if bias is None else bias
     panel = max(TILE_COLUMNS, PANEL_BYTES // max(1, K * b.itemsize) // TILE_COLUMNS * TILE_COLUMNS)
     for t0 in range(0, T, panel):
-        conv2d_tiles(b.reshape(1, K, T), a, offsets, out.reshape(1, O, T), 1, t0, min(T, t0 + panel))
+        count = min(panel, T - t0)
+        conv2d_tiles(b.reshape(1, K, T), a, offsets, bias, out.reshape(1, O, T), 1,
+                     Grid(1, count, t0, count, t0, count))
 
 
 PANEL_BYTES = 1 << 20         # a panel of b kept in a 2 MiB L2 cache with room to spare
@@ -90,16 +94,16 @@ TILE_COLUMNS = 48             # conv2d_tiles's tile: 3 vectors of 16 float32 (of
 
 
 def linear_forward_gemm(x, w, b, y):
-    """y = x @ w.T + b: by the BLAS from BLAS_FROM multiply-adds, else as y^T = w @ x^T (one tiled
-    product), then y = y^T transposed, plus b."""
+    """y = x @ w.T + b: by the BLAS from BLAS_FROM multiply-adds, else as y^T = w @ x^T + b (one
+    tiled product, b on its rows), then y = y^T transposed."""
     N, M = y.shape
     if _blas_pays(x, w):
         np.matmul(x, w.T, out=y)
         y += b
         return
     y_t = np.empty((M, N), dtype=y.dtype)
-    matmul_tiles(w, np.ascontiguousarray(x.T), y_t)
-    np.add(y_t.T, b, out=y)
+    matmul_tiles(w, np.ascontiguousarray(x.T), y_t, b)
+    np.copyto(y, y_t.T)
 
 
 def linear_backward_gemm(dy, x, w, dx, dw, db):

@@ -266,12 +266,19 @@ def test_blocked_kernels_directly_against_the_naive_kernel(rng, dtype):
     geo = conv_fast._Polyphase(x.shape, w.shape, stride, padding, dilation, H, W)
     xq = np.empty((N, C, geo.plane), dtype)
     KC.pad_polyphase(x, xq, *stride, *padding, geo.Hq, geo.Wq)
+    b = rng.standard_normal(F).astype(dtype)
+    y += b[:, None, None]
     yw = np.full((N, F, H * geo.Wq), np.nan, dtype)
-    KC.conv2d_tiles(xq, w.reshape(F, -1), geo.term_offsets(C), yw, 1, 0, geo.L)
+    wide = KC.Grid(1, geo.L, 0, geo.L, 0, geo.L)
+    KC.conv2d_tiles(xq, w.reshape(F, -1), geo.term_offsets(C), b, yw, 1, wide)
     assert np.isnan(yw[:, :, geo.L:]).all()                  # nothing written past the last position
     y_fast = np.empty_like(y)
-    KC.crop_wide(yw, np.zeros(F, dtype), y_fast, geo.Wq)
+    KC.crop_wide(yw, y_fast, geo.Wq)
     assert_close(y_fast, y, dtype)
+    # the same sums on y's own rows: read at i*Wq + j, written at i*W + j
+    y_rows = np.full((N, F, H * W), np.nan, dtype)
+    KC.conv2d_tiles(xq, w.reshape(F, -1), geo.term_offsets(C), b, y_rows, 1, KC.Grid(H, W, 0, geo.Wq, 0, W))
+    assert_close(y_rows.reshape(y.shape), y, dtype)
 
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(F, dtype)
@@ -288,10 +295,15 @@ def test_blocked_kernels_directly_against_the_naive_kernel(rng, dtype):
     w_t = np.ascontiguousarray(w.transpose(1, 0, 2, 3)).reshape(C, F * 9)
     gather = (np.arange(F)[:, None] * (front + geo.plane) + (front - geo.taps)[None, :]).reshape(-1)
     dxq = np.empty_like(xq)
-    KC.conv2d_tiles(dyw, w_t, gather, dxq, 1, 0, geo.plane)
+    no_bias = np.zeros(C, dtype)
+    KC.conv2d_tiles(dyw, w_t, gather, no_bias, dxq, 1, KC.Grid(1, geo.plane, 0, geo.plane, 0, geo.plane))
     dx_fast = np.empty_like(x)
     KC.crop_polyphase(dxq, dx_fast, *stride, *padding, geo.Hq, geo.Wq)
     assert_close(dx_fast, dx, dtype)
+    # dx's own rows: pixel (i, j) at (i + 1)*Wq + j + 1 of the padded plane
+    dx_rows = np.full((N, C, H * W), np.nan, dtype)
+    KC.conv2d_tiles(dyw, w_t, gather, no_bias, dx_rows, 1, KC.Grid(H, W, geo.Wq + 1, geo.Wq, 0, W))
+    assert_close(dx_rows.reshape(x.shape), dx, dtype)
     assert_close(db_fast, db, dtype)
 
 
@@ -433,6 +445,24 @@ def test_blocked_dx_writes_every_pixel_from_a_poisoned_workspace(kernel, stride,
     for got, e in zip(_run("blocked", x, w, b, **hyper), _run("direct", x, w, b, **hyper)):
         assert np.isfinite(got).all()
         assert_close(got, e, np.float64)
+
+
+def test_blocked_writes_y_and_dx_rows_where_they_take_no_more_vectors_than_the_wide_layout():
+    # the rule of _Polyphase.output_grid and dx_rows, counted by hand: rows of OW in whole and
+    # partial vectors against the wide row of L = (OH - 1)*Wq + OW positions
+    def geo(H, S, P, lanes):
+        OH = (H + 2 * P - 3) // S + 1
+        return conv_fast._Polyphase((2, 3, H, H), (4, 3, 3, 3), (S, S), (P, P), (1, 1), OH, OH, 1, lanes)
+    g = geo(32, 1, 1, 16)              # 32 rows of 2 vectors (64) against ceil(1086 / 16) = 68
+    assert g.output_grid == (KC.Grid(32, 32, 0, 34, 0, 32), True) and g.dx_rows
+    g = geo(8, 1, 1, 16)               # 8 rows of 1 vector (8) against ceil(78 / 16) = 5: the wide row
+    assert g.output_grid == (KC.Grid(1, 78, 0, 78, 0, 78), False) and not g.dx_rows
+    g = geo(8, 1, 1, 8)                # float64: 8 vectors of 8 against ceil(78 / 8) = 10
+    assert g.output_grid[1] and g.dx_rows
+    g = geo(32, 2, 1, 16)              # stride 2: 16 rows of 16 against ceil(271 / 16) = 17; dx by phases
+    assert g.output_grid == (KC.Grid(16, 16, 0, 17, 0, 16), True) and not g.dx_rows
+    g = geo(8, 1, 0, 16)               # no padding at stride 1: dxq is dx itself, no rows needed
+    assert g.identity and not g.dx_rows
 
 
 def test_polyphase_inside_is_the_span_of_the_pixels_of_x():

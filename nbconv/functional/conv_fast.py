@@ -17,7 +17,8 @@ every method is called alike:
   - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
     ``nbconv.kernels.conv`` (polyphase padding, shifted contiguous rows, register tiles of
     explicit vectors over the whole sum, prange over independent outputs); no BLAS.  The
-    forward and dx are one kernel, ``conv2d_tiles``; dw is ``conv2d_dw_lanes`` (the filters in
+    forward and dx are one kernel, ``conv2d_tiles``, which writes y's (and at stride 1 dx's)
+    own rows where that costs no more vectors than the wide layout and its crop; dw is ``conv2d_dw_lanes`` (the filters in
     the vector lanes), or ``conv2d_dw_tiles`` for groups of fewer filters than a vector.  "fast"
     and "auto" are this method on the CPU.
   - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: the GPU's "im2col" (CUDA device
@@ -188,22 +189,24 @@ def _batch_chunk(N: int, per_sample: int, dtype) -> int:
 # --- blocked: the optimized direct kernels on the polyphase layout -------------------------------
 
 def blocked_forward(x, w, b, y, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
-    """y from the wide output yw (rows of length Wq, see nbconv.kernels.conv), cropped, plus b."""
+    """y, bias included, from the tiles: straight into y on its rows (``_Polyphase.output_grid``),
+    or into the wide output yw, then cropped."""
     N, F, OH, OW = y.shape
     _, Cg, KH, KW = w.shape
-    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups)
+    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups,
+                    _lanes(x.dtype))
     xq = geo.padded(x)
-    if geo.wide_is_output:                        # 1x1, stride 1, no padding: the tiles write y itself
-        yw = y.reshape(N, F, OH * OW)
-    else:
-        yw = _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
-    conv_kernels.conv2d_tiles(xq, w.reshape(F, Cg * KH * KW), geo.terms, yw, groups, 0, geo.L)
-    conv_kernels.crop_wide(yw, b, y, geo.Wq)      # (in place when yw is y: the bias only)
+    grid, into_y = geo.output_grid
+    out = y.reshape(N, F, OH * OW) if into_y else _workspace.get("wide", (N, F, OH * geo.Wq), x.dtype)
+    conv_kernels.conv2d_tiles(xq, w.reshape(F, Cg * KH * KW), geo.terms, b, out, groups, grid)
+    if not into_y:
+        conv_kernels.crop_wide(out, y, geo.Wq)
 
 
 def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """dy widened after ``front`` zeros (db on the way), then dw, and dx as a gather on the
-    polyphase layout, cropped back.
+    polyphase layout: into dx's own rows at stride 1 (``_Polyphase.dx_rows``), else into dxq,
+    cropped back.
 
     dx is the forward's loop nest run backwards: the forward adds w[f, c, kk] * xq[c, taps[kk] + t]
     into yw[f, t], so input position s receives
@@ -228,7 +231,8 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
     C = x.shape[1]
     _, Cg, KH, KW = w.shape
     Fg = F // groups
-    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups)
+    geo = _geometry(x.shape, w.shape, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), OH, OW, groups,
+                    _lanes(x.dtype))
     if geo.wide_is_output:                        # dy is its own wide layout (no front, no junk)
         dyw = dy.reshape(N, F, OH * OW)
         conv_kernels.bias_grad(dyw, db)
@@ -240,14 +244,16 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
         _dw_by_lanes(dy, xq, geo.terms, dw.reshape(F, Cg * KH * KW), groups, geo.Wq, geo.L)
     else:
         _dw_by_tiles(dyw, geo.front, xq, geo.terms, dw.reshape(F, Cg * KH * KW), groups, geo.L, x.dtype)
-    dxq = geo.gradient_buffer(dx)
+    dxq = dx.reshape(N, C, -1) if geo.dx_rows else geo.gradient_buffer(dx)
     w_t = w.reshape(groups, Fg, Cg, KH * KW).transpose(0, 2, 1, 3)           # (G, Cg, Fg, KK)
-    for kk, start, stop, gather in geo.dx_phases:
+    no_bias = np.zeros(C, x.dtype)
+    for kk, gather, grid in geo.dx_phases:
         # the stride phases one by one: the positions of phase p only receive the taps kk of
         # phase p, and only those that hold pixels of x are computed (the crop drops the padding's)
         w_p = np.ascontiguousarray(w_t[..., kk]).reshape(C, Fg * kk.size)
-        conv_kernels.conv2d_tiles(dyw, w_p, gather, dxq, groups, start, stop)
-    geo.crop(dxq, dx)
+        conv_kernels.conv2d_tiles(dyw, w_p, gather, no_bias, dxq, groups, grid)
+    if not geo.dx_rows:
+        geo.crop(dxq, dx)
 
 
 def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
@@ -336,12 +342,13 @@ class _Polyphase:
     Hq x Wq, and the offset ``taps[ki*KW + kj]`` of every kernel tap in a channel's planes
     (see ``nbconv.kernels.conv``, "The optimized direct convolution")."""
 
-    def __init__(self, x_shape, w_shape, stride, padding, dilation, OH, OW, groups=1):
+    def __init__(self, x_shape, w_shape, stride, padding, dilation, OH, OW, groups=1, lanes=16):
         N, C, H, W = x_shape
         KH, KW = w_shape[2], w_shape[3]
         (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
         self.shape, self.stride, self.padding = x_shape, stride, padding
-        self.w_shape, self.groups = w_shape, groups
+        self.w_shape, self.groups, self.lanes = w_shape, groups, lanes
+        self.OH, self.OW = OH, OW
         self.Hq = -(-(H + 2 * PH) // SH)
         self.Wq = -(-(W + 2 * PW) // SW)
         ki = np.arange(KH)[:, None] * DH
@@ -389,20 +396,51 @@ class _Polyphase:
         return _round_up(self.front + self.Hq * self.Wq, ROW_ALIGN)
 
     @cached_property
+    def output_grid(self):
+        """(grid, into_y): where conv2d_tiles computes the forward.  y's own rows (OH rows of OW,
+        read at i*Wq + j, written at i*OW + j: no junk computed, no crop) when they take no more
+        vectors than the wide layout (every row ends in a partial vector: rows of 32 take 2 vectors
+        of 16 where the wide rows of 34 take 2.1; rows of 8 one where the wide rows of 10 take
+        0.6); otherwise the wide positions t < L, written at t into yw, which is y when the wide
+        output is y."""
+        OH, OW, Wq, L, V = self.OH, self.OW, self.Wq, self.L, self.lanes
+        if OH * -(-OW // V) <= -(-L // V):
+            return conv_kernels.Grid(OH, OW, 0, Wq, 0, OW), True
+        return conv_kernels.Grid(1, L, 0, L, 0, L), self.wide_is_output
+
+    @cached_property
+    def dx_rows(self):
+        """True when dx's gather computes dx's own rows (H rows of W, read at (i + PH)*Wq + j + PW
+        of the padded plane, written at i*W + j of dx: no crop): at stride 1 with padding, when
+        they take no more vectors than the span of the pixels in the padded plane."""
+        if self.identity or self.stride != (1, 1):
+            return False
+        (H, W), V = self.shape[2:], self.lanes
+        start, stop = self.inside(0)
+        return H * -(-W // V) <= -(-(stop - start) // V)
+
+    @cached_property
     def dx_phases(self):
-        """(kk, start, stop, gather) for every stride phase that holds pixels of x: the taps kk
-        that read it, its positions [start, stop) (``inside``), and where term (f, kk) of dx's
-        gather reads the dy rows, f*dy_row + front - taps[kk], for the Fg filters of a group.
-        A phase that no tap reads has kk empty and still gets its zeros."""
+        """(kk, gather, grid) for every stride phase that holds pixels of x: the taps kk that read
+        it, where term (f, kk) of dx's gather reads the dy rows, f*dy_row + front - taps[kk], for
+        the Fg filters of a group, and the grid of positions it computes: dx's rows
+        (``dx_rows``), or the positions [start, stop) of the phase that hold pixels of x
+        (``inside``), written at the same place of dxq.  A phase that no tap reads has kk empty
+        and still gets its zeros."""
         phase = self.Hq * self.Wq
         Fg = self.w_shape[0] // self.groups
+        (H, W), (PH, PW) = self.shape[2:], self.padding
         phases = []
         for p in range(self.stride[0] * self.stride[1]):
             start, stop = self.inside(p)
             if start < stop:
                 kk = np.flatnonzero(self.taps // phase == p)
                 gather = (np.arange(Fg)[:, None] * self.dy_row + (self.front - self.taps[kk])[None, :]).reshape(-1)
-                phases.append((kk, start, stop, gather))
+                if self.dx_rows:
+                    grid = conv_kernels.Grid(H, W, PH * self.Wq + PW, self.Wq, 0, W)
+                else:
+                    grid = conv_kernels.Grid(1, stop - start, start, stop - start, start, stop - start)
+                phases.append((kk, gather, grid))
         return tuple(phases)
 
     def padded(self, x):
