@@ -194,7 +194,9 @@ def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
     """xq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v] = x[n, c, u*SH + ph - PH, v*SW + pw - PW]   (0 outside x)
 
     x (N, C, H, W) -> xq (N, C, SH*SW*Hq*Wq): zero padding and the split into stride phases
-    in one pass, in parallel over the (n, c) planes.
+    in one pass, in parallel over the (n, c) planes.  Each phase row gets every SW-th pixel of
+    its row of x: the whole row at SW = 1, the row split into its even and odd columns by
+    shuffles at SW = 2 (``_split_row``), a gather beyond.
     """
     N, C, H, W = x.shape
     PLANE = xq.shape[2]
@@ -214,17 +216,27 @@ def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
                         simd.fill_zeros(qf, d, Wq)
                         continue
                     simd.fill_zeros(qf, d, v_lo)
-                    src = (task * H + row) * W + col0             # x's row, at v = 0
-                    # every stride_w-th input of the row (a gather), or the whole row
-                    simd.copy_strided(qf, d + v_lo, 1, xf, src + v_lo * stride_w, stride_w, v_hi - v_lo)
                     simd.fill_zeros(qf, d + v_hi, Wq - v_hi)
+                    src = (task * H + row) * W + col0             # x's row, at v = 0
+                    if stride_w == 1:                             # the whole row
+                        simd.copy(qf, d + v_lo, xf, src + v_lo, v_hi - v_lo)
+                    elif stride_w > 2:                            # every stride_w-th pixel (a gather)
+                        simd.copy_strided(qf, d + v_lo, 1, xf, src + v_lo * stride_w, stride_w, v_hi - v_lo)
+            if stride_w == 2:                                     # the pixels of both column phases
+                even_at = task * PLANE + (ph * 2 + pad_w % 2) * Hq * Wq + pad_w // 2
+                odd_at = task * PLANE + (ph * 2 + (pad_w + 1) % 2) * Hq * Wq + (pad_w + 1) // 2
+                for u in range(Hq):
+                    row = u * stride_h + ph - pad_h
+                    if 0 <= row < H:
+                        _split_row(qf, even_at + u * Wq, odd_at + u * Wq, xf, (task * H + row) * W, W)
 
 
 @njit(cache=True, parallel=True)
 def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
     """dx[n, c, row, col] = dxq[n, c, (ph*SW + pw)*Hq*Wq + u*Wq + v]  where row + PH = u*SH + ph, col + PW = v*SW + pw
 
-    The inverse of pad_polyphase on the pixels of x: the padding's entries are dropped.
+    The inverse of pad_polyphase on the pixels of x: the padding's entries are dropped.  At
+    SW = 2 a row of dx is its two phase rows zipped (``_zip_rows``).
     """
     N, C, H, W = dx.shape
     PLANE = dxq.shape[2]
@@ -234,14 +246,50 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
         for row in range(H):
             ph = (row + pad_h) % stride_h
             u = (row + pad_h) // stride_h
+            dst = (task * H + row) * W                            # dx's row
+            if stride_w == 2:                                     # the pixels of both column phases
+                d = task * PLANE + ph * 2 * Hq * Wq + u * Wq      # phase (ph, 0)'s row
+                _zip_rows(xf, dst, qf, d + pad_w % 2 * Hq * Wq + pad_w // 2,
+                          d + (pad_w + 1) % 2 * Hq * Wq + (pad_w + 1) // 2, W)
+                continue
             for pw in range(stride_w):
                 base = task * PLANE + (ph * stride_w + pw) * Hq * Wq + u * Wq
                 col0 = pw - pad_w
                 v_lo = min(_first_inside(col0, stride_w), Wq)
                 v_hi = max(_end_inside(col0, stride_w, W, Wq), v_lo)
-                dst = (task * H + row) * W + col0                 # dx's row, at v = 0
-                # every stride_w-th pixel of the row (a scatter), or the whole row
-                simd.copy_strided(xf, dst + v_lo * stride_w, stride_w, qf, base + v_lo, 1, v_hi - v_lo)
+                if stride_w == 1:                                 # the whole row
+                    simd.copy(xf, dst + col0 + v_lo, qf, base + v_lo, v_hi - v_lo)
+                else:                                             # every stride_w-th pixel (a scatter)
+                    simd.copy_strided(xf, dst + col0 + v_lo * stride_w, stride_w, qf, base + v_lo, 1, v_hi - v_lo)
+
+
+# At stride 2 a row's pixels alternate between two phase rows: column col + PW = 2v + pw lies in
+# phase pw at v.  So the even columns 2m of x's row sit in phase PW % 2 from v = PW // 2 on, the
+# odd columns 2m + 1 in phase (PW + 1) % 2 from v = (PW + 1) // 2 on, both contiguous there:
+# two vectors of the row are two vectors of the phases, one shuffle each way.
+
+@njit(cache=True, inline="always")
+def _split_row(qf, even_at, odd_at, xf, src, W):
+    """qf[even_at + m] = xf[src + 2m], qf[odd_at + m] = xf[src + 2m + 1] for the W pixels of a row."""
+    V = simd.lanes(xf)
+    evens, odds = (W + 1) // 2, W // 2
+    for m in range(0, evens, V):
+        lo = simd.load(xf, src + 2 * m, W - 2 * m)
+        hi = simd.load(xf, src + 2 * m + V, W - 2 * m - V)
+        simd.store(qf, even_at + m, simd.even_lanes(lo, hi), evens - m)
+        simd.store(qf, odd_at + m, simd.odd_lanes(lo, hi), odds - m)
+
+
+@njit(cache=True, inline="always")
+def _zip_rows(xf, dst, qf, even_at, odd_at, W):
+    """xf[dst + 2m] = qf[even_at + m], xf[dst + 2m + 1] = qf[odd_at + m] for the W pixels of a row."""
+    V = simd.lanes(xf)
+    evens, odds = (W + 1) // 2, W // 2
+    for m in range(0, evens, V):
+        even = simd.load(qf, even_at + m, evens - m)
+        odd = simd.load(qf, odd_at + m, odds - m)
+        simd.store(xf, dst + 2 * m, simd.interleave_low(even, odd), W - 2 * m)
+        simd.store(xf, dst + 2 * m + V, simd.interleave_high(even, odd), W - 2 * m - V)
 
 
 @njit(cache=True, parallel=True)

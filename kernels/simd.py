@@ -38,6 +38,10 @@ All take an array to name the dtype (float32 -> 16 lanes, float64 -> 8; 64 bytes
 - ``scatter(a, i, stride, v, count)`` a[i + l*stride] = v[l] for l < count (a column written)
 - ``fma(p, q, r)``               p * q + r lane by lane, rounded once (IEEE fused multiply-add)
 - ``add(p, q)``                  p + q lane by lane
+- ``interleave_low(p, q)``, ``interleave_high(p, q)``  p and q zipped lane by lane, the first and
+                                 the second halves: p0 q0 p1 q1 ... (a row from its two stride phases)
+- ``even_lanes(p, q)``, ``odd_lanes(p, q)``  the even and the odd lanes of p followed by q: the
+                                 inverse (a row split into its two stride phases)
 - ``copy(dst, i, src, j, count)`` dst[i : i + count] = src[j : j + count], a vector at a time
 - ``copy_strided(dst, i, dst_stride, src, j, src_stride, count)`` the same between strided runs
 - ``hsum(v)``                    the sum of the lanes, as a tree in a fixed order
@@ -59,6 +63,7 @@ from numba.core import cgutils, errors
 from numba.extending import intrinsic, models, register_model
 
 __all__ = ["Vec", "lanes", "zeros", "splat", "broadcast", "load", "gather", "store", "scatter", "fma", "add", "hsum",
+           "interleave_low", "interleave_high", "even_lanes", "odd_lanes",
            "copy", "copy_strided", "fill_zeros"]
 
 VECTOR_BYTES = 64
@@ -267,6 +272,43 @@ def add(typingctx, p, q):
     def codegen(context, builder, signature, args):
         return builder.fadd(*args)
     return p(p, q), codegen
+
+
+def _shuffle(name, p, q, lanes_of):
+    """An intrinsic body: the lanes ``lanes_of(n)`` of the 2n lanes p[0..n-1], q[0..n-1] (LLVM's
+    shufflevector with a constant mask: one permute instruction, vpermt2ps on AVX-512)."""
+    if not (isinstance(p, Vec) and p == q):
+        raise errors.TypingError(f"simd.{name}: two vectors of one type expected, got {p}, {q}")
+
+    def codegen(context, builder, signature, args):
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), p.lanes), lanes_of(p.lanes))
+        return builder.shuffle_vector(args[0], args[1], mask)
+    return p(p, q), codegen
+
+
+@intrinsic
+def interleave_low(typingctx, p, q):
+    """p[0], q[0], p[1], q[1], ..., p[n/2 - 1], q[n/2 - 1]: the first halves of p and q, zipped."""
+    return _shuffle("interleave_low", p, q, lambda n: [l // 2 + (l % 2) * n for l in range(n)])
+
+
+@intrinsic
+def interleave_high(typingctx, p, q):
+    """p[n/2], q[n/2], ..., p[n - 1], q[n - 1]: the second halves of p and q, zipped."""
+    return _shuffle("interleave_high", p, q, lambda n: [n // 2 + l // 2 + (l % 2) * n for l in range(n)])
+
+
+@intrinsic
+def even_lanes(typingctx, p, q):
+    """p[0], p[2], ..., q[0], q[2], ...: the even lanes of the 2n lanes p, q (the inverse of the
+    interleaves: even_lanes(interleave_low(a, b), interleave_high(a, b)) is a)."""
+    return _shuffle("even_lanes", p, q, lambda n: [2 * l for l in range(n)])
+
+
+@intrinsic
+def odd_lanes(typingctx, p, q):
+    """p[1], p[3], ..., q[1], q[3], ...: the odd lanes of the 2n lanes p, q (b, in even_lanes' example)."""
+    return _shuffle("odd_lanes", p, q, lambda n: [2 * l + 1 for l in range(n)])
 
 
 @intrinsic

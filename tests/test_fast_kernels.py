@@ -216,6 +216,23 @@ def test_pad_polyphase_and_crop_polyphase(s):
     np.testing.assert_array_equal(back, x)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("W", [1, 2, 15, 32, 33, 70])
+@pytest.mark.parametrize("SH, PH, PW", [(1, 0, 0), (2, 1, 1), (3, 2, 2), (2, 0, 3), (1, 3, 1)])
+def test_pad_and_crop_at_stride_2_split_and_zip_rows_of_any_width(dtype, W, SH, PH, PW):
+    # the shuffled path of the stride-2 columns: rows of one and of several vectors, odd and
+    # even widths, even and odd paddings (which phase gets the even columns), every row stride;
+    # NaN in the outputs first, so that an element left out shows
+    x = np.random.default_rng(W).standard_normal((2, 3, 5, W)).astype(dtype)
+    geo = conv_fast._Polyphase(x.shape, (1, 3, 1, 1), (SH, 2), (PH, PW), (1, 1), 1, 1)
+    xq = np.full((2, 3, geo.plane), np.nan, dtype)
+    KC.pad_polyphase(x, xq, SH, 2, PH, PW, geo.Hq, geo.Wq)
+    np.testing.assert_array_equal(xq, _polyphase_reference(x, (SH, 2), (PH, PW), geo.Hq, geo.Wq))
+    back = np.full_like(x, np.nan)
+    KC.crop_polyphase(xq, back, SH, 2, PH, PW, geo.Hq, geo.Wq)
+    np.testing.assert_array_equal(back, x)
+
+
 @settings(max_examples=25, deadline=None)
 @given(conv_settings())
 def test_im2col_wide_and_col2im_wide_equal_the_naive_im2col_and_col2im(s):

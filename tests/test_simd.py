@@ -248,3 +248,34 @@ def test_copy_strided_moves_count_elements_between_strided_runs(dtype, dst_strid
     expected = np.full(200, -1.0, dtype)
     expected[4 + dst_stride * np.arange(count)] = src[2 + src_stride * np.arange(count)]
     np.testing.assert_array_equal(dst, expected)
+
+
+@njit(cache=True)
+def _shuffles(a, b, out):
+    """interleave_low, interleave_high, even_lanes, odd_lanes of the vectors a, b: rows 0-3 of out."""
+    n = simd.lanes(a)
+    p, q = simd.load(a, 0, n), simd.load(b, 0, n)
+    row = out.reshape(-1)
+    simd.store(row, 0, simd.interleave_low(p, q), n)
+    simd.store(row, n, simd.interleave_high(p, q), n)
+    simd.store(row, 2 * n, simd.even_lanes(p, q), n)
+    simd.store(row, 3 * n, simd.odd_lanes(p, q), n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_interleaves_zip_two_vectors_and_even_odd_lanes_unzip_them(dtype):
+    n = 64 // np.dtype(dtype).itemsize
+    a, b = np.arange(n, dtype=dtype), np.arange(100, 100 + n, dtype=dtype)
+    out = np.empty((4, n), dtype)
+    _shuffles(a, b, out)
+    zipped = np.stack([a, b], axis=1).reshape(-1)              # a0 b0 a1 b1 ...
+    np.testing.assert_array_equal(out[0], zipped[:n])
+    np.testing.assert_array_equal(out[1], zipped[n:])
+    both = np.concatenate([a, b])
+    np.testing.assert_array_equal(out[2], both[0::2])
+    np.testing.assert_array_equal(out[3], both[1::2])
+    # and the round trip: the even and odd lanes of the two interleaves are a and b again
+    again = np.empty((4, n), dtype)
+    _shuffles(out[0].copy(), out[1].copy(), again)
+    np.testing.assert_array_equal(again[2], a)
+    np.testing.assert_array_equal(again[3], b)
