@@ -361,48 +361,59 @@ Grid = namedtuple("Grid", ["rows", "cols", "read_start", "read_row", "write_star
 def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
     """out[n, o, q] = bias[o] + sum_k w_terms[o, k] * inp[n, g*Cg*PLANE + offsets[k] + p]    (o in group g)
 
-    for every position (i, j) of the grid (i < rows, j < cols): p = read_start + i*read_row + j,
-    q = write_start + i*write_row + j.  The one loop nest of the blocked forward and dx (see the
-    section above): shifted input rows, each scaled by one weight, summed into output rows.  inp
-    (N, C, PLANE), w_terms (O, T), offsets (T,) where term k reads its group's input, bias (O,),
-    out (N, O, Q).  For the forward, o = f, term k = (c, ki, kj), offsets[k] = c*PLANE +
-    taps[ki*KW + kj], and the grid is y's rows (i, j) read at i*Wq + j, or one wide row.
+    for every sample n and position (i, j) of the grid (i < rows, j < cols): p = read_start +
+    i*read_row + j, q = write_start + i*write_row + j.  The one loop nest of the blocked forward
+    and dx (see the section above): shifted input rows, each scaled by one weight, summed into
+    output rows.  inp (N, C, PLANE), w_terms (O, T), offsets (T,) where term k reads its group's
+    input, bias (O,), out (N, O, Q).  For the forward, o = f, term k = (c, ki, kj), offsets[k] =
+    c*PLANE + taps[ki*KW + kj], and the grid is y's rows (i, j) read at i*Wq + j, or one wide row.
 
-    Register tiles: a task owns 8 output rows of one sample; for each tile of 3 vectors of grid
-    positions (48 float32, 24 float64) its 24 running sums stay in vector registers while the
-    loop runs over all T terms; each term loads 3 input vectors and 8 weights and does 24
-    multiply-adds, then the tile is stored once.  (4 rows: 12 multiply-adds per 3 input loads,
-    5-45% slower; the loads, each vector straddling two cache lines, were what limited it.)
-    The vectors of a tile are the grid's vectors in order, each within one grid row: the last
-    of a row is shorter, and its loads and stores are masked (simd.load/store with a count), so
-    nothing outside the grid is read or written.  When fewer than 8 rows are left in a group, the
-    last one is repeated (computed again, stored again with the same values), so every block runs
-    the same code.
+    Register tiles: for 8 output rows and 3 vectors of positions (48 float32, 24 float64), 24
+    running sums stay in vector registers while the loop runs over all T terms; each term loads
+    3 input vectors and 8 weights and does 24 multiply-adds, then the tile is stored once.  (4
+    rows: 12 multiply-adds per 3 input loads, 5-45% slower; the loads, each vector straddling two
+    cache lines, were what limited it.)  The vectors are the grid's, row by row, each within one
+    grid row (the last of a row is shorter: its loads and stores are masked, simd.load/store
+    with a count, so nothing outside the grid is read or written), sample after sample: a tile
+    may take its vectors from two samples, so that a small map does not leave most of its last
+    tile empty (a 4x4 map is 4 vectors of 4 positions: alone, 2 tiles of 6 vectors).
+    A task owns a block of 8 output rows of one group and a run of about one sample's tiles.
+    When fewer than 8 rows are left in a group, the last one is repeated (computed again, stored
+    again with the same values), so every block runs the same code.  Each output is one tile's
+    sum over the terms in order, whatever the split: the results do not depend on the threads.
     """
     N, C, PLANE = inp.shape
     O, T = w_terms.shape
+    Q = out.shape[2]
     Cg = C // groups
     Og = O // groups
     V = simd.lanes(inp)
     per_row = (grid.cols + V - 1) // V                # vectors per grid row
-    vectors = grid.rows * per_row
-    nblocks = (Og + 7) // 8
-    xs = inp.reshape(N, C * PLANE)
-    for task in prange(N * groups * nblocks):
-        n = task // (groups * nblocks)
-        g = task // nblocks % groups
-        o0 = g * Og + task % nblocks * 8
+    vectors = N * grid.rows * per_row                 # of all samples, in order
+    tiles = (vectors + 2) // 3
+    run = max(4, (grid.rows * per_row + 2) // 3)      # tiles per task: about one sample's
+    blocks = groups * ((Og + 7) // 8)
+    xf = inp.reshape(-1)
+    of = out.reshape(-1)
+    for task in prange((tiles + run - 1) // run * blocks):
+        g = task % blocks * groups // blocks          # blocks of a group are consecutive
+        o0 = g * Og + (task % blocks - g * (blocks // groups)) * 8
         last = min(7, (g + 1) * Og - 1 - o0)            # rows o0 ... o0 + last are this task's
         r0, r1, r2, r3 = o0, o0 + min(1, last), o0 + min(2, last), o0 + min(3, last)
         r4, r5, r6, r7 = o0 + min(4, last), o0 + min(5, last), o0 + min(6, last), o0 + last
         w0, w1, w2, w3 = w_terms[r0], w_terms[r1], w_terms[r2], w_terms[r3]
         w4, w5, w6, w7 = w_terms[r4], w_terms[r5], w_terms[r6], w_terms[r7]
-        xg = xs[n, g * Cg * PLANE:]                   # the group's input
-        for v in range(0, vectors, 3):
-            # the tile's 3 vectors: where each reads (p), writes (q) and how many positions (m)
-            p0, q0, m0 = _grid_vector(grid, per_row, v, vectors, V)
-            p1, q1, m1 = _grid_vector(grid, per_row, v + 1, vectors, V)
-            p2, q2, m2 = _grid_vector(grid, per_row, v + 2, vectors, V)
+        first = task // blocks * run * 3              # the run's first vector
+        stop = min(vectors, first + run * 3)
+        # the cursor: vector jv of grid row i of sample n
+        n, rest = divmod(first, grid.rows * per_row)
+        i, jv = divmod(rest, per_row)
+        for v in range(first, stop, 3):
+            # the tile's 3 vectors: where each reads (p), writes (q, row r0's) and how many
+            # positions (m; 0 past the run's end)
+            p0, q0, m0, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v < stop, C, PLANE, O, Q, g * Cg)
+            p1, q1, m1, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v + 1 < stop, C, PLANE, O, Q, g * Cg)
+            p2, q2, m2, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v + 2 < stop, C, PLANE, O, Q, g * Cg)
             # s<row><vector>: the tile's 24 running sums, starting from the bias
             b0, b1, b2, b3 = simd.broadcast(bias, r0), simd.broadcast(bias, r1), simd.broadcast(bias, r2), simd.broadcast(bias, r3)
             b4, b5, b6, b7 = simd.broadcast(bias, r4), simd.broadcast(bias, r5), simd.broadcast(bias, r6), simd.broadcast(bias, r7)
@@ -410,9 +421,9 @@ def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
             s40, s41, s42, s50, s51, s52, s60, s61, s62, s70, s71, s72 = b4, b4, b4, b5, b5, b5, b6, b6, b6, b7, b7, b7
             for k in range(T):
                 o = offsets[k]
-                x0 = simd.load(xg, o + p0, m0)
-                x1 = simd.load(xg, o + p1, m1)
-                x2 = simd.load(xg, o + p2, m2)
+                x0 = simd.load(xf, o + p0, m0)
+                x1 = simd.load(xf, o + p1, m1)
+                x2 = simd.load(xf, o + p2, m2)
                 s00, s01, s02 = _fma3(simd.broadcast(w0, k), x0, x1, x2, s00, s01, s02)
                 s10, s11, s12 = _fma3(simd.broadcast(w1, k), x0, x1, x2, s10, s11, s12)
                 s20, s21, s22 = _fma3(simd.broadcast(w2, k), x0, x1, x2, s20, s21, s22)
@@ -421,26 +432,34 @@ def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
                 s50, s51, s52 = _fma3(simd.broadcast(w5, k), x0, x1, x2, s50, s51, s52)
                 s60, s61, s62 = _fma3(simd.broadcast(w6, k), x0, x1, x2, s60, s61, s62)
                 s70, s71, s72 = _fma3(simd.broadcast(w7, k), x0, x1, x2, s70, s71, s72)
-            _store_tile(out[n, r0], q0, q1, q2, m0, m1, m2, s00, s01, s02)
-            _store_tile(out[n, r1], q0, q1, q2, m0, m1, m2, s10, s11, s12)
-            _store_tile(out[n, r2], q0, q1, q2, m0, m1, m2, s20, s21, s22)
-            _store_tile(out[n, r3], q0, q1, q2, m0, m1, m2, s30, s31, s32)
-            _store_tile(out[n, r4], q0, q1, q2, m0, m1, m2, s40, s41, s42)
-            _store_tile(out[n, r5], q0, q1, q2, m0, m1, m2, s50, s51, s52)
-            _store_tile(out[n, r6], q0, q1, q2, m0, m1, m2, s60, s61, s62)
-            _store_tile(out[n, r7], q0, q1, q2, m0, m1, m2, s70, s71, s72)
+            _store_tile(of, r0 * Q, q0, q1, q2, m0, m1, m2, s00, s01, s02)
+            _store_tile(of, r1 * Q, q0, q1, q2, m0, m1, m2, s10, s11, s12)
+            _store_tile(of, r2 * Q, q0, q1, q2, m0, m1, m2, s20, s21, s22)
+            _store_tile(of, r3 * Q, q0, q1, q2, m0, m1, m2, s30, s31, s32)
+            _store_tile(of, r4 * Q, q0, q1, q2, m0, m1, m2, s40, s41, s42)
+            _store_tile(of, r5 * Q, q0, q1, q2, m0, m1, m2, s50, s51, s52)
+            _store_tile(of, r6 * Q, q0, q1, q2, m0, m1, m2, s60, s61, s62)
+            _store_tile(of, r7 * Q, q0, q1, q2, m0, m1, m2, s70, s71, s72)
 
 
 @njit(cache=True, inline="always")
-def _grid_vector(grid, per_row, v, vectors, V):
-    """Vector v of the grid (per_row of them in each grid row): (where it reads, where it writes,
-    how many positions); (0, 0, 0) past the last one, so that a tile's missing vectors do nothing."""
-    if v >= vectors:
-        return 0, 0, 0
-    i = v // per_row
-    j = v % per_row * V
-    return (grid.read_start + i * grid.read_row + j, grid.write_start + i * grid.write_row + j,
-            min(V, grid.cols - j))
+def _grid_vector(grid, n, i, jv, per_row, V, inside, C, PLANE, O, Q, channel0):
+    """The vector at the cursor (vector jv of grid row i of sample n): where it reads in the flat
+    input (from channel0 of sample n), where it writes in the flat output (row 0 of sample n; a
+    tile adds its row's offset), how many positions (0 when not ``inside`` the run), and the
+    cursor moved to the next vector."""
+    j = jv * V
+    p = (n * C + channel0) * PLANE + grid.read_start + i * grid.read_row + j
+    q = n * O * Q + grid.write_start + i * grid.write_row + j
+    m = min(V, grid.cols - j) if inside else 0
+    jv += 1
+    if jv == per_row:                                 # the next grid row, or the next sample
+        jv = 0
+        i += 1
+        if i == grid.rows:
+            i = 0
+            n += 1
+    return p, q, m, n, i, jv
 
 
 @njit(cache=True, inline="always")
@@ -450,11 +469,11 @@ def _fma3(w, x0, x1, x2, s0, s1, s2):
 
 
 @njit(cache=True, inline="always")
-def _store_tile(row, q0, q1, q2, m0, m1, m2, s0, s1, s2):
-    """The tile's three vectors of one output row, at q0, q1, q2 (m0, m1, m2 positions each)."""
-    simd.store(row, q0, s0, m0)
-    simd.store(row, q1, s1, m1)
-    simd.store(row, q2, s2, m2)
+def _store_tile(of, row, q0, q1, q2, m0, m1, m2, s0, s1, s2):
+    """One output row's three vectors of a tile into the flat output: of[row + q_v ...] (m_v positions each)."""
+    simd.store(of, row + q0, s0, m0)
+    simd.store(of, row + q1, s1, m1)
+    simd.store(of, row + q2, s2, m2)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)

@@ -464,6 +464,32 @@ def test_blocked_dx_writes_every_pixel_from_a_poisoned_workspace(kernel, stride,
         assert_close(got, e, np.float64)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, H, W", [(5, 4, 4), (3, 5, 20), (2, 1, 1)])
+def test_tiles_share_their_vectors_between_samples_and_write_exactly_the_grid(rng, dtype, N, H, W):
+    # small maps: a tile takes vectors of two samples (4x4: 4 vectors a sample, 3 a tile; rows
+    # of 20: 2 vectors a row, the second of 4 positions); every element of y is written once
+    # (NaN before), nothing past it; the same bits on 1 and 2 threads
+    C, F = 3, 11                                          # 11 filters: a block of 8 and one of 3
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    y = np.empty((N, F, H, W), dtype)
+    KC.conv2d_forward_direct(x, w, b, y, 1, 1, 1, 1, 1, 1, 1)
+    geo = conv_fast._Polyphase(x.shape, w.shape, (1, 1), (1, 1), (1, 1), H, W)
+    xq = np.empty((N, C, geo.plane), dtype)
+    KC.pad_polyphase(x, xq, 1, 1, 1, 1, geo.Hq, geo.Wq)
+    results = []
+    for threads in (None, 1):
+        out = np.full((N, F, H * W + 5), np.nan, dtype)        # 5 more per row: must stay NaN
+        with conv_fast._numba_threads(threads):
+            KC.conv2d_tiles(xq, w.reshape(F, -1), geo.term_offsets(C), b, out, 1, KC.Grid(H, W, 0, geo.Wq, 0, W))
+        assert np.isnan(out[:, :, H * W:]).all()
+        results.append(out[:, :, :H * W].reshape(y.shape))
+    assert_close(results[0], y, dtype)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_blocked_writes_y_and_dx_rows_where_they_take_no_more_vectors_than_the_wide_layout():
     # the rule of _Polyphase.output_grid and dx_rows, counted by hand: rows of OW in whole and
     # partial vectors against the wide row of L = (OH - 1)*Wq + OW positions
