@@ -156,8 +156,9 @@ def conv2d_backward_direct(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_
 #    with dy transposed to positions by filters, a tile of 12 terms by 2 vectors of filters in
 #    24 registers (conv2d_dw_lanes, at the end of this file); for groups of fewer filters than a
 #    vector, dot products along the positions, 4 filters by 4 terms (conv2d_dw_tiles).
-# 4. prange over independent outputs: (sample, block of 8 output rows) for the tiles, (block of
-#    filters, run of term tiles) for dw.  No two tasks write one element.
+# 4. prange over independent outputs: (run of position tiles, about a sample's, block of 8 output
+#    rows) for the tiles, (block of filters, run of term tiles) for dw.  No two tasks write one
+#    element.
 #
 # fastmath: the kernels are compiled with {"contract", "reassoc", "nsz"} (fused multiply-add,
 # reordered sums), never with "nnan"/"ninf": NaN and Inf still propagate.  The sums are therefore
