@@ -17,10 +17,10 @@ every method is called alike:
   - ``blocked_forward`` / ``blocked_backward``: the optimized direct kernels of
     ``nbconv.kernels.conv`` (polyphase padding, shifted contiguous rows, register tiles of
     explicit vectors over the whole sum, prange over independent outputs); no BLAS.  The
-    forward and dx are one kernel, ``conv2d_tiles``, which writes y's (and at stride 1 dx's)
-    own rows where that costs no more vectors than the wide layout and its crop; dw is ``conv2d_dw_lanes`` (the filters in
-    the vector lanes), or ``conv2d_dw_tiles`` for groups of fewer filters than a vector.  "fast"
-    and "auto" are this method on the CPU.
+    forward and dx are one kernel, ``conv2d_tiles``, which writes y's own rows (and at stride
+    1 dx's) where that takes no more vectors than the wide layout, and saves the crop; dw is
+    ``conv2d_dw_lanes`` (the filters in the vector lanes), or ``conv2d_dw_tiles`` for groups
+    of fewer filters than a vector.  "fast" and "auto" are this method on the CPU.
   - ``im2col_forward_cuda`` / ``im2col_backward_cuda``: the GPU's "im2col" (CUDA device
     arrays), the teaching form: the lowering kernels of ``nbconv.kernels.cuda.im2col`` and the
     register-blocked Numba product of ``nbconv.kernels.cuda.gemm``, every group in one launch;
@@ -399,10 +399,10 @@ class _Polyphase:
     def output_grid(self):
         """(grid, into_y): where conv2d_tiles computes the forward.  y's own rows (OH rows of OW,
         read at i*Wq + j, written at i*OW + j: no junk computed, no crop) when they take no more
-        vectors than the wide layout (every row ends in a partial vector: rows of 32 take 2 vectors
-        of 16 where the wide rows of 34 take 2.1; rows of 8 one where the wide rows of 10 take
-        0.6); otherwise the wide positions t < L, written at t into yw, which is y when the wide
-        output is y."""
+        vectors than the wide layout, each row's last vector being partial (float32: a row of 32
+        takes 2 vectors where a wide row of 34 takes about 2.1, but a row of 8 takes a whole one
+        where a wide row of 10 takes 0.6); otherwise the wide positions t < L, written at t into
+        yw, which is y when the wide output is y."""
         OH, OW, Wq, L, V = self.OH, self.OW, self.Wq, self.L, self.lanes
         if OH * -(-OW // V) <= -(-L // V):
             return conv_kernels.Grid(OH, OW, 0, Wq, 0, OW), True
