@@ -393,17 +393,19 @@ def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
     vectors = N * grid.rows * per_row                 # of all samples, in order
     tiles = (vectors + 2) // 3
     run = max(4, (grid.rows * per_row + 2) // 3)      # tiles per task: about one sample's
-    blocks = groups * ((Og + 7) // 8)
+    per_group = (Og + 7) // 8                         # blocks of 8 output rows in a group
+    blocks = groups * per_group
     xf = inp.reshape(-1)
     of = out.reshape(-1)
-    for task in prange((tiles + run - 1) // run * blocks):
-        g = task % blocks * groups // blocks          # blocks of a group are consecutive
-        o0 = g * Og + (task % blocks - g * (blocks // groups)) * 8
+    for task in prange((tiles + run - 1) // run * blocks):   # task = run index * blocks + block
+        g = task % blocks // per_group
+        o0 = g * Og + task % per_group * 8
         last = min(7, (g + 1) * Og - 1 - o0)            # rows o0 ... o0 + last are this task's
         r0, r1, r2, r3 = o0, o0 + min(1, last), o0 + min(2, last), o0 + min(3, last)
         r4, r5, r6, r7 = o0 + min(4, last), o0 + min(5, last), o0 + min(6, last), o0 + last
         w0, w1, w2, w3 = w_terms[r0], w_terms[r1], w_terms[r2], w_terms[r3]
         w4, w5, w6, w7 = w_terms[r4], w_terms[r5], w_terms[r6], w_terms[r7]
+        x_sample, x_group, y_sample = C * PLANE, g * Cg * PLANE, O * Q    # flat sizes and offsets
         first = task // blocks * run * 3              # the run's first vector
         stop = min(vectors, first + run * 3)
         # the cursor: vector jv of grid row i of sample n
@@ -412,9 +414,9 @@ def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
         for v in range(first, stop, 3):
             # the tile's 3 vectors: where each reads (p), writes (q, row r0's) and how many
             # positions (m; 0 past the run's end)
-            p0, q0, m0, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v < stop, C, PLANE, O, Q, g * Cg)
-            p1, q1, m1, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v + 1 < stop, C, PLANE, O, Q, g * Cg)
-            p2, q2, m2, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v + 2 < stop, C, PLANE, O, Q, g * Cg)
+            p0, q0, m0, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v < stop, x_sample, x_group, y_sample)
+            p1, q1, m1, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v + 1 < stop, x_sample, x_group, y_sample)
+            p2, q2, m2, n, i, jv = _grid_vector(grid, n, i, jv, per_row, V, v + 2 < stop, x_sample, x_group, y_sample)
             # s<row><vector>: the tile's 24 running sums, starting from the bias
             b0, b1, b2, b3 = simd.broadcast(bias, r0), simd.broadcast(bias, r1), simd.broadcast(bias, r2), simd.broadcast(bias, r3)
             b4, b5, b6, b7 = simd.broadcast(bias, r4), simd.broadcast(bias, r5), simd.broadcast(bias, r6), simd.broadcast(bias, r7)
@@ -444,14 +446,14 @@ def conv2d_tiles(inp, w_terms, offsets, bias, out, groups, grid):
 
 
 @njit(cache=True, inline="always")
-def _grid_vector(grid, n, i, jv, per_row, V, inside, C, PLANE, O, Q, channel0):
+def _grid_vector(grid, n, i, jv, per_row, V, inside, x_sample, x_group, y_sample):
     """The vector at the cursor (vector jv of grid row i of sample n): where it reads in the flat
-    input (from channel0 of sample n), where it writes in the flat output (row 0 of sample n; a
-    tile adds its row's offset), how many positions (0 when not ``inside`` the run), and the
-    cursor moved to the next vector."""
+    input (x_sample elements a sample, the group's channels from x_group on), where it writes in
+    the flat output (y_sample elements a sample; a tile adds its output row's offset), how many
+    positions (0 when not ``inside`` the run), and the cursor moved to the next vector."""
     j = jv * V
-    p = (n * C + channel0) * PLANE + grid.read_start + i * grid.read_row + j
-    q = n * O * Q + grid.write_start + i * grid.write_row + j
+    p = n * x_sample + x_group + grid.read_start + i * grid.read_row + j
+    q = n * y_sample + grid.write_start + i * grid.write_row + j
     m = min(V, grid.cols - j) if inside else 0
     jv += 1
     if jv == per_row:                                 # the next grid row, or the next sample
