@@ -224,12 +224,12 @@ def pad_polyphase(x, xq, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
                     elif stride_w > 2:                            # every stride_w-th pixel (a gather)
                         simd.copy_strided(qf, d + v_lo, 1, xf, src + v_lo * stride_w, stride_w, v_hi - v_lo)
             if stride_w == 2:                                     # the pixels of both column phases
-                even_at = task * PLANE + (ph * 2 + pad_w % 2) * Hq * Wq + pad_w // 2
-                odd_at = task * PLANE + (ph * 2 + (pad_w + 1) % 2) * Hq * Wq + (pad_w + 1) // 2
+                d = task * PLANE + ph * 2 * Hq * Wq               # phase (ph, 0)'s plane
+                even, odd = _column_phases(pad_w, Hq, Wq)
                 for u in range(Hq):
                     row = u * stride_h + ph - pad_h
                     if 0 <= row < H:
-                        _split_row(qf, even_at + u * Wq, odd_at + u * Wq, xf, (task * H + row) * W, W)
+                        _split_row(qf, d + even + u * Wq, d + odd + u * Wq, xf, (task * H + row) * W, W)
 
 
 @njit(cache=True, parallel=True)
@@ -250,8 +250,8 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
             dst = (task * H + row) * W                            # dx's row
             if stride_w == 2:                                     # the pixels of both column phases
                 d = task * PLANE + ph * 2 * Hq * Wq + u * Wq      # phase (ph, 0)'s row
-                _zip_rows(xf, dst, qf, d + pad_w % 2 * Hq * Wq + pad_w // 2,
-                          d + (pad_w + 1) % 2 * Hq * Wq + (pad_w + 1) // 2, W)
+                even, odd = _column_phases(pad_w, Hq, Wq)
+                _zip_rows(xf, dst, qf, d + even, d + odd, W)
                 continue
             for pw in range(stride_w):
                 base = task * PLANE + (ph * stride_w + pw) * Hq * Wq + u * Wq
@@ -268,6 +268,13 @@ def crop_polyphase(dxq, dx, stride_h, stride_w, pad_h, pad_w, Hq, Wq):
 # phase pw at v.  So the even columns 2m of x's row sit in phase PW % 2 from v = PW // 2 on, the
 # odd columns 2m + 1 in phase (PW + 1) % 2 from v = (PW + 1) // 2 on, both contiguous there:
 # two vectors of the row are two vectors of the phases, one shuffle each way.
+
+@njit(cache=True, inline="always")
+def _column_phases(pad_w, Hq, Wq):
+    """Where a row's even and odd columns start at stride 2, from its row in phase (ph, 0):
+    phase PW % 2 at v = PW // 2, and phase (PW + 1) % 2 at v = (PW + 1) // 2."""
+    return pad_w % 2 * Hq * Wq + pad_w // 2, (pad_w + 1) % 2 * Hq * Wq + (pad_w + 1) // 2
+
 
 @njit(cache=True, inline="always")
 def _split_row(qf, even_at, odd_at, xf, src, W):
@@ -356,6 +363,12 @@ def _add_all(acc, values):
 # of its output row.  One row of stop - start positions is the wide layout itself (read and written
 # at the same t); the forward's rows (OH, OW, read_row Wq, write_row OW) go straight into y.
 Grid = namedtuple("Grid", ["rows", "cols", "read_start", "read_row", "write_start", "write_row"])
+
+
+def wide_row(start, count):
+    """The grid of one row of ``count`` positions from ``start``, each read and written at the
+    same place (the wide layout; a single row has no row strides, so they are given as count)."""
+    return Grid(1, count, start, count, start, count)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)

@@ -6,7 +6,7 @@ Shapes: x (N, D), w (M, D), b (M,), y (N, M).
 import numpy as np
 from numba import njit
 
-from .conv import Grid, conv2d_tiles
+from .conv import conv2d_tiles, wide_row
 
 
 @njit(cache=True)
@@ -85,8 +85,7 @@ def matmul_tiles(a, b, out, bias=None):
     panel = max(TILE_COLUMNS, PANEL_BYTES // max(1, K * b.itemsize) // TILE_COLUMNS * TILE_COLUMNS)
     for t0 in range(0, T, panel):
         count = min(panel, T - t0)
-        conv2d_tiles(b.reshape(1, K, T), a, offsets, bias, out.reshape(1, O, T), 1,
-                     Grid(1, count, t0, count, t0, count))
+        conv2d_tiles(b.reshape(1, K, T), a, offsets, bias, out.reshape(1, O, T), 1, wide_row(t0, count))
 
 
 PANEL_BYTES = 1 << 20         # a panel of b kept in a 2 MiB L2 cache with room to spare

@@ -286,7 +286,7 @@ def test_blocked_kernels_directly_against_the_naive_kernel(rng, dtype):
     b = rng.standard_normal(F).astype(dtype)
     y += b[:, None, None]
     yw = np.full((N, F, H * geo.Wq), np.nan, dtype)
-    wide = KC.Grid(1, geo.L, 0, geo.L, 0, geo.L)
+    wide = KC.wide_row(0, geo.L)
     KC.conv2d_tiles(xq, w.reshape(F, -1), geo.term_offsets(C), b, yw, 1, wide)
     assert np.isnan(yw[:, :, geo.L:]).all()                  # nothing written past the last position
     y_fast = np.empty_like(y)
@@ -313,7 +313,7 @@ def test_blocked_kernels_directly_against_the_naive_kernel(rng, dtype):
     gather = (np.arange(F)[:, None] * (front + geo.plane) + (front - geo.taps)[None, :]).reshape(-1)
     dxq = np.empty_like(xq)
     no_bias = np.zeros(C, dtype)
-    KC.conv2d_tiles(dyw, w_t, gather, no_bias, dxq, 1, KC.Grid(1, geo.plane, 0, geo.plane, 0, geo.plane))
+    KC.conv2d_tiles(dyw, w_t, gather, no_bias, dxq, 1, KC.wide_row(0, geo.plane))
     dx_fast = np.empty_like(x)
     KC.crop_polyphase(dxq, dx_fast, *stride, *padding, geo.Hq, geo.Wq)
     assert_close(dx_fast, dx, dtype)

@@ -406,7 +406,7 @@ class _Polyphase:
         OH, OW, Wq, L, V = self.OH, self.OW, self.Wq, self.L, self.lanes
         if OH * -(-OW // V) <= -(-L // V):
             return conv_kernels.Grid(OH, OW, 0, Wq, 0, OW), True
-        return conv_kernels.Grid(1, L, 0, L, 0, L), self.wide_is_output
+        return conv_kernels.wide_row(0, L), self.wide_is_output
 
     @cached_property
     def dx_rows(self):
@@ -439,7 +439,7 @@ class _Polyphase:
                 if self.dx_rows:
                     grid = conv_kernels.Grid(H, W, PH * self.Wq + PW, self.Wq, 0, W)
                 else:
-                    grid = conv_kernels.Grid(1, stop - start, start, stop - start, start, stop - start)
+                    grid = conv_kernels.wide_row(start, stop - start)
                 phases.append((kk, gather, grid))
         return tuple(phases)
 
