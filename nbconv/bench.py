@@ -22,7 +22,11 @@ One table per op and shape.  Each row is one method:
   of float32 matrices of the forward GEMM's size (F, C*KH*KW) x (C*KH*KW, N*OH*OW); for
   memory-bound ops copying the same number of bytes (``np.copyto`` of an array half that
   size: read once, written once);
-- torch: PyTorch's time for the same op, only when torch happens to be importable.
+- torch: PyTorch's time for the same op, only when torch happens to be importable.  For conv2d
+  it is PyTorch's default convolution (oneDNN's direct kernels, the peer of ``blocked``), and a
+  line under the table gives the like-for-like peer of ``im2col``: PyTorch with oneDNN switched
+  off (``torch.backends.mkldnn.flags(enabled=False)``), whose CPU convolution is then its own
+  im2col + GEMM (unfold, then MKL's sgemm).
 
 Methods: conv2d ``direct`` (the naive loop nest, the reference of the speedups), ``im2col``,
 ``blocked``; every other op its two forms through nbconv.functional (``method="naive"``, the
@@ -193,6 +197,7 @@ class Table:
     limit_name: str
     rows: list
     limit_bwd: float | None = None   # memory-bound ops: the copy rate for the backward's byte count
+    torch_im2col_seconds: float | None = None   # conv2d: PyTorch's own im2col + GEMM (oneDNN off)
 
 
 def _conv_inputs(shape, seed=0):
@@ -227,7 +232,7 @@ def bench_conv(shape, methods=CONV_METHODS, repeat=3, torch=None) -> Table:
         seconds, times = measure(lambda: step(method, x, w, b, dy), repeat)
         rows.append(Row(method, seconds, flops / seconds / 1e9, 0.0, 0.0, times=times))
     limit = max(limit, gemm_rate(F, C * K * K, N * OH * OW, repeat=max(3, repeat)))   # before and after
-    torch_seconds = None
+    torch_seconds = torch_im2col_seconds = None
     if torch is not None:
         settle()
 
@@ -242,9 +247,13 @@ def bench_conv(shape, methods=CONV_METHODS, repeat=3, torch=None) -> Table:
                 torch.autograd.backward(y, tdy)
             return run
         torch_seconds = torch_time(build, repeat)
-    return _finish(Table("conv2d", "N={} C={} {}x{} F={} K={} stride={} pad={}".format(*shape),
-                         "GFLOP/s", limit, f"np.dot {F}x{C * K * K} @ {C * K * K}x{N * OH * OW}", rows),
-                   torch_seconds)
+        if "im2col" in methods:
+            with torch.backends.mkldnn.flags(enabled=False):      # PyTorch's im2col + GEMM path
+                torch_im2col_seconds = torch_time(build, repeat)
+    table = Table("conv2d", "N={} C={} {}x{} F={} K={} stride={} pad={}".format(*shape),
+                  "GFLOP/s", limit, f"np.dot {F}x{C * K * K} @ {C * K * K}x{N * OH * OW}", rows,
+                  torch_im2col_seconds=torch_im2col_seconds)
+    return _finish(table, torch_seconds)
 
 
 def bench_linear(shape=LINEAR_SHAPE, repeat=3, torch=None) -> Table:
@@ -381,6 +390,10 @@ def format_table(table: Table, show_torch: bool = False) -> str:
         if show_torch:
             line += f" {row.torch_seconds * 1e3:>9.2f}" if row.torch_seconds is not None else f" {'-':>9}"
         lines.append(line)
+    im2col = [row for row in table.rows if row.method == "im2col"]
+    if show_torch and im2col and table.torch_im2col_seconds:
+        lines.append(f"  PyTorch's own im2col + GEMM (oneDNN off): {table.torch_im2col_seconds * 1e3:.2f} ms, "
+                     f"im2col's time {im2col[0].seconds / table.torch_im2col_seconds:.2f}x that")
     return "\n".join(lines)
 
 
@@ -403,6 +416,11 @@ def summarize(tables) -> list[str]:
         if ratios:
             lines.append(f"conv2d fwd+bwd, {method}: median {statistics.median(ratios):.2f}x PyTorch's time "
                          f"over {len(ratios)} shapes (target {target:.1f}x)")
+    like = [r.seconds / t.torch_im2col_seconds for t in conv for r in t.rows
+            if r.method == "im2col" and t.torch_im2col_seconds]
+    if like:
+        lines.append(f"conv2d fwd+bwd, im2col: median {statistics.median(like):.2f}x the time of PyTorch's own "
+                     f"im2col + GEMM (oneDNN off) over {len(like)} shapes")
     return lines
 
 
@@ -467,7 +485,8 @@ def _run(args) -> int:
           f"wall clock)")
     print(format_machine(info))
     if torch is not None:
-        print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads): peer column 'torch ms'")
+        print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads): peer column 'torch ms'; "
+              f"for conv2d its default (oneDNN), and under each table its own im2col + GEMM (oneDNN off)")
     print()
     tables = []
 
@@ -502,6 +521,8 @@ def asdict_table(table: Table) -> dict:
          "limit_name": table.limit_name, "rows": [asdict(r) for r in table.rows]}
     if table.limit_bwd is not None:
         d["limit_backward"] = table.limit_bwd
+    if table.torch_im2col_seconds is not None:
+        d["torch_im2col_seconds"] = table.torch_im2col_seconds
     return d
 
 

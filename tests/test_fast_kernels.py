@@ -753,6 +753,32 @@ def test_nbconv_bench_prints_tables_and_saves_json(tmp_path, capsys, monkeypatch
     assert all(r["fraction"] > 0 for r in relu["rows"])
 
 
+def test_bench_sets_im2col_beside_pytorchs_own_im2col_and_blocked_beside_its_default():
+    """The like-for-like peers: im2col against PyTorch with oneDNN off (its unfold + GEMM), every
+    method against PyTorch's default in the target lines; the ratios are the times' quotients."""
+    from nbconv.bench import Row, Table, asdict_table, format_table, summarize
+
+    def table(im2col_ms, blocked_ms, torch_ms, torch_im2col_ms):
+        rows = [Row("im2col", im2col_ms / 1e3, 1.0, 1.0, 0.5), Row("blocked", blocked_ms / 1e3, 1.0, 1.0, 0.5)]
+        rows[-1].torch_seconds = torch_ms / 1e3
+        return Table("conv2d", "s", "GFLOP/s", 2.0, "np.dot", rows, torch_im2col_seconds=torch_im2col_ms / 1e3)
+
+    tables = [table(30.0, 10.0, 20.0, 60.0), table(8.0, 4.0, 5.0, 10.0), table(9.0, 9.0, 10.0, 30.0)]
+    text = format_table(tables[0], show_torch=True)
+    assert "PyTorch's own im2col + GEMM (oneDNN off): 60.00 ms, im2col's time 0.50x that" in text
+    assert "oneDNN" not in format_table(tables[0], show_torch=False)
+    lines = summarize(tables)
+    assert "conv2d fwd+bwd, im2col: median 1.50x PyTorch's time over 3 shapes (target 1.2x)" in lines   # 1.5, 1.6, 0.9
+    assert "conv2d fwd+bwd, blocked: median 0.80x PyTorch's time over 3 shapes (target 1.0x)" in lines  # 0.5, 0.8, 0.9
+    assert ("conv2d fwd+bwd, im2col: median 0.50x the time of PyTorch's own im2col + GEMM (oneDNN off) "
+            "over 3 shapes") in lines                                                               # 0.5, 0.8, 0.3
+    assert asdict_table(tables[1])["torch_im2col_seconds"] == pytest.approx(0.010)
+    no_peer = table(1.0, 1.0, 1.0, 1.0)
+    no_peer.torch_im2col_seconds = None
+    assert "torch_im2col_seconds" not in asdict_table(no_peer)
+    assert not any("oneDNN" in line for line in summarize([no_peer]))
+
+
 @pytest.mark.parametrize("op", sorted(__import__("nbconv.bench").bench.MEMORY_OPS))
 def test_every_benchmarked_op_runs_its_forms_through_the_public_api_and_they_agree(op):
     from nbconv.bench import memory_op_forms, memory_op_methods
