@@ -339,15 +339,22 @@ def test_blocked_on_rows_of_several_register_tiles(dtype, stride, groups):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dy_by_position_is_dy_transposed_on_the_wide_positions(rng, dtype):
-    N, F, OH, OW, Wq = 3, 21, 5, 7, 9                      # 21 filters: a whole vector and a partial one (float64)
+@pytest.mark.parametrize("groups", [1, 3])
+def test_dy_by_position_is_dy_transposed_on_the_wide_positions_in_blocks_of_filters(rng, dtype, groups):
+    # 42 filters: one group of a whole block and a partial one (float32: 32 + 10; float64: 16, 16
+    # and 10), or three groups of 14, each a partial block (its lanes past 14 hold 0)
+    N, F, OH, OW, Wq = 3, 42, 5, 7, 9
+    B = 2 * 64 // np.dtype(dtype).itemsize                  # filters a block: 2 vectors
+    Fg = F // groups
+    fblocks = -(-Fg // B)
     dy = rng.standard_normal((N, F, OH, OW)).astype(dtype)
     L = (OH - 1) * Wq + OW
-    dyt = np.full((N, L, F), np.nan, dtype)
-    KC.dy_by_position(dy, dyt, Wq)
-    expected = np.zeros((N, OH, Wq, F), dtype)
-    expected[:, :, :OW, :] = dy.transpose(0, 2, 3, 1)
-    np.testing.assert_array_equal(dyt, expected.reshape(N, OH * Wq, F)[:, :L])
+    dyt = np.full((N, groups * fblocks, L, B), np.nan, dtype)
+    KC.dy_by_position(dy, dyt, Wq, groups)
+    expected = np.zeros((N, groups, fblocks * B, OH, Wq), dtype)       # by group, filters padded with 0
+    expected[:, :, :Fg, :, :OW] = dy.reshape(N, groups, Fg, OH, OW)
+    expected = expected.reshape(N, groups * fblocks, B, OH * Wq)[..., :L].transpose(0, 1, 3, 2)
+    np.testing.assert_array_equal(dyt, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -365,8 +372,9 @@ def test_dw_lanes_against_the_naive_kernel_and_the_same_bits_for_any_split(rng, 
     geo = conv_fast._Polyphase(x.shape, w.shape, (1, 1), (1, 1), (1, 1), H, W)
     xq = np.empty((N, C, geo.plane), dtype)
     KC.pad_polyphase(x, xq, 1, 1, 1, 1, geo.Hq, geo.Wq)
-    dyt = np.empty((N, geo.L, F), dtype)
-    KC.dy_by_position(dy, dyt, geo.Wq)
+    B = 2 * 64 // np.dtype(dtype).itemsize                  # filters a block: 2 vectors
+    dyt = np.empty((N, groups * -(-(F // groups) // B), geo.L, B), dtype)
+    KC.dy_by_position(dy, dyt, geo.Wq, groups)
     offsets = geo.term_offsets(C // groups)
     T = offsets.size
     padded = np.concatenate([offsets, offsets[-1:].repeat(-T % 12)])    # a multiple of 12 terms

@@ -261,11 +261,12 @@ def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
     (the last one repeated), dw_t's rows transposed back to dw's and the scratch rows dropped."""
     N, F = dy.shape[:2]
     T = offsets.size
-    dyt = _workspace.get("dyt", (N, L, F), dy.dtype)
-    conv_kernels.dy_by_position(dy, dyt, Wq)
+    B = 2 * _lanes(dy.dtype)                                                  # filters a block
+    filter_blocks = -(-(F // groups) // B) * groups
+    dyt = _workspace.get("dyt", (N, filter_blocks, L, B), dy.dtype)
+    conv_kernels.dy_by_position(dy, dyt, Wq, groups)
     padded = _repeat_last(offsets, 12)
     dw_t = _workspace.get("dw", (padded.size, F), dy.dtype)
-    filter_blocks = -(-(F // groups) // (2 * _lanes(dy.dtype))) * groups       # of 2 vectors each
     tiles = padded.size // 12 * filter_blocks
     conv_kernels.conv2d_dw_lanes(dyt, xq, padded, dw_t, groups, DW_CHUNK, max(1, min(8, tiles // 8)))
     dw_terms[:] = dw_t[:T].T
