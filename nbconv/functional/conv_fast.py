@@ -257,8 +257,9 @@ def blocked_backward(dy, x, w, dx, dw, db, stride_h, stride_w, pad_h, pad_w, dil
 
 
 def _dw_by_lanes(dy, xq, offsets, dw_terms, groups, Wq, L):
-    """dw through conv2d_dw_lanes: dy by position first, the terms padded to a multiple of 12
-    (the last one repeated), dw_t's rows transposed back to dw's and the scratch rows dropped."""
+    """dw through conv2d_dw_lanes: dy by position first (in blocks of 2 vectors of filters), the
+    terms padded to a multiple of 12 (the last one repeated), dw_t's rows transposed back to dw's
+    and the scratch rows dropped."""
     N, F = dy.shape[:2]
     T = offsets.size
     B = 2 * _lanes(dy.dtype)                                                  # filters a block
