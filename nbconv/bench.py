@@ -50,7 +50,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .measure import copy_rate, format_machine, gemm_rate, machine_info, measure, settle, torch_module, torch_time
+from .measure import (copy_rate, format_machine, gemm_rate, machine_info, measure, settle, threads_text, torch_module,
+                      torch_time)
 
 __all__ = ["CONV_SHAPES", "QUICK_CONV_SHAPES", "MAP_SHAPE", "LINEAR_SHAPE", "MEMORY_OPS", "BYTES",
            "bench_conv", "bench_linear", "bench_memory_op", "memory_op_methods", "format_table", "register", "run"]
@@ -467,6 +468,17 @@ def run(args) -> int:
         return _run(args)
 
 
+def torch_header(version: str, thread_count: int, ops, methods) -> str:
+    """The header line on the PyTorch peer: which of its convolutions each conv2d figure is set
+    against (the oneDNN-off line only where im2col runs, as under the tables)."""
+    line = f"PyTorch {version} ({threads_text(thread_count)}): peer column 'torch ms'"
+    if "conv2d" in ops:
+        line += "; for conv2d its default (oneDNN)"
+        if "im2col" in methods:
+            line += ", and under each table its own im2col + GEMM (oneDNN off)"
+    return line
+
+
 def _run(args) -> int:
     if getattr(args, "train", False):
         from nbconv import bench_train
@@ -485,8 +497,7 @@ def _run(args) -> int:
           f"wall clock)")
     print(format_machine(info))
     if torch is not None:
-        print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads): peer column 'torch ms'; "
-              f"for conv2d its default (oneDNN), and under each table its own im2col + GEMM (oneDNN off)")
+        print(torch_header(torch.__version__, torch.get_num_threads(), ops, methods))
     print()
     tables = []
 

@@ -188,9 +188,14 @@ def machine_info() -> dict:
     }
 
 
+def threads_text(count: int) -> str:
+    """'1 thread', '2 threads': a thread count for the headers."""
+    return f"{count} thread" + ("" if count == 1 else "s")
+
+
 def format_machine(info: dict) -> str:
     lines = [f"CPU: {info['cpu']}, {info['cores']} cores, SIMD {info['simd_bits']} bit",
-             f"numpy {info['numpy']}, numba {info['numba']} ({info['numba_threads']} threads, "
+             f"numpy {info['numpy']}, numba {info['numba']} ({threads_text(info['numba_threads'])}, "
              f"threading layer {info['numba_threading_layer']}), Python {info['python']}"]
     blas = info["blas"]
     if isinstance(blas, str):
@@ -198,7 +203,8 @@ def format_machine(info: dict) -> str:
     else:
         for lib in blas:
             lines.append(f"BLAS: {lib['library']} {lib['version']}, core type {lib['core_type']}, "
-                         f"{lib['threads']} threads ({lib['threading']})" + (f", {lib['role']}" if lib["role"] else "")
+                         f"{threads_text(lib['threads'])} ({lib['threading']})"
+                         + (f", {lib['role']}" if lib["role"] else "")
                          + f" [{lib['file']}]")
     if info["env"]:
         lines.append("environment: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))

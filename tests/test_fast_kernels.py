@@ -787,6 +787,15 @@ def test_bench_sets_im2col_beside_pytorchs_own_im2col_and_blocked_beside_its_def
     assert not any("oneDNN" in line for line in summarize([no_peer]))
 
 
+def test_bench_header_names_the_oneDNN_off_peer_only_where_its_line_is_printed():
+    from nbconv.bench import torch_header
+    both = torch_header("2.13", 2, ["conv2d"], ["im2col", "blocked"])
+    assert both == ("PyTorch 2.13 (2 threads): peer column 'torch ms'; for conv2d its default (oneDNN), "
+                    "and under each table its own im2col + GEMM (oneDNN off)")
+    assert torch_header("2.13", 2, ["conv2d"], ["blocked"]).endswith("for conv2d its default (oneDNN)")
+    assert torch_header("2.13", 1, ["relu"], ["im2col"]) == "PyTorch 2.13 (1 thread): peer column 'torch ms'"
+
+
 @pytest.mark.parametrize("op", sorted(__import__("nbconv.bench").bench.MEMORY_OPS))
 def test_every_benchmarked_op_runs_its_forms_through_the_public_api_and_they_agree(op):
     from nbconv.bench import memory_op_forms, memory_op_methods
