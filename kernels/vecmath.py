@@ -96,17 +96,22 @@ tanh(x)
 tanh is odd: it is computed for a = |x| and given the sign of x at the end (copysign, so
 tanh(-0) = -0).  Two formulas, both always evaluated, one chosen by a select on a:
 
-* a < ln(3)/2 = 0.549 (where tanh = 1/2): the odd Taylor series
-  tanh a = a - a^3/3 + 2a^5/15 - 17a^7/315 + ..., 19 terms (float32: 10), Horner in a^2.
-  The coefficients are exact fractions from tanh' = 1 - tanh^2 (``_tanh_series``); the first
-  omitted term is below 5e-18 relative at a = 0.549 (float32: 7e-10).  The series is
-  a + a^3 P(a^2), a exact plus a correction under a/10, so tanh x ~ x keeps its relative
-  accuracy down to the smallest subnormal.  The exponential formula would not: 1 - e^(-2a)
-  cancels, and even the expm1 form em / (em + 2) sums three roundings to 3-4 ulp there.
-* a >= ln(3)/2: tanh a = 1 - 2 / (e^(2a) + 1), with e^(2a) + 1 = em + 2, em = e^(2a) - 1 from
-  the expm1 steps.  2 / (em + 2) <= 1/2 and its rounding errors shrink when subtracted from 1.
-  2a is clamped to 40 (float32: 20), past which tanh rounds to 1: for a > 19.06 (9.01)
-  the result is exactly 1, and +-inf give +-1 through the same path.
+* a < ln(3)/2 = 0.549 (where tanh = 1/2): the odd series tanh a = a + a^3 P(a^2), Horner in
+  a^2.  float64: P is the Taylor series -1/3 + 2a^2/15 - 17a^4/315 + ..., 19 terms, exact
+  fractions from tanh' = 1 - tanh^2 (``_tanh_series``); the first omitted term is below 5e-18
+  relative at a = 0.549.  float32: the minimax polynomial of degree 4 in a^2 on that range
+  (``_fit_tanh_poly``), 5 terms where the Taylor series needs 10, within 6.6e-8 of P with
+  its coefficients rounded to float32.  a is exact and the correction a^3 P is under a/10
+  (which also divides P's error), so tanh x ~ x keeps its relative accuracy down to the
+  smallest subnormal.  The exponential formula would not: 1 - e^(-2a) cancels, and even the
+  expm1 form em / (em + 2) sums three roundings to 3-4 ulp there.
+* a >= ln(3)/2: tanh a = 1 - 2 / (e^(2a) + 1).  The expm1 steps give e^(2a) = 2^k (1 + q),
+  and e^(2a) + 1 = 2^k q + (2^k + 1) is one multiply-add (2^k + 1 is exact up to k = 23,
+  float64: 52; beyond, its rounding, under 2^-k relative, reaches the result multiplied by
+  2 / (e^(2a) + 1) < 2^(1-k), far below an ulp).  2 / (e^(2a) + 1) <= 1/2 and its rounding
+  errors shrink when subtracted from 1.  2a is clamped to 40 (float32: 20), past which tanh
+  rounds to 1: for a > 19.06 (9.01) the result is exactly 1, and +-inf give +-1 through the
+  same path.
 
 Accuracy
 --------
@@ -184,7 +189,7 @@ _Consts = namedtuple("_Consts", [
     "SQRT_HALF_BITS",     # bit pattern of sqrt(1/2), where log's mantissa range starts
     "LOG_POLY",           # 2/3, 2/5, 2/7, ...: the atanh series, R = s^2 * horner(s^2, LOG_POLY)
     "TANH_SPLIT",         # ln(3)/2, where tanh = 1/2: above, tanh = 1 - 2 / (e^(2|x|) + 1)
-    "TANH_POLY",          # -1/3, 2/15, -17/315, ...: tanh a = a + a^3 horner(a^2, TANH_POLY)
+    "TANH_POLY",          # about -1/3, 2/15, -17/315, ...: tanh a = a + a^3 horner(a^2, TANH_POLY)
     "TANH_CLAMP",         # tanh's clamp of 2|x|: beyond, tanh|x| rounds to 1
 ])
 
@@ -201,8 +206,38 @@ def _tanh_series(n):
     return t
 
 
+def _fit_tanh_poly(degree, nodes=2000, rounds=200):
+    """The minimax polynomial of ``degree`` in u = a^2 for P(u) = (tanh a - a) / a^3 on
+    [0, (ln(3)/2)^2], where the series is used: its coefficients (float64) and the largest
+    relative error of P.
+
+    Least squares in the relative error on Chebyshev nodes, reweighted by each node's error
+    (Lawson's iteration), which converges to the minimax fit.  P is evaluated from 40 terms of
+    the Taylor series (``_tanh_series``), exact to float64 rounding here.  The float32 table's
+    TANH_POLY holds _fit_tanh_poly(4)'s coefficients (tests/test_vecmath.py fits them again).
+    """
+    series = [float(t) for t in _tanh_series(41)[1:]]         # P(u) = sum_k series[k] u^k
+
+    def p_exact(u):
+        return np.polynomial.polynomial.polyval(u, series)
+
+    top = (math.log(3.0) / 2.0) ** 2
+    u = top / 2 * (1 - np.cos(np.pi * (np.arange(nodes) + 0.5) / nodes))
+    target = p_exact(u)
+    powers = np.vander(u, degree + 1, increasing=True) / target[:, None]     # rows: u^j / P(u)
+    weights = np.full(nodes, 1.0 / nodes)
+    for _ in range(rounds):
+        root = np.sqrt(weights)
+        coeffs = np.linalg.lstsq(powers * root[:, None], root, rcond=None)[0]
+        error = np.abs(powers @ coeffs - 1.0)
+        weights = weights * error / (weights * error).sum()
+    check = np.linspace(0.0, top, 200001)
+    worst = float(np.abs(np.polynomial.polynomial.polyval(check, coeffs) / p_exact(check) - 1.0).max())
+    return tuple(float(c) for c in coeffs), worst
+
+
 def _table(ft, it, mant_bits, bias, ln2_hi, ln2_lo, exp_min, exp_max, expm1_min,
-           exp_degree, log_terms, tanh_terms):
+           exp_degree, log_terms, tanh_poly):
     """The constants for the float type ft (np.float32 or np.float64) and its integer type it."""
     shifter = ft(1.5 * 2.0 ** mant_bits)
     return _Consts(
@@ -218,27 +253,32 @@ def _table(ft, it, mant_bits, bias, ln2_hi, ln2_lo, exp_min, exp_max, expm1_min,
         SQRT_HALF_BITS=int(ft(math.sqrt(0.5)).view(it)),
         LOG_POLY=tuple(ft(2.0 / (2 * j + 1)) for j in range(1, log_terms + 1)),
         TANH_SPLIT=ft(math.log(3.0) / 2.0), TANH_CLAMP=ft(-expm1_min),
-        TANH_POLY=tuple(ft(float(t)) for t in _tanh_series(tanh_terms + 1)[1:]),
+        TANH_POLY=tuple(ft(t) for t in tanh_poly),
     )
 
 
 # float64: fdlibm's split of ln 2 (LN2_HI has 32 significant bits, so k * LN2_HI is exact for
 # |k| < 2^21); Taylor polynomials: degree 13 for e^r - 1, 10 terms of the atanh series for log,
-# 19 terms of the tanh series.
+# 19 terms of the tanh series (its first omitted term below 5e-18 relative at a = ln(3)/2).
 _F64 = _table(np.float64, np.int64, mant_bits=52, bias=1023,
               ln2_hi=6.93147180369123816490e-01,     # 0x3fe62e42fee00000
               ln2_lo=1.90821492927058770002e-10,     # ln 2 - LN2_HI, rounded
               exp_min=-746.0, exp_max=710.0, expm1_min=-40.0,
-              exp_degree=13, log_terms=10, tanh_terms=18)
+              exp_degree=13, log_terms=10,
+              tanh_poly=[float(t) for t in _tanh_series(19)[1:]])
 
 # float32: SLEEF's split of ln 2 (LN2_HI has 15 significant bits, k * LN2_HI exact for
-# |k| < 2^9); Taylor polynomials: degree 7 for e^r - 1, 4 terms of the atanh series for log,
-# 10 terms of the tanh series.
+# |k| < 2^9); Taylor polynomials: degree 7 for e^r - 1, 4 terms of the atanh series for log;
+# for tanh's series the minimax polynomial of degree 4 (_fit_tanh_poly(4): 5 terms where the
+# Taylor series needs 10; relative error 3.9e-8, 6.6e-8 once rounded to float32, which
+# reaches the result multiplied by a^3 |P| / tanh a <= 0.1: about 0.1 ulp).
 _F32 = _table(np.float32, np.int32, mant_bits=23, bias=127,
               ln2_hi=0.693145751953125,              # 0x3f317200
               ln2_lo=1.428606765330187045e-06,
               exp_min=-104.0, exp_max=89.0, expm1_min=-20.0,
-              exp_degree=7, log_terms=4, tanh_terms=9)
+              exp_degree=7, log_terms=4,
+              tanh_poly=[-0.33333332025439444, 0.13333115987555144, -0.053909870486209106,
+                         0.021312087653569546, -0.0066152909065183806])
 
 
 def _consts(x):
@@ -424,15 +464,15 @@ def tanh(x):
     """The hyperbolic tangent of a float32 or float64 x, in its type (module docstring: tanh)."""
     c = _consts(x)
     a = abs(x)
-    # |x| < ln(3)/2: the odd Taylor series  tanh a = a + a^3 (-1/3 + 2/15 a^2 - 17/315 a^4 + ...)
+    # |x| < ln(3)/2: the odd series  tanh a = a + a^3 P(a^2), P(u) about -1/3 + 2/15 u - 17/315 u^2 + ...
     a2 = a * a
     t_series = a + a * a2 * _horner(a2, c.TANH_POLY)
-    # |x| >= ln(3)/2: tanh a = 1 - 2 / (e^(2a) + 1), with em = e^(2a) - 1 as in expm1
+    # |x| >= ln(3)/2: tanh a = 1 - 2 / (e^(2a) + 1), e^(2a) + 1 = 2^k (1 + q) + 1 in one multiply-add
     y = a + a
     y = c.TANH_CLAMP if y > c.TANH_CLAMP else y  # beyond, tanh a rounds to 1 (inf is clamped too)
     s, q = _exp_halves(y)
-    em = ((s - c.HALF) + s * q) * c.TWO
-    t_exp = c.ONE - c.TWO / (em + c.TWO)
+    two_k = s + s                                # 2^k, exact
+    t_exp = c.ONE - c.TWO / (two_k * q + (two_k + c.ONE))
     t = t_series if a < c.TANH_SPLIT else t_exp  # NaN takes the second, and stays NaN
     return math.copysign(t, x)
 

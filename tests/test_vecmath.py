@@ -232,6 +232,26 @@ def test_tanh_near_zero_keeps_relative_accuracy(dt):
     np.testing.assert_array_equal(evaluate("tanh", tiny), tiny)
 
 
+def test_tanh_series_polynomials_are_the_taylor_series_and_the_minimax_fit():
+    """float64's P(a^2) = (tanh a - a) / a^3 is the Taylor series from tanh' = 1 - tanh^2
+    (-1/3, 2/15, -17/315, 62/2835, ...: the known coefficients); float32's is the minimax fit of
+    degree 4, fitted here again: within 7e-8 of P as stored (float32 coefficients), where the
+    Taylor series cut to the same 5 terms is off by more than 10 times that."""
+    polyval = np.polynomial.polynomial.polyval
+    f64 = vm._F64.TANH_POLY
+    assert len(f64) == 18
+    assert f64[:4] == (-1 / 3, 2 / 15, -17 / 315, 62 / 2835)
+    u = np.linspace(0.0, (np.log(3.0) / 2) ** 2, 100_001)         # a^2 where the series is used
+    exact = polyval(u, [float(t) for t in vm._tanh_series(41)[1:]])
+    table = [float(c) for c in vm._F32.TANH_POLY]
+    table_error = np.abs(polyval(u, table) / exact - 1).max()
+    assert table_error < 7e-8
+    coeffs, worst = vm._fit_tanh_poly(4)
+    assert worst < 4e-8
+    assert np.abs(polyval(u, coeffs) / polyval(u, table) - 1).max() < 5e-8    # the same fit
+    assert np.abs(polyval(u, f64[:5]) / exact - 1).max() > 10 * table_error
+
+
 @pytest.mark.parametrize("dt", DTYPES, ids=lambda t: t.__name__)
 def test_tanh_saturates_to_exactly_one(dt):
     """Past the point where tanh rounds to 1 (about 9.01 in float32, 19.06 in float64) the
