@@ -520,6 +520,12 @@ def _abs_pow(a, q, out):
                 out[r, w] = vecmath.exp(q * vecmath.log(abs(np.float64(a[r, w]))))
 
 
+# Planes per task of the Lp pooling twins: their scratch planes are allocated once per task, not
+# once per plane (on 2048 planes of 32x32, 2 threads: the forward 0.86x, the backward 0.92x
+# the time with an allocation per plane).
+LP_PLANES = 16
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def lp_pool2d_forward_parallel(x, out, p, kernel_h, kernel_w, stride_h, stride_w):
     """lp_pool2d_forward, one task per (n, c) plane, in three steps over the whole plane:
@@ -528,29 +534,32 @@ def lp_pool2d_forward_parallel(x, out, p, kernel_h, kernel_w, stride_h, stride_w
         s[i, j]         = sum_{ki, kj} power[i*SH + ki, j*SW + kj]     (float64, taps in row-major order)
         out[n, c, i, j] = s[i, j]^(1/p)
 
-    The 2x2 window with stride 2 sums in _window_sums_2x2, other windows a tap at a time.
+    The 2x2 window with stride 2 sums in _window_sums_2x2, other windows a tap at a time.  A
+    task takes LP_PLANES planes in turn, with one scratch allocation for all of them.
     """
     N, C, H, W = x.shape
     OH, OW = out.shape[2], out.shape[3]
     two_by_two = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, 0, 0)
-    for task in prange(N * C):
-        n = task // C
-        c = task % C
+    for block in prange((N * C + LP_PLANES - 1) // LP_PLANES):
         scratch = np.empty(H * W + OH * OW)                   # one allocation for both planes
         power = scratch[:H * W].reshape(H, W)
         s = scratch[H * W:].reshape(OH, OW)
-        _abs_pow(x[n, c], p, power)
-        if two_by_two:
-            _window_sums_2x2(power, s, 1.0)
-        else:
-            s[:] = 0.0
-            for ki in range(kernel_h):
-                for kj in range(kernel_w):
-                    for i in range(OH):
-                        src, s_row = power[i * stride_h + ki], s[i]
-                        for j in range(OW):
-                            s_row[j] += src[j * stride_w + kj]
-        _abs_pow(s, 1.0 / p, out[n, c])
+        for task in range(block * LP_PLANES, min(N * C, (block + 1) * LP_PLANES)):   # plane (n, c)
+            n = task // C
+            c = task % C
+            _abs_pow(x[n, c], p, power)
+            if two_by_two:
+                _window_sums_2x2(power, s, 1.0)
+            else:
+                s[:] = 0.0
+                for ki in range(kernel_h):
+                    for kj in range(kernel_w):
+                        for i in range(OH):
+                            src, s_row = power[i * stride_h + ki], s[i]
+                            for j in range(OW):
+                                s_row[j] += src[j * stride_w + kj]
+            _abs_pow(s, 1.0 / p, out[n, c])
+
 
 
 @njit(cache=True)
@@ -611,45 +620,48 @@ def lp_pool2d_backward_parallel(dout, x, out, dx, p, kernel_h, kernel_w, stride_
 
     The 2x2 window with stride 2 puts every pixel in one window: the windows' norms and dout are
     spread onto their pixels (_spread_2x2), and the formula is then elementwise over the plane,
-    dx = 0 + share, in loops as long as the plane's rows.
+    dx = 0 + share, in loops as long as the plane's rows.  A task takes LP_PLANES planes in
+    turn, with one allocation of its scratch planes for all of them.
     """
     N, C, H, W = x.shape
     OH, OW = out.shape[2], out.shape[3]
     two_by_two = _is_2x2(kernel_h, kernel_w, stride_h, stride_w, 0, 0)
-    for task in prange(N * C):
-        n = task // C
-        c = task % C
-        x_plane, plane, norm, g = x[n, c], dx[n, c], out[n, c], dout[n, c]
-        if two_by_two:
-            norm_px = np.empty((2 * OH, 2 * OW), out.dtype)     # each pixel's window norm, and below
-            work = np.empty((3, 2 * OH, 2 * OW))                # its dout (exact in float64), ratio, factor
-            g_px, ratio, factor = work[0], work[1], work[2]
-            _spread_2x2(norm, norm_px)
-            _spread_2x2(g, g_px)
-            _lp_ratios(x_plane, norm_px, ratio)
-            _abs_pow(ratio, p - 1.0, factor)
-            _lp_shares(x_plane, norm_px, g_px, factor, plane)     # dx = 0 + share
-            _zero_uncovered(plane, OH, OW)
-            continue
-        for row in range(H):
-            for col in range(W):
-                plane[row, col] = 0.0
-        v = np.empty((OH, OW), x.dtype)
-        work = np.empty((3, OH, OW))
-        ratio, factor, share = work[0], work[1], work[2]
-        for ki in range(kernel_h - 1, -1, -1):
-            for kj in range(kernel_w - 1, -1, -1):
-                for i in range(OH):
-                    x_row, v_row = x_plane[i * stride_h + ki], v[i]
-                    for j in range(OW):
-                        v_row[j] = x_row[j * stride_w + kj]
-                _lp_ratios(v, norm, ratio)
+    rows, cols = (2 * OH, 2 * OW) if two_by_two else (OH, OW)   # the scratch planes' shape
+    for block in prange((N * C + LP_PLANES - 1) // LP_PLANES):
+        # 2x2: each pixel's window norm, and its dout (exact in float64), ratio, factor;
+        # other windows: the tap's pixel v of every window, and ratio, factor, share
+        pixels = np.empty((rows, cols), x.dtype)
+        work = np.empty((3, rows, cols))
+        for task in range(block * LP_PLANES, min(N * C, (block + 1) * LP_PLANES)):   # plane (n, c)
+            n = task // C
+            c = task % C
+            x_plane, plane, norm, g = x[n, c], dx[n, c], out[n, c], dout[n, c]
+            if two_by_two:
+                norm_px, g_px, ratio, factor = pixels, work[0], work[1], work[2]
+                _spread_2x2(norm, norm_px)
+                _spread_2x2(g, g_px)
+                _lp_ratios(x_plane, norm_px, ratio)
                 _abs_pow(ratio, p - 1.0, factor)
-                _lp_shares(v, norm, g, factor, share)
-                for i in range(OH):
-                    s_row, dx_row = share[i], plane[i * stride_h + ki]
-                    for j in range(OW):
-                        dx_row[j * stride_w + kj] += s_row[j]
+                _lp_shares(x_plane, norm_px, g_px, factor, plane)     # dx = 0 + share
+                _zero_uncovered(plane, OH, OW)
+                continue
+            for row in range(H):
+                for col in range(W):
+                    plane[row, col] = 0.0
+            v, ratio, factor, share = pixels, work[0], work[1], work[2]
+            for ki in range(kernel_h - 1, -1, -1):
+                for kj in range(kernel_w - 1, -1, -1):
+                    for i in range(OH):
+                        x_row, v_row = x_plane[i * stride_h + ki], v[i]
+                        for j in range(OW):
+                            v_row[j] = x_row[j * stride_w + kj]
+                    _lp_ratios(v, norm, ratio)
+                    _abs_pow(ratio, p - 1.0, factor)
+                    _lp_shares(v, norm, g, factor, share)
+                    for i in range(OH):
+                        s_row, dx_row = share[i], plane[i * stride_h + ki]
+                        for j in range(OW):
+                            dx_row[j * stride_w + kj] += s_row[j]
 
 
 # ------------------------------------------------------------------------- global average pooling, parallel

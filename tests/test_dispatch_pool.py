@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 import nbconv.functional as F
 from nbconv.functional import dispatch
+from nbconv.kernels import pool
 
 FORMS = ("naive", "fast")
 DTYPES = st.sampled_from([np.float32, np.float64])
@@ -95,6 +96,22 @@ def test_lp_pool_naive_and_fast_agree(problem):
     # and each form's backward on its own output, as nbconv.functional chains them: an ulp of
     # the norm moves (|x| / norm)^(p-1) by p - 1 ulps
     _close(_lp_backward("fast", dout, x, out1, p, kernel, stride), dx0, dtype, scale, ulps=4 * p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 2), (1, 2))])
+def test_lp_pool_fast_form_covers_every_plane_of_several_tasks(dtype, kernel, stride):
+    """3 x 7 = 21 planes: a task of LP_PLANES planes and a shorter one, each reusing its scratch
+    planes from plane to plane; every plane matches the naive loops, forward and backward."""
+    assert pool.LP_PLANES < 21 < 2 * pool.LP_PLANES
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 7, 8, 6)).astype(dtype)
+    x[1, 4, :3, :2] = 0.0                                        # a window of zeros in the second task
+    out0, out1 = (_lp_forward(form, x, 2.5, kernel, stride) for form in FORMS)
+    _close(out1, out0, dtype, scale=0.0)
+    dout = rng.standard_normal(out0.shape).astype(dtype)
+    dx0, dx1 = (_lp_backward(form, dout, x, out0, 2.5, kernel, stride) for form in FORMS)
+    _close(dx1, dx0, dtype, scale=float(np.abs(dout).max()) * _windows_per_pixel(kernel, stride))
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 2.5])
