@@ -601,6 +601,14 @@ def _add_lane_sums(out, k, sums):
 # contiguous run (dw 13-27% faster on the benchmark shapes with 64 or 128 filters, float32, one
 # and two threads, the transposition included; the same with 32 filters, where F is one block).
 
+@njit(cache=True, inline="always")
+def _filter_block(block, fblocks, Fg, B):
+    """Block ``block`` of dy by position (fblocks blocks of B filters per group of Fg): its
+    group g and its first filter, g*Fg + (block % fblocks)*B."""
+    g = block // fblocks
+    return g, g * Fg + block % fblocks * B
+
+
 @njit(cache=True, parallel=True)
 def dy_by_position(dy, dyt, Wq, groups):
     """dyt[n, g*fblocks + b, i*Wq + j, l] = dy[n, g*Fg + b*2V + l, i, j]   for j < OW and l < Fg - b*2V,
@@ -622,11 +630,11 @@ def dy_by_position(dy, dyt, Wq, groups):
         n = task // OH
         i = task % OH
         for block in range(blocks):
-            g = block // fblocks
+            g, first = _filter_block(block, fblocks, Fg, B)
             for j in range(min(Wq, L - i * Wq)):
                 row = ((n * blocks + block) * L + i * Wq + j) * B
                 for h in range(0, B, V):                              # the block's 2 vectors
-                    f0 = g * Fg + block % fblocks * B + h             # the vector's first filter
+                    f0 = first + h                                    # the vector's first filter
                     count = max(0, min(V, (g + 1) * Fg - f0)) if j < OW else 0     # its filters
                     column = ((n * F + f0) * OH + i) * OW + j         # dy[n, f0, i, j]
                     simd.store(dst, row + h, simd.gather(src, column, OH * OW, count), V)   # 0 past count
@@ -661,8 +669,7 @@ def conv2d_dw_lanes(dyt, inp, offsets, dw_t, groups, chunk, tiles_per_task):
     d = dw_t.reshape(-1)
     for task in prange(blocks * runs):
         block = task // runs                             # g*fblocks + b
-        g = block // fblocks
-        f0 = g * Fg + block % fblocks * B
+        g, f0 = _filter_block(block, fblocks, Fg, B)
         count = min(B, (g + 1) * Fg - f0)                # filters f0 ... f0 + count - 1: this block's
         first = task % runs * tiles_per_task
         for n in range(N):

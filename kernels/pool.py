@@ -561,7 +561,6 @@ def lp_pool2d_forward_parallel(x, out, p, kernel_h, kernel_w, stride_h, stride_w
             _abs_pow(s, 1.0 / p, out[n, c])
 
 
-
 @njit(cache=True)
 def _spread_2x2(a, out):
     """out[2i + r, 2j + b] = a[i, j]: every 2x2 window's value on its four pixels (stride 2).

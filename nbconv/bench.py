@@ -50,8 +50,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .measure import (copy_rate, format_machine, gemm_rate, machine_info, measure, settle, threads_text, torch_module,
-                      torch_time)
+from .measure import (copy_rate, format_machine, gemm_rate, machine_info, measure, settle, torch_header,
+                      torch_module, torch_time)
 
 __all__ = ["CONV_SHAPES", "QUICK_CONV_SHAPES", "MAP_SHAPE", "LINEAR_SHAPE", "MEMORY_OPS", "BYTES",
            "bench_conv", "bench_linear", "bench_memory_op", "memory_op_methods", "format_table", "register", "run"]
@@ -466,17 +466,6 @@ def run(args) -> int:
 
     with thread_limit(threads):           # the header's thread counts show the limit
         return _run(args)
-
-
-def torch_header(version: str, thread_count: int, ops, methods) -> str:
-    """The header line on the PyTorch peer: which of its convolutions each conv2d figure is set
-    against (the oneDNN-off line only where im2col runs, as under the tables)."""
-    line = f"PyTorch {version} ({threads_text(thread_count)}): peer column 'torch ms'"
-    if "conv2d" in ops:
-        line += "; for conv2d its default (oneDNN)"
-        if "im2col" in methods:
-            line += ", and under each table its own im2col + GEMM (oneDNN off)"
-    return line
 
 
 def _run(args) -> int:

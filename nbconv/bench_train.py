@@ -413,7 +413,7 @@ def _run(args, nets, steps, torch, torch_note) -> int:
           f"best of {steps} timed steps after {WARMUP} warm-up steps (median beside it), wall clock")
     print(measure.format_machine(info))
     if torch is not None:
-        print(f"PyTorch {torch.__version__} ({measure.threads_text(torch.get_num_threads())}): peer column 'torch ms'")
+        print(measure.torch_header(torch.__version__, torch.get_num_threads()))
     else:
         print(f"PyTorch: {torch_note}")
     print("share tables: the parts of the fastest instrumented step (one after each timed step); "

@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 __all__ = ["SETTLE", "WARMUP", "best_time", "settle", "warm_up", "measure", "gemm_rate", "copy_rate",
-           "simd_width", "blas_info", "machine_info", "format_machine", "torch_module", "torch_time"]
+           "simd_width", "blas_info", "machine_info", "format_machine", "threads_text", "torch_header", "torch_module",
+           "torch_time"]
 
 
 # --------------------------------------------------------------------------- timing and limits
@@ -220,6 +221,17 @@ def torch_module():
     except Exception:                       # not installed, or broken: the column is left out
         return None
     return torch
+
+
+def torch_header(version: str, thread_count: int, ops=(), methods=()) -> str:
+    """The header line on the PyTorch peer: which of its convolutions each conv2d figure is set
+    against (the oneDNN-off line only where im2col runs, as under the tables)."""
+    line = f"PyTorch {version} ({threads_text(thread_count)}): peer column 'torch ms'"
+    if "conv2d" in ops:
+        line += "; for conv2d its default (oneDNN)"
+        if "im2col" in methods:
+            line += ", and under each table its own im2col + GEMM (oneDNN off)"
+    return line
 
 
 def torch_time(build, repeat):

@@ -788,7 +788,7 @@ def test_bench_sets_im2col_beside_pytorchs_own_im2col_and_blocked_beside_its_def
 
 
 def test_bench_header_names_the_oneDNN_off_peer_only_where_its_line_is_printed():
-    from nbconv.bench import torch_header
+    from nbconv.measure import torch_header
     both = torch_header("2.13", 2, ["conv2d"], ["im2col", "blocked"])
     assert both == ("PyTorch 2.13 (2 threads): peer column 'torch ms'; for conv2d its default (oneDNN), "
                     "and under each table its own im2col + GEMM (oneDNN off)")
